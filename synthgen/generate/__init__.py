@@ -1,0 +1,1 @@
+"""Generate stage: render scene specs to images with a registered backend."""

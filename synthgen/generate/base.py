@@ -1,0 +1,49 @@
+"""The ``Generator`` protocol and the generator registry.
+
+A generator turns a batch of SceneSpecs into images plus the exact geometric labels it knows.
+Backends register by name (``@GENERATORS.register("name")``) and are chosen by
+``generate.backend`` in params.yaml; the stages never import a backend directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from synthgen.plan.spec import SceneSpec
+from synthgen.registry import Registry
+
+
+@dataclass
+class GeneratedSample:
+    """One rendered image. ``image``: HxWx3 uint8 RGB, or HxW uint8 for NIR (stored as grey PNG).
+    ``labels``: geometric ``req_*`` columns (see synthgen.contract); ``prompt`` for text-driven backends."""
+
+    sample_id: str
+    image: np.ndarray
+    control: np.ndarray | None = None
+    labels: dict[str, Any] = field(default_factory=dict)
+    prompt: str | None = None
+
+
+@runtime_checkable
+class Generator(Protocol):
+    name: str
+    version: str
+
+    def generate(self, specs: Sequence[SceneSpec]) -> list[GeneratedSample]:
+        """Render the specs in order; same specs (same seeds) give the same pixels on the same backend."""
+        ...
+
+
+# Factories take the ``generate:`` params section (GenerateParams).
+GENERATORS: Registry[Generator] = Registry(
+    "generator",
+    lazy={
+        "procedural": "synthgen.generate.procedural.backend",
+        "diffusion": "synthgen.generate.diffusion.backend",
+    },
+)

@@ -1,0 +1,83 @@
+"""The generate stage: plan shard K -> ``work/<name>/generated/shard-K.parquet``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import pyarrow as pa
+
+from synthgen.config import Params
+from synthgen.contract import conform, generated_schema, image_struct
+from synthgen.generate.base import GENERATORS, Generator
+from synthgen.images import encode_png
+from synthgen.paths import Layout
+from synthgen.plan.planner import plan_shards, read_plan
+from synthgen.shards import StageResult, default_workers, prepare_stage_dir, run_sharded, write_parquet_atomic
+
+STAGE = "generated"
+
+
+@lru_cache(maxsize=2)
+def _generator(generate_json: str) -> Generator:
+    # Cached per process: diffusion pipelines take seconds to load, renderers precompute meshes.
+    from synthgen.generate.config import GenerateParams
+
+    cfg = GenerateParams.model_validate_json(generate_json)
+    return GENERATORS.create(cfg.backend, cfg)
+
+
+def get_generator(params: Params) -> Generator:
+    return _generator(params.generate.model_dump_json())
+
+
+def generate_shard(params: Params, shard: int) -> Path:
+    layout = Layout.from_params(params)
+    specs = read_plan(layout.plan_file, shard=shard)
+    gen = get_generator(params)
+    samples = gen.generate(specs)
+    rows = []
+    for spec, s in zip(specs, samples, strict=True):
+        assert s.sample_id == spec.sample_id, "generator returned samples out of order"
+        h, w = s.image.shape[:2]
+        rows.append(
+            {
+                "sample_id": spec.sample_id,
+                "source": "synthetic",
+                "dataset": layout.name,
+                "dataset_version": layout.version,
+                "split": spec.split,
+                "generator": gen.name,
+                "generator_version": gen.version,
+                "seed": spec.seed,
+                "image": image_struct(encode_png(s.image), f"{spec.sample_id}.png"),
+                "control_image": image_struct(
+                    None if s.control is None else encode_png(s.control), f"{spec.sample_id}_control.png"
+                ),
+                "width": w,
+                "height": h,
+                "prompt": s.prompt,
+                **spec.req_columns(),
+                **s.labels,
+            }
+        )
+    table = conform(pa.Table.from_pylist(rows), generated_schema())
+    return write_parquet_atomic(
+        table, layout.shard_file(STAGE, shard), row_group_size=params.publish.row_group_size
+    )
+
+
+def run_generate(params: Params, shards: list[int] | None = None, progress: bool = True) -> StageResult:
+    layout = Layout.from_params(params)
+    prepare_stage_dir(
+        layout.stage_dir(STAGE),
+        {"seed": params.seed, "plan": params.plan.model_dump(mode="json"),
+         "generate": params.generate.model_dump(mode="json"), "version": layout.version},
+    )
+    todo = shards if shards is not None else plan_shards(layout.plan_file)
+    workers = default_workers(params.generate.workers)
+    if params.generate.backend != "procedural":
+        workers = 1  # one model per device; multi-GPU runs one process per device (see README)
+    return run_sharded(
+        STAGE, generate_shard, params, todo, lambda s: layout.shard_file(STAGE, s), workers, progress
+    )

@@ -1,0 +1,62 @@
+"""Where each stage reads and writes. One layout for the CLI, DVC stages and Prefect flows, so
+that a scheduled run and ``dvc repro`` write the same files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from synthgen.config import Params
+from synthgen.io import stable_hash
+
+# Stages that work shard by shard, in order. Each reads the previous one's shards.
+SHARD_STAGES = ("generated", "labelled", "curated")
+
+
+def dataset_version(params: Params) -> str:
+    if params.dataset.version != "auto":
+        return params.dataset.version
+    from synthgen import __version__
+
+    return "v" + stable_hash({"params": params.shaping_sections(), "synthgen": __version__}, n=10)
+
+
+@dataclass(frozen=True)
+class Layout:
+    data_dir: Path
+    name: str
+    version: str
+
+    @classmethod
+    def from_params(cls, params: Params) -> "Layout":
+        return cls(Path(params.data_dir), params.dataset.name, dataset_version(params))
+
+    @property
+    def work_dir(self) -> Path:
+        return self.data_dir / "work" / self.name
+
+    @property
+    def plan_file(self) -> Path:
+        return self.work_dir / "plan.parquet"
+
+    def stage_dir(self, stage: str) -> Path:
+        return self.work_dir / stage
+
+    def shard_file(self, stage: str, shard: int) -> Path:
+        return self.stage_dir(stage) / f"shard-{shard:05d}.parquet"
+
+    @property
+    def dataset_dir(self) -> Path:
+        return self.data_dir / "datasets" / self.name
+
+    @property
+    def version_dir(self) -> Path:
+        return self.dataset_dir / f"version={self.version}"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports" / self.name
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models" / self.name

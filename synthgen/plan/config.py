@@ -1,0 +1,111 @@
+"""The ``plan:`` section: how many specs, and the distribution of every scene attribute."""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from synthgen.plan.distributions import Categorical, Constant, Distribution, TruncNormal, Uniform
+from synthgen.plan.spec import SceneSpec
+from synthgen.vocab import SPLITS
+
+# Identity-level attributes are drawn once per identity (a person keeps age, gender and skin tone
+# across their images); the others are drawn per image.
+IDENTITY_ATTRIBUTES = ("age", "gender", "skin_tone")
+
+
+def allowed(name: str) -> tuple[float, float] | list[Any]:
+    """Allowed values of a SceneSpec attribute, read from the SceneSpec field itself (one source of truth)."""
+    field = SceneSpec.model_fields[name]
+    ann = field.annotation
+    if typing.get_origin(ann) is Literal:
+        return list(typing.get_args(ann))
+    lo, hi = float("-inf"), float("inf")
+    for m in field.metadata:
+        lo = float(getattr(m, "ge", lo) if getattr(m, "ge", None) is not None else lo)
+        hi = float(getattr(m, "le", hi) if getattr(m, "le", None) is not None else hi)
+    return (lo, hi)
+
+
+class PlanAttributes(BaseModel):
+    """One distribution per SceneSpec attribute. Defaults give a broad in-cabin mix."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    age: Distribution = TruncNormal(mean=38, std=16, low=1, high=85)
+    gender: Distribution = Categorical(values=["female", "male"])
+    skin_tone: Distribution = Uniform(low=1, high=10)
+    expression: Distribution = Categorical(
+        values=["neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger"],
+        weights=[3, 2, 1, 1, 1, 1, 1],
+    )
+    expression_intensity: Distribution = Uniform(low=0.6, high=1.0)
+    gaze_yaw: Distribution = TruncNormal(mean=0, std=20, low=-50, high=50)
+    gaze_pitch: Distribution = TruncNormal(mean=-5, std=12, low=-35, high=25)
+    head_yaw: Distribution = TruncNormal(mean=0, std=15, low=-40, high=40)
+    head_pitch: Distribution = TruncNormal(mean=0, std=8, low=-20, high=20)
+    head_roll: Distribution = TruncNormal(mean=0, std=5, low=-15, high=15)
+    eye_openness: Distribution = Categorical(values=[1.0, 0.6, 0.0], weights=[8, 1, 1])
+    glasses: Distribution = Categorical(values=["none", "glasses", "sunglasses"], weights=[6, 3, 1])
+    lighting: Distribution = Categorical(values=["rgb", "nir"], weights=[1, 1])
+    light_intensity: Distribution = Uniform(low=0.7, high=1.3)
+    light_azimuth: Distribution = Uniform(low=-60, high=60)
+    light_elevation: Distribution = Uniform(low=0, high=45)
+    camera: Distribution = Categorical(values=["rearview_mirror", "a_pillar", "instrument_cluster"])
+    seat: Distribution = Categorical(values=["driver", "passenger"], weights=[3, 1])
+
+    @field_validator("*")
+    @classmethod
+    def _within_allowed(cls, dist: Any, info: Any) -> Any:
+        ok = allowed(info.field_name)
+        sup = dist.support()
+        if isinstance(ok, list):
+            if isinstance(sup, tuple):
+                raise ValueError(f"takes one of {ok}; use dist: categorical or constant")
+            bad = [v for v in sup if v not in ok]
+            if bad:
+                raise ValueError(f"unknown value(s) {bad}; allowed: {ok}")
+        else:
+            if isinstance(sup, list):
+                bad = [v for v in sup if not isinstance(v, (int, float)) or isinstance(v, bool)
+                       or not ok[0] <= v <= ok[1]]
+            else:
+                bad = [v for v in sup if not ok[0] <= v <= ok[1]]
+            if bad:
+                raise ValueError(
+                    f"{dist.dist} gives {bad} outside the allowed range [{ok[0]:g}, {ok[1]:g}]"
+                )
+        return dist
+
+
+class PlanParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    n: int = Field(300, ge=1, le=10_000_000, description="number of scene specs (images)")
+    identities: int = Field(60, ge=1, description="distinct synthetic people")
+    shard_size: int = Field(100, ge=1, le=100_000, description="specs per shard (one task each)")
+    splits: dict[Literal["train", "val", "test"], float] = {"train": 0.8, "val": 0.1, "test": 0.1}
+    mode: Literal["random", "targeted"] = "random"
+    gaps: Path | None = Field(None, description="gaps.json from `analyze`, used by mode: targeted")
+    max_eye_in_head_yaw: float = Field(35.0, gt=0, le=60)
+    max_eye_in_head_pitch: float = Field(25.0, gt=0, le=45)
+    attributes: PlanAttributes = PlanAttributes()
+
+    @field_validator("splits")
+    @classmethod
+    def _splits(cls, v: dict[str, float]) -> dict[str, float]:
+        if any(f < 0 for f in v.values()) or sum(v.values()) <= 0:
+            raise ValueError("fractions must be >= 0 with a positive sum")
+        return {k: v[k] for k in SPLITS if k in v}
+
+    @model_validator(mode="after")
+    def _targeted_needs_gaps(self) -> "PlanParams":
+        if self.mode == "targeted" and self.gaps is None:
+            raise ValueError("mode 'targeted' needs plan.gaps (the gaps.json written by `analyze`)")
+        return self
+
+
+__all__ = ["PlanParams", "PlanAttributes", "IDENTITY_ATTRIBUTES", "allowed", "Constant"]

@@ -1,0 +1,151 @@
+"""Sample scene specs from the distributions in params.yaml.
+
+Every draw uses a generator seeded by (global seed, purpose, index), so spec ``i`` is the same
+whatever ``n`` is: growing a dataset keeps the first specs and their sample ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from synthgen.errors import DataError
+from synthgen.io import atomic_path, stable_hash
+from synthgen.plan.config import IDENTITY_ATTRIBUTES, PlanParams
+from synthgen.plan.spec import SceneSpec
+
+_IDENTITY, _SAMPLE, _SEED, _SPLIT = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class Identity:
+    index: int
+    seed: int
+    split: str
+    attributes: dict[str, Any]
+
+
+def _clean(name: str, value: Any) -> Any:
+    if name == "skin_tone":
+        return int(round(float(value)))
+    if isinstance(value, (float, np.floating)):
+        return round(float(value), 3)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def assign_splits(n_identities: int, fractions: Mapping[str, float], seed: int) -> list[str]:
+    """Split identities (not images) so no person appears in two splits. Counts follow the
+    fractions by largest remainder, and every split with a positive fraction gets at least one
+    identity when there are enough of them."""
+    names = [k for k, f in fractions.items() if f > 0]
+    w = np.array([fractions[k] for k in names], float)
+    w /= w.sum()
+    raw = w * n_identities
+    counts = np.floor(raw).astype(int)
+    for i in np.argsort(-(raw - counts), kind="stable")[: n_identities - counts.sum()]:
+        counts[i] += 1
+    if n_identities >= len(names):
+        for i in range(len(names)):
+            while counts[i] == 0:
+                j = int(np.argmax(counts))
+                counts[j] -= 1
+                counts[i] += 1
+    labels = np.repeat(np.array(names), counts)
+    np.random.default_rng([seed, _SPLIT]).shuffle(labels)
+    return [str(x) for x in labels]
+
+
+def plan_identities(params: PlanParams, seed: int) -> list[Identity]:
+    splits = assign_splits(params.identities, params.splits, seed)
+    out = []
+    for i in range(params.identities):
+        rng = np.random.default_rng([seed, _IDENTITY, i])
+        attrs = {a: _clean(a, getattr(params.attributes, a).sample(rng)) for a in IDENTITY_ATTRIBUTES}
+        out.append(Identity(i, int(rng.integers(2**31 - 1)), splits[i], attrs))
+    return out
+
+
+def sample_spec(
+    index: int,
+    params: PlanParams,
+    seed: int,
+    identity: Identity,
+    overrides: Mapping[str, Any] | None = None,
+) -> SceneSpec:
+    """Draw one spec. ``overrides`` pins attributes (the targeted planner fills gap bins with it)."""
+    rng = np.random.default_rng([seed, _SAMPLE, index])
+    overrides = dict(overrides or {})
+    values: dict[str, Any] = dict(identity.attributes)
+    for name in type(params.attributes).model_fields:
+        if name in IDENTITY_ATTRIBUTES:
+            continue
+        # Draw even when overridden, so the other attributes keep their random stream.
+        values[name] = _clean(name, getattr(params.attributes, name).sample(rng))
+    values.update({k: _clean(k, v) for k, v in overrides.items()})
+    # Eyes rotate at most so far inside the head: keep the requested gaze, move the head.
+    for axis, limit in (("yaw", params.max_eye_in_head_yaw), ("pitch", params.max_eye_in_head_pitch)):
+        gaze, head = values[f"gaze_{axis}"], values[f"head_{axis}"]
+        values[f"head_{axis}"] = round(float(np.clip(head, gaze - limit, gaze + limit)), 3)
+    sample_seed = int(np.random.default_rng([seed, _SEED, index]).integers(2**31 - 1))
+    values.update(identity=identity.index, identity_seed=identity.seed)
+    sample_id = stable_hash({"seed": seed, "index": index, **values})
+    return SceneSpec(sample_id=sample_id, index=index, seed=sample_seed, split=identity.split, **values)
+
+
+def plan_random(params: PlanParams, seed: int) -> list[SceneSpec]:
+    identities = plan_identities(params, seed)
+    return [sample_spec(i, params, seed, identities[i % len(identities)]) for i in range(params.n)]
+
+
+def plan_specs(params: PlanParams, seed: int) -> list[SceneSpec]:
+    """The plan stage's core: random sampling, or gap filling when ``mode: targeted``."""
+    if params.mode == "targeted":
+        from synthgen.plan.targeted import plan_targeted
+
+        return plan_targeted(params, seed)
+    return plan_random(params, seed)
+
+
+# --- plan table I/O -----------------------------------------------------------------------------
+
+def shard_of(index: int, shard_size: int) -> int:
+    return index // shard_size
+
+
+def n_shards(n: int, shard_size: int) -> int:
+    return (n + shard_size - 1) // shard_size
+
+
+def specs_to_table(specs: Sequence[SceneSpec], shard_size: int) -> pa.Table:
+    rows = [s.model_dump(mode="json") | {"shard": shard_of(s.index, shard_size)} for s in specs]
+    return pa.Table.from_pylist(rows)
+
+
+def write_plan(specs: Sequence[SceneSpec], path: str | Path, shard_size: int) -> Path:
+    table = specs_to_table(specs, shard_size)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    return Path(path)
+
+
+def read_plan(path: str | Path, shard: int | None = None) -> list[SceneSpec]:
+    path = Path(path)
+    if not path.exists():
+        raise DataError("plan not found", where=str(path), fix="run `synthgen plan` first")
+    filters = None if shard is None else [("shard", "=", shard)]
+    table = pq.read_table(path, filters=filters)
+    cols = [c for c in table.column_names if c != "shard"]
+    return [SceneSpec.model_validate(r) for r in table.select(cols).to_pylist()]
+
+
+def plan_shards(path: str | Path) -> list[int]:
+    table = pq.read_table(path, columns=["shard"])
+    return sorted(set(table.column("shard").to_pylist()))

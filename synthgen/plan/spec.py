@@ -1,0 +1,75 @@
+"""SceneSpec: everything a generator needs to render one image, and the source of every ``req_*`` column."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from synthgen.vocab import (
+    AGE_MAX,
+    AGE_MIN,
+    SKIN_TONE_MAX,
+    SKIN_TONE_MIN,
+    CameraPosition,
+    Expression,
+    Gender,
+    Glasses,
+    Lighting,
+    Seat,
+    Split,
+    age_group,
+)
+
+
+class SceneSpec(BaseModel):
+    """One requested image. Angles in degrees. Gaze and head pose are in the camera frame:
+    yaw 0 / pitch 0 looks straight into the camera, positive yaw turns towards the image's left
+    (the subject's right), positive pitch looks up."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sample_id: str
+    index: int = Field(ge=0)
+    seed: int = Field(ge=0, description="per-sample seed for every random choice a backend makes")
+    split: Split = "train"
+
+    identity: int = Field(ge=0, description="identity number inside this plan")
+    identity_seed: int = Field(ge=0, description="seed of the identity's face shape and look")
+    age: float = Field(ge=AGE_MIN, le=AGE_MAX)
+    gender: Gender
+    skin_tone: int = Field(ge=SKIN_TONE_MIN, le=SKIN_TONE_MAX, description="Monk skin tone scale")
+
+    expression: Expression = "neutral"
+    expression_intensity: float = Field(1.0, ge=0, le=1)
+    gaze_yaw: float = Field(0.0, ge=-90, le=90)
+    gaze_pitch: float = Field(0.0, ge=-60, le=60)
+    head_yaw: float = Field(0.0, ge=-90, le=90)
+    head_pitch: float = Field(0.0, ge=-60, le=60)
+    head_roll: float = Field(0.0, ge=-45, le=45)
+    eye_openness: float = Field(1.0, ge=0, le=1, description="1 open, 0 closed")
+    glasses: Glasses = "none"
+
+    lighting: Lighting = "rgb"
+    light_intensity: float = Field(1.0, ge=0.1, le=3.0)
+    light_azimuth: float = Field(0.0, ge=-180, le=180, description="degrees, 0 = from the camera")
+    light_elevation: float = Field(20.0, ge=-90, le=90)
+
+    camera: CameraPosition = "rearview_mirror"
+    seat: Seat = "driver"
+
+    @property
+    def age_group(self) -> str:
+        return age_group(self.age)
+
+    @property
+    def eyes_open(self) -> bool:
+        return self.eye_openness >= 0.5
+
+    def req_columns(self) -> dict[str, Any]:
+        """The ``req_*`` columns of the row contract (requested attributes, before any rendering)."""
+        d = self.model_dump(exclude={"sample_id", "index", "seed", "split"})
+        out = {f"req_{k}": v for k, v in d.items()}
+        out["req_age_group"] = self.age_group
+        out["req_eyes_open"] = self.eyes_open
+        return out

@@ -1,0 +1,50 @@
+"""One registry per kind of backend (generators, labellers, filters, metrics, ...), found by name.
+
+Backends register a factory with a decorator; config names the backend and the factory gets the
+backend's config section. Modelled on timm's ``create_model``/``list_models``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from synthgen.errors import ConfigError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Name -> factory. ``lazy`` maps names to modules imported on first use, so that heavy
+    backends (torch, diffusers) cost nothing until chosen."""
+
+    def __init__(self, kind: str, lazy: dict[str, str] | None = None) -> None:
+        self.kind = kind
+        self._factories: dict[str, Callable[..., T]] = {}
+        self._lazy = dict(lazy or {})
+
+    def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        def deco(factory: Callable[..., T]) -> Callable[..., T]:
+            if name in self._factories and self._factories[name] is not factory:
+                raise ValueError(f"{self.kind} {name!r} registered twice")
+            self._factories[name] = factory
+            return factory
+
+        return deco
+
+    def names(self) -> list[str]:
+        return sorted(set(self._factories) | set(self._lazy))
+
+    def get(self, name: str) -> Callable[..., T]:
+        if name not in self._factories and name in self._lazy:
+            importlib.import_module(self._lazy[name])
+        if name not in self._factories:
+            raise ConfigError(
+                f"unknown {self.kind} {name!r}",
+                fix=f"choose one of: {', '.join(self.names()) or '(none registered)'}",
+            )
+        return self._factories[name]
+
+    def create(self, name: str, *args: Any, **kwargs: Any) -> T:
+        return self.get(name)(*args, **kwargs)
