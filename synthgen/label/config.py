@@ -2,8 +2,76 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_LABELERS = [
+    "mediapipe_detector",
+    "mediapipe_mesh",
+    "dlib",
+    "head_pose",
+    "iris_gaze",
+    "age_gender",
+    "fer",
+    "quality",
+]
 
 
-class LabelParams(BaseModel):
+class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class DetectorParams(_Section):
+    min_confidence: float = Field(0.5, gt=0, le=1, description="detections below this score are ignored")
+    model_selection: int = Field(1, ge=0, le=1, description="BlazeFace: 0 short range (< 2 m), 1 full range")
+    hog_upsample: int = Field(0, ge=0, le=2, description="dlib HOG: image upsampling (1 finds smaller faces, "
+                                                         "costs 4x, adds false positives)")
+
+
+class GazeParams(_Section):
+    """Eye model of the geometric gaze estimate, as fractions of the eye's corner-to-corner width
+    (anatomy: eye opening ~30 mm, pupil ~10.5 mm from the eyeball's centre of rotation, the
+    corners' midpoint ~4 mm in front of it)."""
+
+    eyeball_radius: float = Field(0.35, gt=0.1, lt=1.0, description="pupil distance from the eye's rotation centre")
+    corner_depth: float = Field(0.13, ge=0.0, lt=0.5, description="corners' midpoint in front of the rotation centre")
+    max_eye_angle: float = Field(60.0, gt=10, le=89, description="eye-in-head rotation bound (degrees)")
+    min_openness: float = Field(0.12, ge=0, lt=1, description="lid gap / eye width below which an eye counts as "
+                                                            "closed and gives no gaze")
+
+
+class HeadPoseParams(_Section):
+    cabin_intrinsics: bool = Field(True, description="rows that name req_camera/req_seat use that cabin camera's "
+                                                     "pinhole (synthgen.cabin.intrinsics); others use focal_scale")
+    focal_scale: float = Field(1.0, gt=0.1, le=10, description="assumed focal length in units of the image's "
+                                                               "larger side (no intrinsics in the row contract)")
+
+
+class QualityParams(_Section):
+    crop_size: int = Field(128, ge=32, le=512, description="face crop side the quality scores are computed at "
+                                                           "(scores comparable across face sizes)")
+    brisque: bool = Field(True, description="BRISQUE is the slowest quality score; off = null column")
+
+
+class InsightFaceParams(_Section):
+    root: Path | None = Field(None, description="folder holding models/<name>/*.onnx (buffalo_l layout)")
+    name: str = Field("buffalo_l", description="model pack folder under <root>/models")
+    det_size: int = Field(640, ge=64, le=2048, description="detector input side")
+    det_thresh: float = Field(0.5, gt=0, lt=1)
+
+
+class LabelParams(_Section):
+    labelers: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_LABELERS),
+        description="labellers, run in this order; the first must be a face detector",
+    )
+    workers: int = Field(0, ge=0, le=256, description="processes for labelling; 0 = one per core")
+    chunk_size: int = Field(16, ge=1, le=10_000, description="rows per work item of the process pool")
+    crop_padding: float = Field(2.0, ge=1.0, le=4.0, description="face-mesh crop side / face box side")
+    expression_crop: float = Field(1.1, ge=0.8, le=2.0, description="expression crop side / face box side")
+    detector: DetectorParams = DetectorParams()
+    head_pose: HeadPoseParams = HeadPoseParams()
+    gaze: GazeParams = GazeParams()
+    quality: QualityParams = QualityParams()
+    insightface: InsightFaceParams = InsightFaceParams()

@@ -1,0 +1,166 @@
+"""Labelling a table: build the configured labellers once per process, run them on every image.
+
+``label_rows`` adds the ``meas_*`` columns to any row-contract table (synthetic shards, real-data
+imports). Large tables are cut into chunks labelled by a pool of processes; each worker builds the
+models once (mediapipe, dlib, ONNX and tflite sessions take seconds to load and cannot be pickled).
+Workers are spawned, not forked: a fork copies a parent's model objects whose internal threads did
+not survive the fork, which can hang. Every value is a pure function of the image and the params,
+so the chunking and the number of workers never change a label.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from synthgen.errors import ConfigError, DataError, SynthgenError
+from synthgen.images import decode_rgb
+from synthgen.label.base import DETECTION_KEYS, LABELERS, FaceContext, Labeler
+from synthgen.label.config import LabelParams
+from synthgen.label.schema import MEAS_NAMES, meas_table
+from synthgen.shards import default_workers
+
+# Row columns the labellers may look at besides the image (the cabin geometry for gaze zones).
+CONTEXT_COLUMNS = ("req_camera", "req_seat")
+
+
+def build_labelers(params: LabelParams) -> list[Labeler]:
+    """Instantiate ``params.labelers`` in order and check the list can work as a whole."""
+    if not params.labelers:
+        raise ConfigError("no labellers configured", where="label.labelers",
+                          fix=f"list at least a detector, e.g. [{', '.join(LabelParams().labelers)}]")
+    labelers: list[Labeler] = []
+    available: set[str] = set()
+    owner: dict[str, str] = {}
+    for i, name in enumerate(params.labelers):
+        lab = LABELERS.create(name, params)
+        if i == 0 and not set(DETECTION_KEYS) <= set(lab.provides):
+            raise ConfigError(f"the first labeller must be a face detector, got {name!r}",
+                              where="label.labelers",
+                              fix="start the list with mediapipe_detector, dlib_hog or insightface")
+        missing = [r for r in lab.requires if r not in available]
+        if missing:
+            raise ConfigError(
+                f"labeller {name!r} needs {', '.join(missing)}, which no labeller before it provides",
+                where="label.labelers",
+                fix="add the labeller that provides it earlier in the list (e.g. dlib before head_pose, "
+                    "mediapipe_mesh and head_pose before iris_gaze)",
+            )
+        for col in lab.provides:
+            if col in owner:
+                raise ConfigError(f"{col} is measured by both {owner[col]!r} and {name!r}",
+                                  where="label.labelers", fix="keep one of them")
+            owner[col] = name
+        available.update(lab.provides)
+        available.update(lab.exports)
+        labelers.append(lab)
+    return labelers
+
+
+_CACHE: dict[tuple[int, str], list[Labeler]] = {}
+
+
+def get_labelers(params: LabelParams) -> list[Labeler]:
+    """Labellers for these params, built once per process (keyed by pid: never reuse a parent's)."""
+    key = (os.getpid(), params.model_dump_json())
+    if key not in _CACHE:
+        _CACHE.clear()
+        _CACHE[key] = build_labelers(params)
+    return _CACHE[key]
+
+
+def image_bytes(image: dict[str, Any] | None, where: str) -> bytes:
+    """PNG/JPEG bytes of an image struct: its bytes, else the file its path names."""
+    if image is None:
+        raise DataError("row has no image", where=where)
+    data = image.get("bytes")
+    if data:
+        return data
+    path = image.get("path")
+    if path and Path(path).is_file():
+        return Path(path).read_bytes()
+    raise DataError("image has neither bytes nor a readable path", where=where)
+
+
+def label_one(labelers: Sequence[Labeler], image: dict[str, Any] | None, row: dict[str, Any],
+              where: str = "image") -> dict[str, Any]:
+    """All ``meas_*`` values of one image. Unreadable images and labeller failures are recorded in
+    ``meas_error`` (the curate stage rejects them as ``label_error``), never raised."""
+    try:
+        rgb = decode_rgb(image_bytes(image, where), where=where)
+    except SynthgenError as err:
+        return {"meas_error": f"unreadable image: {err.what}"}
+    ctx = FaceContext(image=rgb, row=row)
+    errors = []
+    for lab in labelers:
+        try:
+            lab.label(ctx)
+        except Exception as err:  # noqa: BLE001 - one bad image must not stop a shard
+            errors.append(f"{lab.name}: {type(err).__name__}: {err}")
+    meas = {k: v for k, v in ctx.meas.items() if k in MEAS_NAMES}
+    if errors:
+        meas["meas_error"] = "; ".join(errors)
+    return meas
+
+
+def _label_chunk(params_json: str, items: list[tuple[dict[str, Any] | None, dict[str, Any], str]]
+                 ) -> list[dict[str, Any]]:
+    labelers = get_labelers(LabelParams.model_validate_json(params_json))
+    return [label_one(labelers, img, row, where) for img, row, where in items]
+
+
+def _worker_init() -> None:
+    # One process per core: keep each library to one thread so workers do not fight for cores.
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def _items(table: pa.Table) -> list[tuple[dict[str, Any] | None, dict[str, Any], str]]:
+    if "image" not in table.column_names:
+        raise DataError("table has no 'image' column", fix="label a table that follows synthgen.contract")
+    images = table.column("image").to_pylist()
+    ids = (table.column("sample_id").to_pylist() if "sample_id" in table.column_names
+           else [f"row {i}" for i in range(table.num_rows)])
+    ctx_cols = {c: table.column(c).to_pylist() for c in CONTEXT_COLUMNS if c in table.column_names}
+    return [(img, {c: v[i] for c, v in ctx_cols.items()}, f"sample {ids[i]}") for i, img in enumerate(images)]
+
+
+def label_rows(table: pa.Table, params: LabelParams, progress: bool = True) -> pa.Table:
+    """``table`` with the ``meas_*`` columns added (earlier ``meas_*`` columns are replaced;
+    ``req_*`` and all other columns are kept as they are)."""
+    items = _items(table)
+    params_json = params.model_dump_json()
+    size = params.chunk_size
+    chunks = [items[i: i + size] for i in range(0, len(items), size)]
+    workers = min(default_workers(params.workers), len(chunks))
+    results: list[list[dict[str, Any]] | None] = [None] * len(chunks)
+    columns = [TextColumn("[bold]label[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, disable=not progress, transient=False) as bar:
+        task = bar.add_task("label", total=len(items))
+        if workers <= 1:
+            for i, chunk in enumerate(chunks):
+                results[i] = _label_chunk(params_json, chunk)
+                bar.advance(task, len(chunk))
+        else:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                                     initializer=_worker_init) as pool:
+                futures = {pool.submit(_label_chunk, params_json, c): i for i, c in enumerate(chunks)}
+                for fut in as_completed(futures):
+                    i = futures[fut]
+                    results[i] = fut.result()
+                    bar.advance(task, len(chunks[i]))
+    rows = [m for chunk in results for m in (chunk or [])]
+    meas = meas_table(rows)
+    keep = [c for c in table.column_names if c not in MEAS_NAMES]
+    out = table.select(keep)
+    for field in meas.schema:
+        out = out.append_column(field, meas.column(field.name))
+    return out

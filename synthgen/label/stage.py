@@ -1,0 +1,68 @@
+"""The label stage: ``generated/shard-K.parquet`` -> ``labelled/shard-K.parquet`` (same rows, plus
+``meas_*``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from synthgen.config import Params
+from synthgen.errors import DataError
+from synthgen.label.pipeline import label_rows
+from synthgen.paths import Layout
+from synthgen.shards import (
+    MARKER,
+    StageResult,
+    default_workers,
+    prepare_stage_dir,
+    read_parquet,
+    run_sharded,
+    write_parquet_atomic,
+)
+
+STAGE = "labelled"
+UPSTREAM = "generated"
+
+
+def label_shard(params: Params, shard: int) -> Path:
+    layout = Layout.from_params(params)
+    table = read_parquet(layout.shard_file(UPSTREAM, shard))
+    out = label_rows(table, params.label, progress=False)
+    return write_parquet_atomic(out, layout.shard_file(STAGE, shard), row_group_size=params.publish.row_group_size)
+
+
+def upstream_shards(layout: Layout) -> list[int]:
+    folder = layout.stage_dir(UPSTREAM)
+    shards = sorted(int(p.stem.split("-")[1]) for p in folder.glob("shard-*.parquet"))
+    if not shards:
+        raise DataError("no generated shards to label", where=str(folder), fix="run `synthgen generate` first")
+    return shards
+
+
+def upstream_fingerprint(layout: Layout) -> str | None:
+    marker = layout.stage_dir(UPSTREAM) / MARKER
+    try:
+        return json.loads(marker.read_text()).get("hash")
+    except (OSError, ValueError):
+        return None
+
+
+def run_label(params: Params, shards: list[int] | None = None, progress: bool = True) -> StageResult:
+    """Label every generated shard whose labelled copy is missing.
+
+    Parallelism: with several shards to do, one shard per core (each labels its rows in one
+    process); with a single shard, that shard's rows are spread over the cores instead."""
+    layout = Layout.from_params(params)
+    prepare_stage_dir(
+        layout.stage_dir(STAGE),
+        {"label": params.label.model_dump(mode="json"), "upstream": upstream_fingerprint(layout),
+         "version": layout.version},
+    )
+    todo = shards if shards is not None else upstream_shards(layout)
+    workers = default_workers(params.label.workers)
+    pending = [s for s in todo if not layout.shard_file(STAGE, s).exists()]
+    shard_workers = workers if len(pending) > 1 else 1
+    if shard_workers > 1:
+        params = params.model_copy(update={"label": params.label.model_copy(update={"workers": 1})})
+    return run_sharded(STAGE, label_shard, params, todo, lambda s: layout.shard_file(STAGE, s),
+                       shard_workers, progress)
