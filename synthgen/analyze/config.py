@@ -2,8 +2,54 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class FeatureParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Literal["identity", "dinov2", "clip"] = Field(
+        "identity", description="feature extractor for the embedding metrics"
+    )
+    model: str | None = Field(None, description="dinov2/clip: local folder or cached hub id (default: the extractor's own)")
+    batch_size: int = Field(32, ge=1)
+    device: str = "cpu"
 
 
 class AnalyzeParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    reference: Path | None = Field(
+        None,
+        description="real reference: a Parquet file or folder in the row contract (from `synthgen real import-*`); "
+        "None = the small offline demo reference built from photos shipped in packages",
+    )
+    synthetic_columns: Literal["meas", "req", "meas_or_req"] = Field(
+        "meas_or_req",
+        description="which synthetic attributes to compare with the real labels: measured, requested, "
+        "or measured where the column exists and requested otherwise",
+    )
+    accepted_only: bool = Field(True, description="compare only curated-accepted synthetic rows")
+    attributes: list[str] = [
+        "age", "age_group", "gender", "expression", "gaze_yaw", "gaze_pitch", "gaze_zone",
+        "head_yaw", "head_pitch", "head_roll",
+    ]
+    coverage_attributes: list[str] = ["age_group", "expression", "gaze_zone"]
+    coverage_ratio: float = Field(0.5, gt=0, le=1, description="a bin is a gap below this share of its target count")
+    min_per_bin: int = Field(5, ge=1, description="smallest target count of a bin the real data holds")
+    bin_attribute: str | None = Field("age_group", description="embedding metrics per bin of this attribute too")
+    min_bin_samples: int = Field(10, ge=2, description="fewer samples per side in a bin: metric not computable")
+    features: FeatureParams = FeatureParams()
+    kid_subsets: int = Field(100, ge=1)
+    kid_subset_size: int = Field(1000, ge=2)
+    nearest_k: int = Field(5, ge=1)
+    mmd_max_samples: int = Field(5000, ge=2)
+    classifier_folds: int = Field(5, ge=2)
+    classifier_max_samples: int = Field(5000, ge=4)
+    bootstrap: int = Field(200, ge=10)
+    memory_mb: int = Field(512, ge=16, description="block size bound of pairwise-distance work")
+    max_rows: int | None = Field(None, ge=1, description="subsample each side to at most this many rows")
+    grid_images: int = Field(8, ge=1, le=64, description="images per grid in the report")

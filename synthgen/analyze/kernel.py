@@ -1,0 +1,137 @@
+"""Kernel two-sample statistics: KID (cubic polynomial kernel, unbiased MMD^2 over random subsets)
+and MMD with an RBF kernel whose bandwidth is the median pairwise distance.
+
+KID follows clean-fid's ``kernel_distance`` draw for draw (a ``RandomState(seed)`` picks the
+synthetic subset, then the real one), so the same seed gives the same number; the speed-up comes
+from symmetric rank-k updates (half the flops of ``x @ x.T``) and in-place kernel arithmetic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import blas
+
+from synthgen.analyze.validate import NotComputable
+
+
+@dataclass(frozen=True)
+class KIDResult:
+    mean: float
+    std: float
+    subsets: np.ndarray
+
+
+def _poly_sum_offdiag_sym(x: np.ndarray, d: int) -> float:
+    """Sum over i != j of (x_i . x_j / d + 1)^3, computing only the upper triangle."""
+    m = x.shape[0]
+    g = blas.dsyrk(1.0 / d, x.T, trans=1)  # upper triangle of x @ x.T / d, lower = 0
+    diag = np.diagonal(g).copy()
+    g += 1.0
+    k = np.multiply(g, g)
+    k *= g
+    total = float(k.sum())
+    lower = m * (m - 1) / 2.0  # the zero lower triangle contributed (0 + 1)^3 = 1 each
+    strict_upper = total - lower - float(((diag + 1.0) ** 3).sum())
+    return 2.0 * strict_upper
+
+
+def _poly_sum_cross(x: np.ndarray, y: np.ndarray, d: int) -> float:
+    g = x @ y.T
+    g *= 1.0 / d
+    g += 1.0
+    k = np.multiply(g, g)
+    k *= g
+    return float(k.sum())
+
+
+def kid(
+    real: np.ndarray,
+    synth: np.ndarray,
+    num_subsets: int = 100,
+    max_subset_size: int = 1000,
+    seed: int = 0,
+) -> KIDResult:
+    """Kernel Inception Distance (Binkowski et al. 2018) on any features: mean and std over subsets."""
+    real = np.asarray(real, np.float64)
+    synth = np.asarray(synth, np.float64)
+    d = real.shape[1]
+    m = min(real.shape[0], synth.shape[0], max_subset_size)
+    if m < 2:
+        raise NotComputable(f"KID needs at least 2 samples per side, got {m}")
+    rs = np.random.RandomState(seed)
+    vals = np.empty(num_subsets)
+    for s in range(num_subsets):
+        x = synth[rs.choice(synth.shape[0], m, replace=False)]
+        y = real[rs.choice(real.shape[0], m, replace=False)]
+        a = _poly_sum_offdiag_sym(x, d) + _poly_sum_offdiag_sym(y, d)
+        b = _poly_sum_cross(x, y, d)
+        vals[s] = (a / (m - 1) - b * 2.0 / m) / m
+    return KIDResult(float(vals.mean()), float(vals.std()), vals)
+
+
+def _sq_dists(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    d = -2.0 * (x @ y.T)
+    d += np.einsum("ij,ij->i", x, x)[:, None]
+    d += np.einsum("ij,ij->i", y, y)[None, :]
+    np.maximum(d, 0.0, out=d)
+    return d
+
+
+@dataclass(frozen=True)
+class MMDResult:
+    mmd2: float
+    bandwidth: float
+    n_real: int
+    n_synth: int
+
+
+def median_bandwidth(x: np.ndarray, y: np.ndarray, max_points: int = 1000, seed: int = 0) -> float:
+    """Median heuristic: the median Euclidean distance between distinct pooled points."""
+    z = np.vstack([x, y])
+    rng = np.random.default_rng(seed)
+    if z.shape[0] > max_points:
+        z = z[rng.choice(z.shape[0], max_points, replace=False)]
+    d2 = _sq_dists(z, z)[np.triu_indices(z.shape[0], 1)]
+    med = float(np.sqrt(np.median(d2)))
+    if not med > 0:
+        raise NotComputable("all pooled features are identical: the RBF bandwidth is zero")
+    return med
+
+
+def _rbf_block_sum(x: np.ndarray, y: np.ndarray, gamma: float, block: int) -> float:
+    total = 0.0
+    for i in range(0, x.shape[0], block):
+        k = _sq_dists(x[i : i + block], y)
+        k *= -gamma
+        np.exp(k, out=k)
+        total += float(k.sum())
+    return total
+
+
+def mmd_rbf(
+    real: np.ndarray,
+    synth: np.ndarray,
+    max_samples: int = 5000,
+    seed: int = 0,
+    block: int = 2048,
+) -> MMDResult:
+    """Unbiased MMD^2 with k(a, b) = exp(-||a - b||^2 / (2 s^2)), s = median pairwise distance.
+    At most ``max_samples`` per side (a seeded subsample) keep the O(n^2) work bounded."""
+    rng = np.random.default_rng(seed)
+    x = np.asarray(real, np.float64)
+    y = np.asarray(synth, np.float64)
+    if x.shape[0] > max_samples:
+        x = x[rng.choice(x.shape[0], max_samples, replace=False)]
+    if y.shape[0] > max_samples:
+        y = y[rng.choice(y.shape[0], max_samples, replace=False)]
+    n, m = x.shape[0], y.shape[0]
+    if n < 2 or m < 2:
+        raise NotComputable(f"MMD needs at least 2 samples per side, got {n} and {m}")
+    s = median_bandwidth(x, y, seed=seed)
+    gamma = 1.0 / (2.0 * s * s)
+    kxx = (_rbf_block_sum(x, x, gamma, block) - n) / (n * (n - 1))
+    kyy = (_rbf_block_sum(y, y, gamma, block) - m) / (m * (m - 1))
+    kxy = _rbf_block_sum(x, y, gamma, block) / (n * m)
+    return MMDResult(float(kxx + kyy - 2.0 * kxy), s, n, m)
