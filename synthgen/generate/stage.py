@@ -44,8 +44,8 @@ def generate_shard(params: Params, shard: int) -> Path:
             {
                 "sample_id": spec.sample_id,
                 "source": "synthetic",
-                "dataset": layout.name,
-                "dataset_version": layout.version,
+                # dataset and dataset_version are set by publish: the version hashes params
+                # (label, curate) that must not force a re-render when they change.
                 "split": spec.split,
                 "generator": gen.name,
                 "generator_version": gen.version,
@@ -67,14 +67,23 @@ def generate_shard(params: Params, shard: int) -> Path:
     )
 
 
+def fingerprint(params: Params) -> dict[str, object]:
+    """What a generated shard depends on; a change discards the old shards."""
+    return {"seed": params.seed, "plan": params.plan.model_dump(mode="json"),
+            "generate": params.generate.model_dump(mode="json")}
+
+
+def prepare_generate(params: Params) -> list[int]:
+    """Ready the output folder (keeping finished shards when params are unchanged); list the shards."""
+    layout = Layout.from_params(params)
+    prepare_stage_dir(layout.stage_dir(STAGE), fingerprint(params))
+    return plan_shards(layout.plan_file)
+
+
 def run_generate(params: Params, shards: list[int] | None = None, progress: bool = True) -> StageResult:
     layout = Layout.from_params(params)
-    prepare_stage_dir(
-        layout.stage_dir(STAGE),
-        {"seed": params.seed, "plan": params.plan.model_dump(mode="json"),
-         "generate": params.generate.model_dump(mode="json"), "version": layout.version},
-    )
-    todo = shards if shards is not None else plan_shards(layout.plan_file)
+    all_shards = prepare_generate(params)
+    todo = shards if shards is not None else all_shards
     workers = default_workers(params.generate.workers)
     if params.generate.backend != "procedural":
         workers = 1  # one model per device; multi-GPU runs one process per device (see README)

@@ -1,0 +1,157 @@
+"""The main job as a Prefect flow: plan -> generate -> label -> curate -> publish -> analyze.
+
+The tasks call the same stage functions as the CLI and ``dvc repro`` and write the same paths;
+at the end the run is recorded with DVC (``dvc commit`` of the stages it ran), so ``dvc status``
+agrees with a scheduled run. Shards are the unit of parallelism: one task per shard and stage,
+run in a process pool (the work is CPU-bound), with retries. A finished shard is never redone,
+so a killed run re-run resumes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flows.runtime import apply_defaults
+
+apply_defaults()
+
+from prefect import flow, get_run_logger, task, unmapped  # noqa: E402
+from prefect.task_runners import ProcessPoolTaskRunner  # noqa: E402
+
+from synthgen.config import Params, load_params  # noqa: E402
+from synthgen.paths import Layout  # noqa: E402
+from synthgen.shards import default_workers  # noqa: E402
+
+PUBLISHED_EVENT = "synthgen.dataset.published"
+# Stages the flow runs, in dvc.yaml's names; `record` commits exactly these.
+FLOW_STAGES = ["plan", "generate", "label", "curate", "publish", "analyze"]
+
+
+@task(retries=2, retry_delay_seconds=2)
+def plan_task(params: Params) -> list[int]:
+    from synthgen.generate.stage import prepare_generate
+    from synthgen.stages import run_plan
+
+    run_plan(params)
+    return prepare_generate(params)
+
+
+@task(retries=2, retry_delay_seconds=2, task_run_name="generate-{shard}")
+def generate_task(params: Params, shard: int) -> str:
+    from synthgen.stages import generate_shard
+
+    out = Layout.from_params(params).shard_file("generated", shard)
+    return str(out if out.exists() else generate_shard(params, shard))
+
+
+@task(retries=1)
+def prepare_label_task(params: Params) -> None:
+    from synthgen.label.stage import prepare_label
+
+    prepare_label(params)
+
+
+@task(retries=2, retry_delay_seconds=2, task_run_name="label-{shard}")
+def label_task(params: Params, shard: int) -> str:
+    from synthgen.stages import label_shard
+
+    out = Layout.from_params(params).shard_file("labelled", shard)
+    return str(out if out.exists() else label_shard(params, shard))
+
+
+@task(retries=1)
+def curate_task(params: Params) -> str:
+    from synthgen.stages import run_curate
+
+    return str(run_curate(params, progress=False).out_dir)
+
+
+@task(retries=1)
+def publish_task(params: Params) -> dict[str, Any]:
+    from synthgen.stages import run_publish
+
+    r = run_publish(params, progress=False)
+    return {"version": r.version, "path": str(r.version_dir), "rows": r.rows,
+            "accepted": r.accepted, "splits": r.splits}
+
+
+@task(retries=1)
+def analyze_task(params: Params) -> str:
+    from synthgen.stages import run_analyze
+
+    r = run_analyze(params, progress=False)
+    return str(getattr(r, "out_dir", r))
+
+
+@task
+def record_task(params: Params, published: dict[str, Any], params_path: str, stages: list[str]) -> dict[str, Any]:
+    """DVC-commit the stages this run produced (and optionally git-commit/tag), then announce it."""
+    from prefect.events import emit_event
+
+    from synthgen.versioning import record_version
+
+    recorded = record_version(params, published["version"], stages)
+    emit_event(
+        event=PUBLISHED_EVENT,
+        resource={"prefect.resource.id": f"synthgen.dataset.{params.dataset.name}"},
+        payload={
+            "name": params.dataset.name,
+            "version": published["version"],
+            "path": str(Path(published["path"]).resolve()),
+            "params_path": str(Path(params_path).resolve()),
+            "project_dir": str(Path.cwd()),
+        },
+    )
+    return recorded
+
+
+def _workers(params: Params) -> int:
+    return default_workers(params.generate.workers)
+
+
+@flow(name="generate-dataset", log_prints=True)
+def generate_dataset_flow(
+    params_path: str = "params.yaml",
+    overrides: list[str] | None = None,
+    record: bool = True,
+    analyze: bool = True,
+) -> dict[str, Any]:
+    logger = get_run_logger()
+    params = load_params(params_path, overrides or [])
+    shards = plan_task(params)
+    logger.info("%d shards of up to %d specs", len(shards), params.plan.shard_size)
+    generated = generate_task.map(unmapped(params), shards)
+    prep = prepare_label_task.submit(params)
+    labelled = [label_task.submit(params, s, wait_for=[g, prep]) for s, g in zip(shards, generated)]
+    curated = curate_task.submit(params, wait_for=labelled)
+    published = publish_task.submit(params, wait_for=[curated]).result()
+    stages = FLOW_STAGES[:5]
+    summary: dict[str, Any] = {"dataset": params.dataset.name, **published}
+    if analyze:
+        summary["report"] = analyze_task.submit(params).result()
+        stages = FLOW_STAGES
+    if record:
+        summary["recorded"] = record_task(params, published, params_path, stages)
+    return summary
+
+
+def generate_dataset(
+    params_path: str = "params.yaml",
+    overrides: list[str] | None = None,
+    record: bool = True,
+    analyze: bool = True,
+) -> dict[str, Any]:
+    """Run the flow with a process pool sized from params (the task runner is chosen per run)."""
+    from flows.runtime import prefect_api
+
+    params = load_params(params_path, overrides or [])
+    with prefect_api():
+        runner = ProcessPoolTaskRunner(max_workers=_workers(params))
+        return generate_dataset_flow.with_options(task_runner=runner)(
+            params_path=params_path, overrides=overrides, record=record, analyze=analyze
+        )
+
+
+if __name__ == "__main__":
+    print(generate_dataset())

@@ -1,0 +1,46 @@
+"""Prefect settings and a local API server shared by the flow and its worker processes.
+
+Without ``PREFECT_API_URL`` Prefect starts a temporary server per process; shard tasks run in a
+process pool, so each worker would start its own. Starting one here and exporting its URL makes
+the workers report to the same server (and saves ~15 s per worker).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+    "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.3",
+    "DVC_NO_ANALYTICS": "1",
+}
+
+
+def apply_defaults() -> None:
+    for k, v in DEFAULTS.items():
+        os.environ.setdefault(k, v)
+
+
+@contextlib.contextmanager
+def prefect_api() -> Iterator[str]:
+    """Yield the API URL in use: the configured one, or a local server started for the duration."""
+    apply_defaults()
+    from prefect.settings import PREFECT_API_URL
+
+    configured = os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value()
+    if configured:
+        yield configured
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start(timeout=int(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
+    os.environ["PREFECT_API_URL"] = server.api_url
+    try:
+        yield server.api_url
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        server.stop()

@@ -1,0 +1,3 @@
+from synthgen.cli import app
+
+app()

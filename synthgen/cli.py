@@ -1,0 +1,244 @@
+"""The ``synthgen`` command line: one subcommand per stage, ``run`` for the whole job, ``query``."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from synthgen.errors import SynthgenError
+
+app = typer.Typer(
+    help="Synthetic in-cabin face data: plan, generate, label, curate, publish, analyze, train.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+ParamsOpt = Annotated[Path, typer.Option("--params", "-p", help="params.yaml to read (missing = defaults)")]
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", "-s", help="override a parameter, e.g. --set plan.n=50 (repeatable)"),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(fn: F) -> F:
+    """Print user errors as one clear message and exit 2, instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SynthgenError as err:
+            console.print(Text.assemble(("error: ", "bold red"), str(err)), highlight=False)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted: finished shards are kept; re-run to resume[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _params(path: Path, overrides: list[str] | None) -> Any:
+    from synthgen.config import load_params
+
+    return load_params(path, overrides or [])
+
+
+@app.command()
+@friendly
+def plan(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None) -> None:
+    """Sample scene specs from the distributions in params.yaml (deterministic from the seed)."""
+    from synthgen.stages import run_plan
+
+    p = _params(params, set_)
+    path = run_plan(p)
+    console.print(f"planned {p.plan.n} specs -> {path}")
+
+
+@app.command()
+@friendly
+def generate(
+    params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: QuietOpt = False,
+) -> None:
+    """Render every planned spec with the configured backend (resumes: finished shards are kept)."""
+    from synthgen.stages import run_generate
+
+    r = run_generate(_params(params, set_), progress=not quiet)
+    console.print(f"generated {len(r.written)} shards ({len(r.skipped)} already done) -> {r.out_dir}")
+
+
+@app.command()
+@friendly
+def label(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: QuietOpt = False) -> None:
+    """Auto-label generated images with independent face models (adds meas_* columns)."""
+    from synthgen.stages import run_label
+
+    r = run_label(_params(params, set_), progress=not quiet)
+    console.print(f"labelled {len(r.written)} shards ({len(r.skipped)} already done) -> {r.out_dir}")
+
+
+@app.command()
+@friendly
+def curate(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: QuietOpt = False) -> None:
+    """Accept or reject every labelled image, always with a reason; write the controllability report."""
+    from synthgen.stages import run_curate
+
+    r = run_curate(_params(params, set_), progress=not quiet)
+    console.print(f"curated {len(r.shards)} shards -> {r.out_dir}")
+
+
+@app.command()
+@friendly
+def publish(
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+    source: Annotated[str, typer.Option("--from", help="stage whose shards are published")] = "curated",
+) -> None:
+    """Write the versioned Parquet dataset (hive folders, manifest with hashes, dataset card)."""
+    from synthgen.stages import run_publish
+
+    r = run_publish(_params(params, set_), source_stage=source)
+    console.print(f"published {r.rows} rows ({r.accepted} accepted), version {r.version} -> {r.version_dir}")
+
+
+@app.command()
+@friendly
+def analyze(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: QuietOpt = False) -> None:
+    """Distribution shift of the synthetic dataset against real data: metrics, HTML report, gaps."""
+    from synthgen.stages import run_analyze
+
+    r = run_analyze(_params(params, set_), progress=not quiet)
+    console.print(f"analysis written -> {getattr(r, 'out_dir', r)}")
+
+
+@app.command()
+@friendly
+def train(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: QuietOpt = False) -> None:
+    """Train the multi-task model (gaze, head pose, age, expression) on the published version."""
+    from synthgen.stages import run_train
+
+    r = run_train(_params(params, set_), progress=not quiet)
+    console.print(f"model written -> {getattr(r, 'out_dir', r)}")
+
+
+@app.command()
+@friendly
+def run(
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+    record: Annotated[bool, typer.Option(help="record the version with DVC when done")] = True,
+) -> None:
+    """The main job: the Prefect flow over every stage, on params.yaml."""
+    from flows.generate_dataset import generate_dataset
+
+    summary = generate_dataset(params_path=str(params), overrides=list(set_ or []), record=record)
+    _print_summary(summary)
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    t = Table(title="synthgen run", show_header=False)
+    for k, v in s.items():
+        t.add_row(k, str(v))
+    out.print(t)
+    out.print(
+        "Query it:\n"
+        f"  synthgen query --where \"accepted\" --group-by req_expression\n"
+        f"  python -c \"import synthgen.query as q; print(q.scan('{s.get('dataset')}').collect())\""
+    )
+
+
+@app.command()
+@friendly
+def query(
+    dataset: Annotated[str, typer.Argument(help="dataset name (under data/datasets) or folder")] = "incabin-faces",
+    where: Annotated[Optional[str], typer.Option(help="SQL condition, e.g. \"accepted AND req_age > 60\"")] = None,
+    select: Annotated[Optional[str], typer.Option(help="comma-separated columns")] = None,
+    group_by: Annotated[Optional[str], typer.Option("--group-by", help="comma-separated columns: counts per group")] = None,
+    sql: Annotated[Optional[str], typer.Option(help="full SQL over the table `dataset` (overrides the above)")] = None,
+    reasons: Annotated[bool, typer.Option("--reasons", help="rows per reject reason")] = False,
+    schema: Annotated[bool, typer.Option("--schema", help="list the columns and their types")] = False,
+    version: Annotated[Optional[str], typer.Option(help="one version only")] = None,
+    split: Annotated[Optional[str], typer.Option(help="one split only")] = None,
+    limit: Annotated[int, typer.Option(help="rows to print")] = 20,
+    export: Annotated[Optional[Path], typer.Option(help="write all matching rows to .csv or .parquet")] = None,
+    data_dir: Annotated[Path, typer.Option(help="root of the data folder")] = Path("data"),
+) -> None:
+    """Filter and select over a published dataset with SQL (polars), print a table or export it."""
+    from synthgen import query as q
+
+    lf = q.scan(dataset, data_dir, version=version, split=split)
+    if schema:
+        t = Table("column", "type")
+        for name, dtype in lf.collect_schema().items():
+            t.add_row(name, str(dtype))
+        out.print(t)
+        return
+    if reasons:
+        df = q.reject_summary(lf)
+    elif sql:
+        df = q.sql(lf, sql).collect()
+    else:
+        cols = [c.strip() for c in select.split(",")] if select else None
+        keys = [c.strip() for c in group_by.split(",")] if group_by else None
+        if cols is None and keys is None:
+            cols = [c for c in lf.collect_schema().names() if c not in q.IMAGE_COLUMNS]
+        try:
+            df = q.select_where(lf, where, cols, keys).collect()
+        except SynthgenError:
+            raise
+        except Exception as err:
+            raise SynthgenError(f"query failed: {err}", where="--where/--select",
+                                fix="check column names with --schema") from None
+    if export:
+        q.export(df, export)
+        console.print(f"wrote {df.height} rows -> {export}")
+    shown = q.displayable(df.head(limit))
+    t = Table(*shown.columns, caption=f"{min(limit, df.height)} of {df.height} rows")
+    for row in shown.iter_rows():
+        t.add_row(*["" if v is None else (f"{v:.3g}" if isinstance(v, float) else str(v))[:60] for v in row])
+    out.print(t)
+
+
+@app.command()
+@friendly
+def serve(
+    params: ParamsOpt = Path("params.yaml"),
+    cron: Annotated[str, typer.Option(help="cron schedule of the generate flow")] = "0 3 * * *",
+    with_training: Annotated[bool, typer.Option(help="also serve the training deployment")] = True,
+) -> None:
+    """Serve the Prefect deployments (scheduled generation; training triggered by each publish)."""
+    from flows.deploy import serve_all
+
+    serve_all(params_path=str(params.resolve()), cron=cron, with_training=with_training)
+
+
+def _mount_optional() -> None:
+    try:
+        from synthgen.real.cli import app as real_app
+    except ImportError:
+        return
+    app.add_typer(real_app, name="real", help="Import real face data into the row contract.")
+
+
+_mount_optional()
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,129 @@
+"""Query published datasets with polars: a LazyFrame entry point and the ``synthgen query`` core.
+
+Scans prune to the files and columns a query needs, so filters over metadata never read image
+bytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from synthgen.errors import DataError
+
+IMAGE_COLUMNS = ("image", "control_image")
+
+
+def dataset_root(dataset: str | Path, data_dir: str | Path = "data") -> Path:
+    """A dataset name (looked up under ``<data_dir>/datasets``) or a folder path."""
+    p = Path(dataset)
+    if p.exists():
+        return p
+    root = Path(data_dir) / "datasets" / str(dataset)
+    if root.exists():
+        return root
+    known = sorted(d.name for d in (Path(data_dir) / "datasets").glob("*") if d.is_dir())
+    raise DataError(
+        f"dataset {dataset!r} not found",
+        where=str(root),
+        fix=f"run `synthgen run` first, or pass a folder path; known datasets: {known or 'none'}",
+    )
+
+
+def scan(
+    dataset: str | Path = "incabin-faces",
+    data_dir: str | Path = "data",
+    version: str | None = None,
+    split: str | None = None,
+) -> pl.LazyFrame:
+    """A LazyFrame over a published dataset (all versions present unless ``version`` is given)."""
+    root = dataset_root(dataset, data_dir)
+    if version is not None:
+        root = root / f"version={version}"
+        if not root.exists():
+            raise DataError(f"version {version!r} not found", where=str(root),
+                            fix="list versions with `ls` on the dataset folder, or omit --version")
+    pattern = str(root / "**" / "*.parquet")
+    if not any(root.rglob("*.parquet")):
+        raise DataError("no Parquet files", where=str(root), fix="run `synthgen publish`")
+    lf = pl.scan_parquet(pattern, hive_partitioning=True)
+    if split is not None:
+        lf = lf.filter(pl.col("split") == split)
+    return lf
+
+
+def sql(lf: pl.LazyFrame, query: str) -> pl.LazyFrame:
+    """Run SQL against the dataset, registered as table ``dataset``."""
+    try:
+        return pl.SQLContext(dataset=lf).execute(query, eager=False)
+    except Exception as err:  # polars raises several error types for bad SQL
+        raise DataError(f"SQL error: {err}", where=query,
+                        fix="the table is called `dataset`; see `synthgen query --schema`") from None
+
+
+def select_where(
+    lf: pl.LazyFrame,
+    where: str | None = None,
+    columns: list[str] | None = None,
+    group_by: list[str] | None = None,
+) -> pl.LazyFrame:
+    """``--where`` is an SQL condition, ``--group-by`` counts rows (and averages numeric --select columns)."""
+    cols = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+    clause = f" WHERE {where}" if where else ""
+    if group_by:
+        keys = ", ".join(f'"{c}"' for c in group_by)
+        aggs = "".join(f', AVG("{c}") AS "mean_{c}"' for c in (columns or []) if c not in group_by)
+        return sql(lf, f"SELECT {keys}, COUNT(*) AS n{aggs} FROM dataset{clause} GROUP BY {keys} ORDER BY {keys}")
+    if cols == "*":
+        return sql(lf, f"SELECT * FROM dataset{clause}")
+    return sql(lf, f"SELECT {cols} FROM dataset{clause}")
+
+
+def reject_summary(lf: pl.LazyFrame) -> pl.DataFrame:
+    """Rows per reject reason (a row with several reasons counts once for each), plus accepted."""
+    reasons = (
+        lf.select(pl.col("reject_reasons")).explode("reject_reasons").drop_nulls()
+        .group_by("reject_reasons").len().rename({"reject_reasons": "reason", "len": "rows"})
+    )
+    accepted = lf.select(pl.lit("(accepted)").alias("reason"),
+                         pl.col("accepted").sum().cast(pl.UInt32).alias("rows"))
+    return pl.concat([accepted, reasons.with_columns(pl.col("rows").cast(pl.UInt32))]).collect().sort(
+        "rows", descending=True
+    )
+
+
+def displayable(df: pl.DataFrame) -> pl.DataFrame:
+    """Replace image structs by a short description and lists by their length, for terminals and CSV."""
+    out = []
+    for name, dtype in df.schema.items():
+        col = pl.col(name)
+        if isinstance(dtype, pl.Struct) and name in IMAGE_COLUMNS:
+            out.append(
+                pl.when(col.is_null()).then(None).otherwise(
+                    pl.format("<png {} B>", col.struct.field("bytes").bin.size())
+                ).alias(name)
+            )
+        elif isinstance(dtype, pl.List):
+            out.append(col.cast(pl.List(pl.String)).list.join(",").alias(name))
+        elif isinstance(dtype, pl.Binary):
+            out.append(pl.format("<{} B>", col.bin.size()).alias(name))
+        else:
+            out.append(col)
+    return df.select(out)
+
+
+def export(df: pl.DataFrame, path: str | Path) -> Path:
+    """Write ``.csv`` (images summarised) or ``.parquet`` (everything kept), atomically."""
+    from synthgen.io import atomic_path
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise DataError(f"unknown export format {suffix!r}", where=str(path), fix="use a .csv or .parquet path")
+    with atomic_path(path) as tmp:
+        if suffix == ".csv":
+            displayable(df).write_csv(tmp)
+        else:
+            df.write_parquet(tmp, compression="zstd")
+    return path

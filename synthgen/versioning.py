@@ -1,0 +1,71 @@
+"""Record a finished dataset version with DVC (and optionally git), the same way ``dvc repro`` would.
+
+``dvc commit`` writes the stages' dependency and output hashes to dvc.lock and moves the outputs
+into the DVC cache, so after a flow run ``dvc status`` is clean and ``dvc repro`` has nothing to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from synthgen.config import Params
+from synthgen.errors import SynthgenError
+
+log = logging.getLogger(__name__)
+
+
+def dvc_root(start: Path | None = None) -> Path | None:
+    from dvc.repo import Repo
+
+    try:
+        return Path(Repo.find_root(str(start or Path.cwd())))
+    except Exception:
+        return None
+
+
+def record_version(params: Params, version: str, stages: list[str], root: Path | None = None) -> dict[str, Any]:
+    root = root or dvc_root()
+    out: dict[str, Any] = {"dvc_committed": [], "git_commit": None, "git_tag": None}
+    if root is None or not (root / "dvc.yaml").exists():
+        log.warning("not inside a DVC project with dvc.yaml: version %s not recorded with DVC", version)
+        return out
+    if params.record.dvc_commit:
+        from dvc.repo import Repo
+
+        with Repo(str(root)) as repo:
+            names = {s.name for s in repo.index.stages}
+            for stage in stages:
+                if stage in names:
+                    repo.commit(stage, force=True)
+                    out["dvc_committed"].append(stage)
+    if params.record.git_commit or params.record.git_tag:
+        out.update(_git_record(root, params, version))
+    return out
+
+
+def _git(root: Path, *args: str) -> str:
+    r = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SynthgenError(f"git {' '.join(args)} failed: {r.stderr.strip()}", where=str(root),
+                            fix="check the repository state, or set record.git_commit/git_tag to false")
+    return r.stdout.strip()
+
+
+def _git_record(root: Path, params: Params, version: str) -> dict[str, Any]:
+    res: dict[str, Any] = {}
+    if params.record.git_commit:
+        _git(root, "add", "dvc.lock")
+        staged = subprocess.run(["git", "diff", "--cached", "--quiet"], cwd=root).returncode != 0
+        if staged:
+            _git(root, "commit", "-m", f"dataset {params.dataset.name} {version}")
+        res["git_commit"] = _git(root, "rev-parse", "HEAD")
+    if params.record.git_tag:
+        tag = f"dataset/{params.dataset.name}/{version}"
+        existing = _git(root, "tag", "--list", tag)
+        if not existing:
+            _git(root, "tag", "-a", tag, "-m", f"synthgen dataset {params.dataset.name} version {version}")
+        res["git_tag"] = tag
+    return res
