@@ -9,3 +9,7 @@ class ProceduralParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     supersample: int = Field(2, ge=1, le=4, description="render at N x size, then downsample (anti-aliasing)")
+    face_fraction: float = Field(
+        0.42, ge=0.1, le=0.9,
+        description="adult face width as a fraction of the image width (the crop around the occupant)",
+    )

@@ -1,0 +1,326 @@
+"""The face model: a mean face on MediaPipe's 478-point topology plus blendshape-like modes.
+
+Why this shape: the mesh's vertices *are* MediaPipe's landmarks, so the renderer's 478-point
+labels, its 68-point labels (a fixed vertex subset) and the face-mesh control map are exact. The
+mean shape is measured from real photos (scripts/build_face_mesh.py), and expressions, identities,
+age and eyelids are smooth vertex displacements in the head-local frame (metres; x towards the
+subject's left, y down, the face looking along -z; origin between the pupils).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from synthgen.errors import DataError
+
+ASSET = Path(__file__).parent / "assets" / "face_mesh.npz"
+
+# MediaPipe contour vertex chains (subject's right side; the left side is found by the mirror map).
+R_EYE_UPPER = [33, 246, 161, 160, 159, 158, 157, 173, 133]
+R_EYE_LOWER = [33, 7, 163, 144, 145, 153, 154, 155, 133]
+R_BROW_UPPER = [70, 63, 105, 66, 107]
+R_BROW_LOWER = [46, 53, 52, 65, 55]
+LIP_OUTER_UPPER = [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291]
+LIP_OUTER_LOWER = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291]
+LIP_INNER_UPPER = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308]
+LIP_INNER_LOWER = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308]
+NOSE_TIP, CHIN, FOREHEAD = 1, 152, 10
+R_PUPIL, L_PUPIL = 468, 473
+
+EYEBALL_RADIUS = 0.012
+EYEBALL_BEHIND_PUPIL = 0.0095  # eyeball centre behind the pupil plane
+IRIS_RADIUS = 0.0059
+N_MESH = 468
+
+
+@dataclass(frozen=True)
+class FaceModel:
+    vertices: np.ndarray  # (478, 3) mean face
+    triangles: np.ndarray  # (T, 3)
+    lm68: np.ndarray  # (68,)
+    mirror: np.ndarray  # (478,)
+    iris_ring_dirs: np.ndarray  # (2, 4, 2) unit in-plane directions of MediaPipe's iris points 1..4
+    uv: np.ndarray  # (468, 2) texture coordinates in [0, 1]
+
+    def left(self, idx: list[int]) -> list[int]:
+        """The subject's-left counterparts of right-side vertex indices."""
+        return [int(self.mirror[i]) for i in idx]
+
+
+@lru_cache(maxsize=1)
+def load_model() -> FaceModel:
+    """Load the committed mesh asset (once per process)."""
+    if not ASSET.exists():
+        raise DataError(
+            "the face mesh asset is missing", where=str(ASSET),
+            fix="run `.venv/bin/python scripts/build_face_mesh.py` to rebuild it",
+        )
+    d = np.load(ASSET)
+    v = d["vertices"].astype(np.float64)
+    dirs = []
+    for c in (R_PUPIL, L_PUPIL):
+        off = v[c + 1 : c + 5, :2] - v[c, :2]
+        dirs.append(off / np.linalg.norm(off, axis=1, keepdims=True))
+    xy = v[:N_MESH, :2]
+    lo, hi = xy.min(0), xy.max(0)
+    span = (hi - lo).max() * 1.04
+    uv = (xy - (lo + hi) / 2) / span + 0.5
+    return FaceModel(v, d["triangles"].astype(np.int32), d["lm68"].astype(np.int64),
+                     d["mirror"].astype(np.int64), np.array(dirs), uv)
+
+
+def _gauss(v: np.ndarray, centre: np.ndarray, sigma: float) -> np.ndarray:
+    return np.exp(-((v - centre) ** 2).sum(-1) / (2 * sigma**2))
+
+
+@dataclass(frozen=True)
+class Regions:
+    """Smooth per-vertex weights of facial regions, computed once from the mean face."""
+
+    jaw: np.ndarray  # 0 above the mouth line, 1 at the chin
+    lower_lip: np.ndarray
+    upper_lip: np.ndarray
+    corner_r: np.ndarray
+    corner_l: np.ndarray
+    brow_r: np.ndarray
+    brow_l: np.ndarray
+    inner_brow: np.ndarray
+    cheeks: np.ndarray
+    lid_upper: np.ndarray  # weight of the upper lid closing (1 at the lid margin)
+    lid_lower: np.ndarray
+    nose: np.ndarray
+    lower_face: np.ndarray  # below the eyes, fading in
+    side: np.ndarray  # |x| normalised
+
+
+@lru_cache(maxsize=1)
+def regions() -> Regions:
+    m = load_model()
+    v = m.vertices[:N_MESH]
+    y_mouth = v[[61, 291, 13, 14], 1].mean()
+    y_chin = v[CHIN, 1]
+    jaw = np.clip((v[:, 1] - y_mouth) / (y_chin - y_mouth), 0, 1) ** 0.7
+    jaw[v[:, 1] < y_mouth] = 0.0
+    lower_lip = np.zeros(N_MESH)
+    lower_lip[[i for i in LIP_INNER_LOWER[1:-1] + LIP_OUTER_LOWER[1:-1]]] = 1.0
+    jaw = np.maximum(jaw, lower_lip)
+    upper_lip = np.maximum.reduce([_gauss(v, v[i], 0.006) for i in LIP_OUTER_UPPER[2:-2] + [0]])
+    upper_lip[[LIP_INNER_UPPER + LIP_OUTER_UPPER]] = 1.0
+    upper_lip[[61, 291, 78, 308]] = 0.5
+    corner_r, corner_l = _gauss(v, v[61], 0.012), _gauss(v, v[291], 0.012)
+    brow_r = np.maximum.reduce([_gauss(v, v[i], 0.012) for i in R_BROW_UPPER + R_BROW_LOWER])
+    brow_l = np.maximum.reduce([_gauss(v, v[m.mirror[i]], 0.012) for i in R_BROW_UPPER + R_BROW_LOWER])
+    inner_brow = _gauss(v, v[55], 0.012) + _gauss(v, v[m.mirror[55]], 0.012)
+    cheeks = _gauss(v, v[50], 0.018) + _gauss(v, v[m.mirror[50]], 0.018)
+    lid_upper = np.zeros(N_MESH)
+    lid_lower = np.zeros(N_MESH)
+    for side in (lambda i: i, lambda i: int(m.mirror[i])):
+        up = [side(i) for i in R_EYE_UPPER[1:-1]]
+        lo = [side(i) for i in R_EYE_LOWER[1:-1]]
+        c = v[up + lo].mean(0)
+        near = ((v[:, :2] - c[:2]) ** 2).sum(-1) < 0.022**2
+        above = v[:, 1] < c[1]
+        d_up = np.sqrt(((v[:, None, :2] - v[None, up, :2]) ** 2).sum(-1)).min(1)
+        w = np.exp(-(d_up**2) / (2 * 0.0045**2)) * (near & above)
+        w[up] = 1.0
+        lid_upper = np.maximum(lid_upper, w)
+        lid_lower[lo] = 1.0
+    nose = _gauss(v, v[NOSE_TIP], 0.015)
+    lower_face = np.clip((v[:, 1] - 0.01) / 0.06, 0, 1)
+    side_w = np.abs(v[:, 0]) / np.abs(v[:, 0]).max()
+    return Regions(jaw, lower_lip, upper_lip, corner_r, corner_l, brow_r, brow_l, inner_brow,
+                   cheeks, lid_upper, lid_lower, nose, lower_face, side_w)
+
+
+def _lower_lid_y(v: np.ndarray, up: list[int], lo: list[int]) -> np.ndarray:
+    """Height of the lower lid under each upper-lid vertex (linear in x along the lower contour)."""
+    lx, ly = v[lo, 0], v[lo, 1]
+    order = np.argsort(lx)
+    return np.interp(v[up, 0], lx[order], ly[order])
+
+
+def close_eyelids(v: np.ndarray, openness: float, gaze_pitch_local: float) -> np.ndarray:
+    """Lower the upper lids towards the lower lids: ``openness`` 1 keeps the lid where the mean face
+    has it (raised a little when looking up, lowered when looking down, as real lids follow the
+    eyeball), 0 closes it onto the lower lid."""
+    m = load_model()
+    r = regions()
+    out = v.copy()
+    follow = np.clip(gaze_pitch_local, -30, 30) / 30.0 * 0.0018  # lids track vertical gaze
+    for side in (lambda i: i, lambda i: int(m.mirror[i])):
+        up = [side(i) for i in R_EYE_UPPER[1:-1]]
+        lo = [side(i) for i in R_EYE_LOWER[1:-1]]
+        target = _lower_lid_y(v, up, lo) - 0.0004
+        drop = (target - v[up, 1]) * (1.0 - openness) - follow * openness
+        # Spread each lid vertex's drop to its neighbourhood by weight (nearest lid vertex in x).
+        eye_c = v[up + lo].mean(0)
+        sel = np.flatnonzero((r.lid_upper > 0) & (np.abs(v[:N_MESH, 0] - eye_c[0]) < 0.025))
+        nearest = np.abs(v[sel, 0][:, None] - v[up, 0][None, :]).argmin(1)
+        out[sel, 1] += r.lid_upper[sel] * drop[nearest]
+    return out
+
+
+EXPRESSION_MODES = ("neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger")
+
+
+def expression_offsets(expression: str, intensity: float) -> tuple[np.ndarray, float, float]:
+    """Vertex displacements (468, 3) for an expression, plus (jaw opening in metres, eye widening
+    in [-1, 1]: >0 raises the upper lid, <0 narrows the eye)."""
+    r = regions()
+    m = load_model()
+    v = m.vertices[:N_MESH]
+    d = np.zeros((N_MESH, 3))
+    jaw_open, widen = 0.0, 0.0
+    sx = np.sign(v[:, 0])
+    brows = r.brow_r + r.brow_l
+    corners = r.corner_r + r.corner_l
+    if expression == "happiness":
+        d[:, 1] -= 0.0065 * corners
+        d[:, 0] += 0.0055 * (r.corner_l - r.corner_r)
+        d[:, 2] += 0.002 * corners
+        d[:, 1] -= 0.003 * r.cheeks
+        d[:, 2] -= 0.002 * r.cheeks
+        d[:, 1] -= 0.0012 * r.lid_lower
+        jaw_open, widen = 0.004, -0.25
+    elif expression == "sadness":
+        d[:, 1] += 0.004 * corners
+        d[:, 1] -= 0.006 * r.inner_brow
+        d[:, 1] += 0.0015 * brows * (1 - r.inner_brow)
+        d[:, 1] -= 0.0015 * r.lower_lip * (1 - r.jaw * 0)
+        jaw_open, widen = 0.0, -0.2
+    elif expression == "surprise":
+        d[:, 1] -= 0.008 * brows
+        jaw_open, widen = 0.013, 0.6
+    elif expression == "fear":
+        d[:, 1] -= 0.006 * brows
+        d[:, 1] -= 0.003 * r.inner_brow
+        d[:, 0] -= 0.002 * sx * r.inner_brow
+        d[:, 0] += 0.005 * (r.corner_l - r.corner_r)
+        d[:, 1] += 0.0015 * corners
+        jaw_open, widen = 0.006, 0.6
+    elif expression == "disgust":
+        d[:, 1] -= 0.0035 * r.upper_lip
+        d[:, 1] += 0.003 * brows
+        d[:, 1] -= 0.0015 * r.nose
+        d[:, 1] += 0.002 * corners
+        jaw_open, widen = 0.002, -0.45
+    elif expression == "anger":
+        d[:, 1] += 0.005 * brows
+        d[:, 0] -= 0.0028 * sx * brows
+        d[:, 1] += 0.001 * r.upper_lip * (1 - corners)
+        d[:, 0] -= 0.002 * sx * corners
+        jaw_open, widen = 0.0, -0.45
+    elif expression != "neutral":
+        raise ValueError(f"unknown expression {expression!r}")
+    return d * intensity, jaw_open * intensity, widen * intensity
+
+
+def open_jaw(v: np.ndarray, amount: float) -> np.ndarray:
+    """Drop the jaw (lower lip and chin) by ``amount`` metres at the chin, rotating slightly back."""
+    if amount <= 0:
+        return v
+    r = regions()
+    out = v.copy()
+    out[:N_MESH, 1] += amount * r.jaw * 1.1
+    out[:N_MESH, 2] += amount * 0.35 * r.jaw
+    return out
+
+
+def widen_eyes(v: np.ndarray, widen: float) -> np.ndarray:
+    """Raise (>0) or lower (<0) the upper lids a little, for surprise/fear vs. squinting."""
+    if widen == 0:
+        return v
+    r = regions()
+    out = v.copy()
+    out[:N_MESH, 1] -= 0.0022 * widen * r.lid_upper
+    out[:N_MESH, 1] += 0.0008 * min(widen, 0.0) * r.lid_lower
+    return out
+
+
+@dataclass(frozen=True)
+class IdentityShape:
+    """Per-identity shape parameters (drawn from identity_seed), in relative units."""
+
+    width: float
+    length: float
+    jaw: float
+    nose_len: float
+    nose_width: float
+    nose_depth: float
+    lips: float
+    eyes: float
+    chin: float
+    cheeks: float
+    brow_ridge: float
+
+
+def identity_shape(identity_seed: int, gender: str, age: float) -> IdentityShape:
+    rng = np.random.default_rng([identity_seed, 1])
+    n = rng.normal(size=11)
+    male = 1.0 if gender == "male" else -1.0
+    return IdentityShape(
+        width=0.045 * n[0] + 0.015 * male,
+        length=0.04 * n[1] + 0.015 * male,
+        jaw=0.08 * n[2] + 0.06 * male,
+        nose_len=0.08 * n[3] + 0.04 * male,
+        nose_width=0.1 * n[4] + 0.05 * male,
+        nose_depth=0.12 * n[5] + 0.05 * male,
+        lips=0.15 * n[6] - 0.08 * male,
+        eyes=0.06 * n[7] - 0.02 * male,
+        chin=0.1 * n[8] + 0.05 * male,
+        cheeks=0.1 * n[9],
+        brow_ridge=0.1 * n[10] + 0.25 * male,
+    )
+
+
+def shape_face(identity_seed: int, gender: str, age: float) -> np.ndarray:
+    """Neutral face (478, 3) of one identity at one age, pupils kept at their mean positions so the
+    eyeballs stay consistent with the lids."""
+    m = load_model()
+    r = regions()
+    s = identity_shape(identity_seed, gender, age)
+    v = m.vertices.copy()
+    mesh = v[:N_MESH]
+    eye_c = mesh[[33, 133, 362, 263]].mean(0)
+    # Global proportions.
+    mesh[:, 0] *= 1.0 + s.width
+    mesh[:, 1] = np.where(mesh[:, 1] > 0, mesh[:, 1] * (1.0 + s.length), mesh[:, 1])
+    # Jaw width grows towards the chin; chin length.
+    mesh[:, 0] *= 1.0 + s.jaw * r.jaw * r.side
+    mesh[:, 1] += 0.008 * s.chin * r.jaw
+    # Nose.
+    mesh[:, 1] += 0.01 * s.nose_len * r.nose
+    mesh[:, 0] *= 1.0 + s.nose_width * r.nose
+    mesh[:, 2] -= 0.012 * s.nose_depth * r.nose
+    # Lips thickness: move lip contours away from the mouth line.
+    lip_y = mesh[[13, 14], 1].mean()
+    lipw = np.zeros(N_MESH)
+    lipw[LIP_OUTER_UPPER[1:-1] + LIP_OUTER_LOWER[1:-1]] = 1.0
+    mesh[:, 1] += 0.002 * s.lips * lipw * np.sign(mesh[:, 1] - lip_y)
+    # Cheeks fullness and brow ridge protrusion.
+    mesh[:, 2] -= 0.004 * s.cheeks * r.cheeks
+    mesh[:, 2] -= 0.003 * s.brow_ridge * (r.brow_r + r.brow_l)
+    # Age: children have a shorter lower face and rounder cheeks; elders sag a little.
+    if age < 18:
+        k = (18 - age) / 18
+        lower = np.clip((mesh[:, 1] - eye_c[1]) / 0.1, 0, 1)
+        mesh[:, 1] -= 0.028 * k * lower * np.clip(mesh[:, 1] - eye_c[1], 0, None) / 0.1
+        mesh[:, 0] *= 1.0 + 0.06 * k * lower
+        mesh[:, 2] -= 0.004 * k * r.cheeks
+    elif age > 50:
+        k = min((age - 50) / 35, 1.0)
+        mesh[:, 1] += 0.003 * k * r.jaw * r.side
+        mesh[:, 1] += 0.0015 * k * r.cheeks
+    # Eye size: scale lids about each eye centre (pupils stay).
+    for side in (lambda i: i, lambda i: int(m.mirror[i])):
+        idx = [side(i) for i in R_EYE_UPPER + R_EYE_LOWER]
+        c = mesh[idx].mean(0)
+        mesh[idx, :2] = c[:2] + (mesh[idx, :2] - c[:2]) * (1.0 + s.eyes)
+    v[:N_MESH] = mesh
+    # The iris points follow the eye width scaling in x.
+    v[N_MESH:, 0] *= 1.0 + s.width
+    return v

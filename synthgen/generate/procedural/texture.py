@@ -1,0 +1,183 @@
+"""Skin albedo maps in the face mesh's texture space (UV = the mean face seen from the front).
+
+Why a texture instead of per-vertex colours: brows, the lash line, lips, wrinkles and stubble are
+finer than the mesh's triangles, and detectors rely on exactly those dark/light structures. The map
+is drawn with OpenCV in 2D once per (identity, age, lighting) and sampled per pixel with cv2.remap;
+because it is attached to the vertices, features follow expressions and eyelids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from synthgen.generate.procedural import model as fm
+
+TEX = 256
+
+# Monk Skin Tone scale swatches (sRGB), 1 = lightest .. 10 = darkest.
+MONK_SRGB = np.array([
+    [246, 237, 228], [243, 231, 219], [247, 234, 208], [234, 218, 186], [215, 189, 150],
+    [160, 126, 86], [130, 92, 67], [96, 65, 52], [58, 49, 42], [41, 36, 32],
+], float) / 255.0
+
+HAIR_SRGB = np.array([[30, 22, 18], [60, 40, 28], [105, 75, 45], [165, 130, 85], [120, 55, 30]], float) / 255.0
+
+
+def srgb_to_linear(c: np.ndarray) -> np.ndarray:
+    c = np.asarray(c, float)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(c: np.ndarray) -> np.ndarray:
+    c = np.clip(c, 0.0, 1.0)
+    return np.where(c <= 0.0031308, c * 12.92, 1.055 * np.power(c, 1 / 2.4) - 0.055)
+
+
+@dataclass(frozen=True)
+class Look:
+    """Colours and style of one identity at one age (drawn from identity_seed)."""
+
+    skin: np.ndarray  # linear RGB
+    lips: np.ndarray
+    hair: np.ndarray
+    brow: np.ndarray
+    iris: np.ndarray
+    clothes: np.ndarray
+    long_hair: bool
+    bald: float  # 0 full hair .. 1 bald crown
+    stubble: float
+    brow_thickness: float
+
+
+def make_look(identity_seed: int, gender: str, age: float, skin_tone: int) -> Look:
+    rng = np.random.default_rng([identity_seed, 2])
+    skin_srgb = MONK_SRGB[skin_tone - 1] * rng.uniform(0.96, 1.04, 3)
+    skin = srgb_to_linear(np.clip(skin_srgb, 0, 1))
+    lips = skin * np.array([1.0, 0.62, 0.62]) * (0.85 if skin_tone <= 5 else 0.8)
+    dark = skin_tone >= 5
+    hair_i = rng.choice(5, p=[0.45, 0.3, 0.1, 0.08, 0.07] if not dark else [0.75, 0.2, 0.05, 0.0, 0.0])
+    grey = float(np.clip((age - 38) / 40, 0, 0.9)) * rng.uniform(0.6, 1.0)
+    hair_srgb = HAIR_SRGB[hair_i] * (1 - grey) + np.array([0.72, 0.72, 0.72]) * grey
+    if age < 3:
+        hair_srgb = hair_srgb * 0.6 + skin_srgb * 0.4
+    hair = srgb_to_linear(hair_srgb)
+    iris_srgb = [np.array([0.35, 0.22, 0.12]), np.array([0.25, 0.4, 0.55]), np.array([0.35, 0.42, 0.25])][
+        int(rng.choice(3, p=[0.7, 0.18, 0.12] if skin_tone <= 4 else [0.97, 0.02, 0.01]))]
+    clothes = srgb_to_linear(rng.uniform(0.05, 0.6, 3))
+    male = gender == "male"
+    long_hair = bool(rng.random() < (0.15 if male else 0.75)) and age >= 3
+    bald = float(np.clip((age - 45) / 30, 0, 1) * rng.uniform(0, 1)) if male and rng.random() < 0.5 else 0.0
+    stubble = float(rng.uniform(0.2, 1.0)) if male and age >= 18 and rng.random() < 0.45 else 0.0
+    return Look(skin, lips, hair, hair * 0.8, srgb_to_linear(iris_srgb), clothes, long_hair, bald, stubble,
+                float(rng.uniform(0.8, 1.3) * (1.2 if male else 0.9)))
+
+
+def _uvpx(idx: list[int]) -> np.ndarray:
+    return np.round(fm.load_model().uv[idx] * TEX * 16).astype(np.int32)
+
+
+@lru_cache(maxsize=1)
+def _feature_masks() -> dict[str, np.ndarray]:
+    """Identity-independent feature masks in texture space (float32 in [0, 1])."""
+    m = fm.load_model()
+    masks: dict[str, np.ndarray] = {}
+
+    def canvas() -> np.ndarray:
+        return np.zeros((TEX, TEX), np.float32)
+
+    lips = canvas()
+    outer = _uvpx(fm.LIP_OUTER_UPPER + fm.LIP_OUTER_LOWER[::-1])
+    cv2.fillPoly(lips, [outer], 1.0, cv2.LINE_AA, shift=4)
+    masks["lips"] = cv2.GaussianBlur(lips, (0, 0), 1.2)
+    line = canvas()
+    cv2.polylines(line, [_uvpx(fm.LIP_INNER_UPPER)], False, 1.0, 2, cv2.LINE_AA, shift=4)
+    masks["mouth_line"] = cv2.GaussianBlur(line, (0, 0), 0.8)
+    lash, lower_lash, socket, brow, nostril = canvas(), canvas(), canvas(), canvas(), canvas()
+    for side in (lambda ids: ids, m.left):
+        up = side(fm.R_EYE_UPPER)
+        lo = side(fm.R_EYE_LOWER)
+        cv2.polylines(lash, [_uvpx(up)], False, 1.0, 3, cv2.LINE_AA, shift=4)
+        cv2.polylines(lower_lash, [_uvpx(lo)], False, 1.0, 1, cv2.LINE_AA, shift=4)
+        eye_c = m.uv[up + lo].mean(0) * TEX
+        cv2.ellipse(socket, (int(eye_c[0]), int(eye_c[1] - 3)), (26, 16), 0, 0, 360, 1.0, -1)
+        b = _uvpx(side(fm.R_BROW_UPPER) + side(fm.R_BROW_LOWER)[::-1])
+        cv2.fillPoly(brow, [b], 1.0, cv2.LINE_AA, shift=4)
+    for i in (fm.NOSE_TIP,):
+        tip = m.uv[i] * TEX
+        for s in (-1, 1):
+            cv2.ellipse(nostril, (int(tip[0] + s * 8), int(tip[1] + 9)), (5, 3), s * 20, 0, 360, 1.0, -1)
+    masks["lash"] = cv2.GaussianBlur(lash, (0, 0), 0.9)
+    masks["lower_lash"] = cv2.GaussianBlur(lower_lash, (0, 0), 0.9)
+    masks["socket"] = cv2.GaussianBlur(socket, (0, 0), 8)
+    masks["brow"] = brow
+    masks["nostril"] = cv2.GaussianBlur(nostril, (0, 0), 2.0)
+    # Lower face (stubble region): below the nose, faded at the edges.
+    uv = m.uv
+    yy, xx = np.mgrid[0:TEX, 0:TEX] / TEX
+    nose_y = uv[fm.NOSE_TIP, 1]
+    chin_y = uv[fm.CHIN, 1]
+    lower = np.clip((yy - nose_y - 0.02) / 0.05, 0, 1) * (yy < chin_y + 0.02)
+    masks["lower_face"] = cv2.GaussianBlur(lower.astype(np.float32), (0, 0), 4)
+    # Wrinkle lines: forehead, nasolabial folds, crow's feet.
+    wr = canvas()
+    top = uv[fm.FOREHEAD] * TEX
+    for k in range(3):
+        cv2.ellipse(wr, (int(top[0]), int(top[1] + 10 + 7 * k)), (42 - 4 * k, 6), 0, 200, 340, 1.0, 1)
+    for s in (-1, 1):
+        p0 = uv[fm.NOSE_TIP] * TEX + np.array([s * 18, 2])
+        p1 = uv[61 if s < 0 else 291] * TEX + np.array([s * 6, 4])
+        cv2.line(wr, tuple(int(v) for v in p0), tuple(int(v) for v in p1), 1.0, 1, cv2.LINE_AA)
+        c = uv[33 if s < 0 else 263] * TEX
+        for a in (-25, 0, 25):
+            d = np.array([s * np.cos(np.radians(a)), np.sin(np.radians(a))])
+            cv2.line(wr, tuple(int(v) for v in c + d * 6), tuple(int(v) for v in c + d * 16), 1.0, 1, cv2.LINE_AA)
+    masks["wrinkles"] = cv2.GaussianBlur(wr, (0, 0), 0.7)
+    cheek = canvas()
+    for i in (50, int(m.mirror[50])):
+        p = uv[i] * TEX
+        cv2.circle(cheek, (int(p[0]), int(p[1])), 16, 1.0, -1)
+    masks["cheeks"] = cv2.GaussianBlur(cheek, (0, 0), 8)
+    return masks
+
+
+@lru_cache(maxsize=64)
+def skin_texture(identity_seed: int, gender: str, age_bin: int, skin_tone: int, nir: bool) -> np.ndarray:
+    """Albedo map (TEX, TEX, 3) float32, linear; for NIR the three channels are equal.
+    ``age_bin`` is the age rounded to 5 years (wrinkles change slowly), keeping the cache useful."""
+    age = float(age_bin)
+    look = make_look(identity_seed, gender, age, skin_tone)
+    mk = _feature_masks()
+    rng = np.random.default_rng([identity_seed, 3])
+    if nir:
+        # Skin reflects NIR strongly whatever its melanin; features keep a weaker contrast.
+        base = np.full(3, 0.62 - 0.012 * (skin_tone - 1))
+        lips = base * 0.85
+        brow = base * (0.55 if look.hair.mean() < 0.1 else 0.75)
+        contrast = 0.6
+    else:
+        base, lips, brow, contrast = look.skin, look.lips, look.brow, 1.0
+    tex = np.empty((TEX, TEX, 3), np.float32)
+    tex[:] = base
+    noise = cv2.GaussianBlur(rng.normal(0, 1, (TEX, TEX)).astype(np.float32), (0, 0), 1.5)
+    tex *= (1 + 0.05 * contrast * noise)[..., None]
+    tex *= (1 - 0.12 * contrast * mk["cheeks"][..., None] * np.array([0.0, 1.0, 0.8]))  # blush
+    tex = tex * (1 - mk["lips"][..., None]) + lips * mk["lips"][..., None]
+    tex *= (1 - 0.55 * mk["mouth_line"])[..., None]
+    tex *= (1 - 0.35 * contrast * mk["socket"])[..., None]
+    bw = np.clip(mk["brow"] * look.brow_thickness, 0, 1)
+    bw = cv2.GaussianBlur(bw, (0, 0), 1.0 + 0.4 * rng.random())
+    tex = tex * (1 - 0.85 * bw[..., None]) + brow * 0.85 * bw[..., None]
+    tex *= (1 - 0.8 * mk["lash"])[..., None]
+    tex *= (1 - 0.35 * mk["lower_lash"])[..., None]
+    tex *= (1 - 0.6 * mk["nostril"])[..., None]
+    if age > 35:
+        tex *= (1 - min((age - 35) / 40, 1.0) * 0.35 * contrast * mk["wrinkles"])[..., None]
+    if look.stubble > 0:
+        dots = (rng.random((TEX, TEX)) < 0.35).astype(np.float32)
+        st = mk["lower_face"] * (0.25 + 0.4 * cv2.GaussianBlur(dots, (0, 0), 0.6)) * look.stubble
+        tex *= (1 - 0.6 * contrast * st)[..., None]
+    return tex.astype(np.float32)
