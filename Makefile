@@ -1,0 +1,29 @@
+# Two commands do all the set-up: `make run` (the main job) and `make test` (the suite).
+# Both create .venv on first use. Activate it (`source .venv/bin/activate`) for `synthgen` and `dvc`.
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export HF_HUB_DISABLE_TELEMETRY ?= 1
+export DVC_NO_ANALYTICS ?= 1
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
+
+.PHONY: setup run test repro bench
+
+.venv/.installed: pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh
+	touch $@
+
+setup: .venv/.installed
+
+run: .venv/.installed
+	synthgen run
+
+test: .venv/.installed
+	python -m pytest -q -ra
+
+repro: .venv/.installed
+	dvc repro
+
+bench: .venv/.installed
+	for b in benchmarks/bench_*.py; do echo "== $$b"; python $$b || exit 1; done

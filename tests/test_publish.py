@@ -1,0 +1,198 @@
+"""Publish: shards readable untouched by polars, pyarrow.dataset, DuckDB and Hugging Face datasets;
+atomic writes; manifest hashes; resumable generation."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from synthgen.images import decode_rgb
+from synthgen.paths import Layout
+from synthgen.publish.stage import read_manifest, run_publish, verify_manifest
+from synthgen.stages import run_generate
+from tests.helpers import make_generated, tiny_params
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory):
+    data = tmp_path_factory.mktemp("pub") / "data"
+    params = tiny_params(data, n=8, shard_size=4)
+    make_generated(params)
+    result = run_publish(params, source_stage="generated", progress=False)
+    return params, result
+
+
+def test_layout_manifest_and_card(published) -> None:
+    params, r = published
+    layout = Layout.from_params(params)
+    assert r.version_dir == layout.version_dir and r.rows == 8
+    parts = sorted(p.relative_to(r.version_dir).as_posix() for p in r.version_dir.rglob("*.parquet"))
+    assert all(p.startswith("split=") and "/part-0000" in p for p in parts)
+    m = read_manifest(r.version_dir)
+    assert sum(f["rows"] for f in m["files"]) == 8 and m["version"] == r.version
+    assert verify_manifest(r.version_dir) == []
+    card = (r.version_dir / "README.md").read_text()
+    assert r.version in card and "not curated" in card
+    meta = pq.ParquetFile(r.version_dir / m["files"][0]["path"])
+    assert meta.metadata.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_manifest_detects_tampering(published, tmp_path: Path) -> None:
+    import shutil
+
+    _, r = published
+    copy = tmp_path / "copy"
+    shutil.copytree(r.version_dir, copy)
+    victim = copy / read_manifest(copy)["files"][0]["path"]
+    victim.write_bytes(victim.read_bytes()[:-10] + b"0123456789")
+    assert verify_manifest(copy) == [read_manifest(copy)["files"][0]["path"]]
+
+
+def test_polars_reads_and_prunes(published) -> None:
+    import polars as pl
+
+    params, r = published
+    lf = pl.scan_parquet(str(r.version_dir.parent / "**" / "*.parquet"), hive_partitioning=True)
+    df = lf.filter(pl.col("split") == "train").select("sample_id", "req_age", "version").collect()
+    assert df.height == r.splits["train"] and set(df["version"]) == {r.version}
+    img = lf.select("image").head(1).collect()["image"][0]
+    assert decode_rgb(img["bytes"]).shape[:2] == (params.generate.height, params.generate.width)
+
+
+def test_pyarrow_dataset_reads(published) -> None:
+    import pyarrow.dataset as ds
+
+    _, r = published
+    t = ds.dataset(r.version_dir.parent, format="parquet", partitioning="hive").to_table(
+        columns=["sample_id", "split", "req_gaze_yaw"])
+    assert t.num_rows == 8
+
+
+def test_duckdb_reads(published) -> None:
+    import duckdb
+
+    _, r = published
+    glob = str(r.version_dir.parent / "**" / "*.parquet")
+    n, = duckdb.sql(f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning=true)").fetchone()
+    size, = duckdb.sql(f"SELECT min(octet_length(image.bytes)) FROM read_parquet('{glob}')").fetchone()
+    assert n == 8 and size > 1000
+
+
+def test_hf_datasets_decodes_images(published) -> None:
+    import datasets
+    from PIL import Image
+
+    params, r = published
+    files = {s: str(r.version_dir / f"split={s}" / "*.parquet") for s in r.splits}
+    ds = datasets.load_dataset("parquet", data_files=files, cache_dir=str(r.version_dir.parent.parent / "hf"))
+    row = ds["train"][0]
+    assert isinstance(row["image"], Image.Image)
+    assert row["image"].size == (params.generate.width, params.generate.height)
+
+
+def test_same_params_same_bytes(published, tmp_path: Path) -> None:
+    params, r = published
+    other = tiny_params(tmp_path / "data", n=8, shard_size=4)
+    make_generated(other)
+    r2 = run_publish(other, source_stage="generated", progress=False)
+    assert r2.version == r.version
+    a = {f["path"]: f["sha256"] for f in read_manifest(r.version_dir)["files"]}
+    b = {f["path"]: f["sha256"] for f in read_manifest(r2.version_dir)["files"]}
+    assert a == b
+
+
+def test_killed_generate_leaves_no_partial_shard_and_resumes(tmp_path: Path) -> None:
+    """Kill a generate run mid-way: only complete shards are visible; a re-run finishes the rest."""
+    data = tmp_path / "data"
+    params = tiny_params(data, n=12, shard_size=2, size=128)
+    from synthgen.stages import run_plan
+
+    run_plan(params)
+    layout = Layout.from_params(params)
+    script = textwrap.dedent(f"""
+        from synthgen.config import parse_params
+        from synthgen.stages import run_generate
+        p = parse_params({params.model_dump(mode='json')!r})
+        run_generate(p, progress=False)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    out_dir = layout.stage_dir("generated")
+    import time
+
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out_dir.glob("shard-*.parquet"))) < 2:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = sorted(out_dir.glob("shard-*.parquet"))
+    assert 2 <= len(done) < 6, "the kill should land mid-run"
+    for f in done:  # every visible shard is complete
+        assert pq.read_metadata(f).num_rows == 2
+    mtimes = {f.name: f.stat().st_mtime_ns for f in done}
+    result = run_generate(params, progress=False)
+    assert sorted(result.skipped) == sorted(int(f.stem.split("-")[1]) for f in done)
+    assert len(list(out_dir.glob("shard-*.parquet"))) == 6
+    assert not list(out_dir.glob(".tmp-*"))
+    assert all(out_dir.joinpath(n).stat().st_mtime_ns == t for n, t in mtimes.items())
+    ids = [i for f in sorted(out_dir.glob("shard-*.parquet"))
+           for i in pq.read_table(f, columns=["sample_id"]).column(0).to_pylist()]
+    assert len(ids) == len(set(ids)) == 12
+
+
+def test_changed_params_discard_old_shards(tmp_path: Path) -> None:
+    params = tiny_params(tmp_path / "data", n=4, shard_size=2, size=64)
+    make_generated(params)
+    layout = Layout.from_params(params)
+    before = pq.read_table(layout.shard_file("generated", 0), columns=["width"]).column(0)[0].as_py()
+    bigger = tiny_params(tmp_path / "data", n=4, shard_size=2, size=96)
+    r = run_generate(bigger, progress=False)
+    assert r.skipped == [] and len(r.written) == 2
+    after = pq.read_table(layout.shard_file("generated", 0), columns=["width"]).column(0)[0].as_py()
+    assert (before, after) == (64, 96)
+
+
+def test_publish_without_shards_is_a_clear_error(tmp_path: Path) -> None:
+    from synthgen.errors import DataError
+
+    with pytest.raises(DataError, match="no shards"):
+        run_publish(tiny_params(tmp_path / "data"), source_stage="generated")
+
+
+def test_publish_is_atomic_when_interrupted(published, tmp_path: Path, monkeypatch) -> None:
+    """A crash while writing parts leaves the previous version folder as it was."""
+    import shutil
+
+    import synthgen.publish.stage as stage
+
+    params, r = published
+    data = tmp_path / "data"
+    shutil.copytree(r.version_dir.parent.parent.parent, data)
+    p2 = params.model_copy(update={"data_dir": data})
+    layout = Layout.from_params(p2)
+    before = {f["path"]: f["sha256"] for f in read_manifest(layout.version_dir)["files"]}
+    calls = {"n": 0}
+    real = stage.write_parquet_atomic
+
+    def failing(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("disk full")
+        return real(*a, **k)
+
+    monkeypatch.setattr(stage, "write_parquet_atomic", failing)
+    with pytest.raises(OSError):
+        run_publish(p2, source_stage="generated")
+    after = {f["path"]: f["sha256"] for f in read_manifest(layout.version_dir)["files"]}
+    assert after == before and verify_manifest(layout.version_dir) == []
+    monkeypatch.setattr(stage, "write_parquet_atomic", real)
+    run_publish(p2, source_stage="generated")  # a re-run cleans the leftovers and completes
+    assert not [p for p in layout.dataset_dir.iterdir() if p.name.startswith(".tmp-")]
