@@ -1,0 +1,183 @@
+"""Turn (image file, labels) entries into row-contract rows, label what is missing, write Parquet.
+
+Bad entries (unreadable image, label out of range, unknown class) become ``BadRow`` records with the
+file and line they came from; the other rows are still imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from synthgen.contract import BASE_FIELDS, conform
+from synthgen.errors import DataError
+from synthgen.images import decode_rgb
+from synthgen.io import stable_hash
+from synthgen.label.schema import MEAS_FIELDS
+from synthgen.real.labels import COLUMNS, LABELER_COLUMN, normalise
+
+REAL_SCHEMA = pa.schema(BASE_FIELDS + MEAS_FIELDS)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+@dataclass(frozen=True)
+class BadRow:
+    file: str
+    line: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One image to import: where it is, its labels, and where those labels were read from."""
+
+    image: Path
+    labels: dict[str, Any]
+    origin: str  # file the entry came from (a label list, or the image itself)
+    line: int | None = None
+    split: str | None = None
+    error: str | None = None  # known bad before reading (e.g. a file name that does not parse)
+
+
+@dataclass
+class ImportResult:
+    path: Path
+    rows: int
+    bad: list[BadRow] = field(default_factory=list)
+    labelled: bool = False
+
+    def summary(self) -> str:
+        return f"{self.rows} rows written to {self.path}; {len(self.bad)} bad rows skipped"
+
+
+def make_row(entry: Entry, dataset: str, root: Path) -> dict[str, Any]:
+    """One row; raises ValueError/DataError for a bad image or label (caught by the caller)."""
+    if entry.error:
+        raise ValueError(entry.error)
+    try:
+        data = entry.image.read_bytes()
+    except OSError as err:
+        raise DataError(f"image cannot be read ({err.strerror or err})") from None
+    rgb = decode_rgb(data, where=str(entry.image))
+    labels = normalise(entry.labels)
+    try:
+        rel = str(entry.image.resolve().relative_to(root.resolve()))
+    except ValueError:
+        rel = str(entry.image)
+    row: dict[str, Any] = {
+        "sample_id": "real-" + stable_hash({"dataset": dataset, "path": rel}),
+        "source": "real",
+        "dataset": dataset,
+        "split": entry.split or "test",
+        "image": {"bytes": data, "path": rel},
+        "width": int(rgb.shape[1]),
+        "height": int(rgb.shape[0]),
+    }
+    for name, value in labels.items():
+        row[COLUMNS[name]] = value
+        row[LABELER_COLUMN[name]] = f"ground_truth:{dataset}"
+    return row
+
+
+def build_rows(entries: Iterable[Entry], dataset: str, root: Path) -> tuple[list[dict[str, Any]], list[BadRow]]:
+    rows, bad, seen = [], [], set()
+    for e in entries:
+        try:
+            row = make_row(e, dataset, root)
+        except (ValueError, DataError) as err:
+            what = err.what if isinstance(err, DataError) else str(err)
+            bad.append(BadRow(str(e.origin), e.line, f"{e.image.name}: {what}" if e.origin != str(e.image) else what))
+            continue
+        if row["sample_id"] in seen:
+            bad.append(BadRow(str(e.origin), e.line, f"{e.image.name}: listed twice"))
+            continue
+        seen.add(row["sample_id"])
+        rows.append(row)
+    return rows, bad
+
+
+def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
+    cols = {}
+    for f in REAL_SCHEMA:
+        cols[f.name] = pa.array([r.get(f.name) for r in rows], type=f.type)
+    return pa.table(cols, schema=REAL_SCHEMA)
+
+
+def merge_labels(imported: pa.Table, labelled: pa.Table) -> pa.Table:
+    """Ground truth wins: a ``meas_*`` value the data set shipped is kept, the labellers fill the rest."""
+    out = labelled
+    for name in imported.column_names:
+        if not name.startswith("meas_") or name not in labelled.column_names:
+            continue
+        truth = imported.column(name).to_pylist()
+        if all(v is None for v in truth):
+            continue
+        got = labelled.column(name).to_pylist()
+        merged = [t if t is not None else g for t, g in zip(truth, got)]
+        i = out.column_names.index(name)
+        out = out.set_column(i, out.schema.field(name), pa.array(merged, type=out.schema.field(name).type))
+    return out
+
+
+def label_table(table: pa.Table, label_params: Any, progress: bool = True) -> pa.Table:
+    """Run the labellers (synthgen.label) and keep the shipped ground truth over their guesses."""
+    from synthgen.label.pipeline import label_rows
+
+    return merge_labels(table, label_rows(table, label_params, progress=progress))
+
+
+def write_real(table: pa.Table, out: Path) -> Path:
+    from synthgen.shards import write_parquet_atomic
+
+    return write_parquet_atomic(conform(table, REAL_SCHEMA), out, row_group_size=100)
+
+
+def finish(
+    entries: Iterable[Entry],
+    dataset: str,
+    root: Path,
+    out: Path,
+    label_params: Any | None,
+    progress: bool = True,
+) -> ImportResult:
+    """Build, optionally label, and write atomically. No usable row is an error (nothing to write)."""
+    rows, bad = build_rows(entries, dataset, root)
+    if not rows:
+        detail = "; ".join(str(b) for b in bad[:5]) or "no images found"
+        raise DataError(f"no usable rows ({len(bad)} bad): {detail}", where=str(root),
+                        fix="check the image folder and the label file")
+    table = rows_to_table(rows)
+    if label_params is not None:
+        table = label_table(table, label_params, progress)
+    path = write_real(table, Path(out))
+    return ImportResult(path, table.num_rows, bad, label_params is not None)
+
+
+def read_real(path: str | Path, columns: list[str] | None = None) -> pa.Table:
+    """A real reference: one Parquet file or a folder of them (hive folders allowed)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError("real reference not found", where=str(path),
+                        fix="import one with `synthgen real import-*`, or leave analyze.reference empty for the demo")
+    try:
+        if path.is_dir():
+            import pyarrow.dataset as ds
+
+            dset = ds.dataset(path, format="parquet", partitioning="hive")
+            cols = [c for c in (columns or dset.schema.names) if c in dset.schema.names]
+            return dset.to_table(columns=cols)
+        table = pq.read_table(path)
+        if columns:
+            table = table.select([c for c in columns if c in table.column_names])
+        return table
+    except (pa.ArrowInvalid, OSError) as err:
+        raise DataError(f"not readable Parquet ({err})", where=str(path), fix="re-run the import") from None
