@@ -94,6 +94,17 @@ def generated_schema() -> pa.Schema:
     return pa.schema(BASE_FIELDS + req_fields() + GEOMETRY_FIELDS)
 
 
+def hf_image_metadata(schema: pa.Schema) -> dict[bytes, bytes]:
+    """Schema metadata that makes Hugging Face ``datasets`` decode the image columns as images.
+
+    ``datasets`` reads features from the ``huggingface`` key and infers the columns it does not
+    name, so only the image columns are declared."""
+    import json
+
+    feats = {f.name: {"_type": "Image"} for f in schema if f.type == IMAGE_TYPE}
+    return {b"huggingface": json.dumps({"info": {"features": feats}}).encode()}
+
+
 def image_struct(png: bytes | None, path: str | None) -> dict[str, Any] | None:
     return None if png is None else {"bytes": png, "path": path}
 

@@ -33,7 +33,7 @@ def test_flow_runs_all_stages_and_records_with_dvc(tmp_path: Path, monkeypatch: 
     summary = generate_dataset("params.yaml", analyze=False)
     assert summary["rows"] == 6
     version_dir = Path(summary["path"])
-    assert version_dir.is_dir() and (version_dir / "manifest.json").exists()
+    assert version_dir.is_dir() and (version_dir / "_manifest.json").exists()
     committed = summary["recorded"]["dvc_committed"]
     assert {"plan", "generate", "publish"} <= set(committed)
     lock = yaml.safe_load((proj / "dvc.lock").read_text())
@@ -42,7 +42,7 @@ def test_flow_runs_all_stages_and_records_with_dvc(tmp_path: Path, monkeypatch: 
     assert "changed" not in status and "modified" not in status, status
 
     # a second run resumes: every shard is already there, the published bytes are the same
-    manifest = (version_dir / "manifest.json").read_text()
+    manifest = (version_dir / "_manifest.json").read_text()
     again = generate_dataset("params.yaml", analyze=False, record=False)
     assert again["version"] == summary["version"]
-    assert (version_dir / "manifest.json").read_text() == manifest
+    assert (version_dir / "_manifest.json").read_text() == manifest

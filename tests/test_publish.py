@@ -40,7 +40,7 @@ def test_layout_manifest_and_card(published) -> None:
     m = read_manifest(r.version_dir)
     assert sum(f["rows"] for f in m["files"]) == 8 and m["version"] == r.version
     assert verify_manifest(r.version_dir) == []
-    card = (r.version_dir / "README.md").read_text()
+    card = (r.version_dir / "_README.md").read_text()
     assert r.version in card and "not curated" in card
     meta = pq.ParquetFile(r.version_dir / m["files"][0]["path"])
     assert meta.metadata.row_group(0).column(0).compression == "ZSTD"
@@ -82,8 +82,8 @@ def test_duckdb_reads(published) -> None:
 
     _, r = published
     glob = str(r.version_dir.parent / "**" / "*.parquet")
-    n, = duckdb.sql(f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning=true)").fetchone()
-    size, = duckdb.sql(f"SELECT min(octet_length(image.bytes)) FROM read_parquet('{glob}')").fetchone()
+    n, = duckdb.sql(f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning=true)").fetchall()[0]
+    size, = duckdb.sql(f"SELECT min(octet_length(image.bytes)) FROM read_parquet('{glob}')").fetchall()[0]
     assert n == 8 and size > 1000
 
 

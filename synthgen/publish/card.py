@@ -1,4 +1,4 @@
-"""The dataset card (README.md inside each published version): how it was made and how to read it."""
+"""The dataset card (_README.md inside each published version): how it was made and how to read it."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ Synthetic in-cabin face images made by synthgen {manifest['synthgen_version']} w
 Hive-partitioned Parquet (`version=…/split=…/part-NNNNN.parquet`, zstd), one row per image,
 row groups of about 100 rows. `image` and `control_image` are `struct{{bytes, path}}` PNGs (the
 Hugging Face `datasets` Image layout). `req_*` columns hold requested attributes and exact
-geometry, `meas_*` columns what the labellers measured. `manifest.json` lists every file with
+geometry, `meas_*` columns what the labellers measured. `_manifest.json` lists every file with
 its row count and SHA-256.
 
 ## Reading it

@@ -18,7 +18,7 @@ import yaml
 
 from synthgen import __version__
 from synthgen.config import Params
-from synthgen.contract import CURATION_FIELDS, conform, generated_schema
+from synthgen.contract import CURATION_FIELDS, conform, generated_schema, hf_image_metadata
 from synthgen.errors import DataError
 from synthgen.io import TMP_PREFIX, sha256_file, write_json_atomic, write_text_atomic
 from synthgen.paths import Layout
@@ -28,6 +28,10 @@ from synthgen.shards import read_parquet, write_parquet_atomic
 # Hive partition keys live in the folder names; the files keep the columns too, so a file read on
 # its own (e.g. by Hugging Face datasets) still says which version and split it belongs to.
 PARTITIONS = ("version", "split")
+# Leading underscores mark non-data files (like Spark's _SUCCESS): pyarrow.dataset and most
+# Parquet readers skip them when given the folder.
+MANIFEST = "_manifest.json"
+CARD = "_README.md"
 
 
 @dataclass
@@ -53,7 +57,8 @@ def _prepare(table: pa.Table, layout: Layout) -> pa.Table:
         # Not curated: every row counts as accepted, and the card says so.
         table = table.append_column("accepted", pa.array([True] * n))
         table = table.append_column("reject_reasons", pa.array([[]] * n, pa.list_(pa.string())))
-    return conform(table, published_schema())
+    table = conform(table, published_schema())
+    return table.replace_schema_metadata(hf_image_metadata(table.schema))
 
 
 def _swap_in(tmp_dir: Path, final_dir: Path) -> None:
@@ -129,9 +134,9 @@ def run_publish(params: Params, source_stage: str = "curated", progress: bool = 
         "curated": source_stage == "curated",
         "files": sorted(manifest_files, key=lambda f: f["path"]),
     }
-    write_json_atomic(tmp_dir / "manifest.json", manifest)
+    write_json_atomic(tmp_dir / MANIFEST, manifest)
     params_yaml = yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False)
-    write_text_atomic(tmp_dir / "README.md", dataset_card(manifest, params_yaml))
+    write_text_atomic(tmp_dir / CARD, dataset_card(manifest, params_yaml))
     _swap_in(tmp_dir, layout.version_dir)
     return PublishResult(
         layout.version, layout.version_dir, rows, accepted, dict(split_rows),
@@ -142,9 +147,9 @@ def run_publish(params: Params, source_stage: str = "curated", progress: bool = 
 def read_manifest(version_dir: Path) -> dict[str, Any]:
     import json
 
-    path = version_dir / "manifest.json"
+    path = version_dir / MANIFEST
     if not path.exists():
-        raise DataError("manifest.json not found", where=str(version_dir), fix="run `synthgen publish`")
+        raise DataError(f"{MANIFEST} not found", where=str(version_dir), fix="run `synthgen publish`")
     return json.loads(path.read_text())
 
 
