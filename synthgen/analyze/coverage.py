@@ -1,9 +1,12 @@
 """Joint coverage of attribute bins (e.g. age group x expression x gaze zone) and the gaps list that
 feeds the targeted planner.
 
-A bin is under-covered when the synthetic set holds fewer than ``coverage_ratio`` of the samples it
-would hold if it followed the real proportions (and at least ``min_per_bin``). ``needed`` says how
-many synthetic samples would bring it to that target.
+A bin is under-covered when the synthetic set holds fewer than ``coverage_ratio`` of its target:
+the real share of the bin times ``max(synthetic samples inside the real support, real samples)``,
+and at least ``min_per_bin``. Synthetic samples in bins the real data never shows do not raise the
+targets (they are reported as synthetic-only bins instead), so a round of targeted samples narrows
+the gaps instead of chasing a target that grows with every off-support sample. ``needed`` says how
+many synthetic samples would bring a bin to its target.
 """
 
 from __future__ import annotations
@@ -122,10 +125,12 @@ def find_gaps(cov: Coverage, coverage_ratio: float = 0.5, min_per_bin: int = 5) 
         return []
     gaps = []
     share = cov.real_counts / cov.n_real
+    in_support = int(cov.synth_counts[cov.real_counts > 0].sum())
+    scale = max(in_support, cov.n_real)
     for b, r, s, p in zip(cov.bins, cov.real_counts, cov.synth_counts, share):
         if r == 0:
             continue
-        target = max(p * cov.n_synth, float(min_per_bin))
+        target = max(p * scale, float(min_per_bin))
         if s < coverage_ratio * target:
             gaps.append(Gap(dict(zip(cov.attributes, b)), int(r), int(s), round(float(target), 3), int(math.ceil(target - s))))
     gaps.sort(key=lambda g: (-g.needed, tuple(g.key.values())))
