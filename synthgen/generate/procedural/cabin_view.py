@@ -65,31 +65,37 @@ MATERIALS_NIR = {
 }
 
 
+@lru_cache(maxsize=32)
+def _layout(camera: str, seat: str, k_key: tuple[float, ...], shape: tuple[int, int]
+            ) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+    """Surface-index image (H, W) uint8 (0 = nothing), the surfaces' materials and distances.
+    Cached per camera/seat/size: only the colours change between scenes."""
+    k = np.array(k_key).reshape(3, 3)
+    polys = []
+    for mat, quad in _surfaces(seat):
+        pc = clip_polygon_near(cabin.to_camera(camera, seat, quad))
+        if len(pc) >= 3:
+            polys.append((float(np.linalg.norm(pc, axis=1).mean()), mat, pc))
+    polys.sort(key=lambda p: -p[0])
+    ids = np.zeros(shape, np.uint8)
+    for i, (_, _, pc) in enumerate(polys, start=1):
+        px = np.round(project(pc, k) * 16).astype(np.int32)
+        cv2.fillPoly(ids, [px], i, cv2.LINE_8, shift=4)
+    ids.setflags(write=False)
+    return ids, tuple(p[1] for p in polys), np.array([p[0] for p in polys])
+
+
 def draw_cabin(camera: str, seat: str, k: np.ndarray, shape: tuple[int, int], nir: bool,
                tint: np.ndarray, face_distance: float) -> np.ndarray:
     """Linear-light background (H, W, 3) float32. ``tint`` varies the upholstery per scene;
     NIR surfaces fall off with distance from the camera's illuminator."""
-    h, w = shape
-    img = np.empty((h, w, 3), np.float32)
-    img[:] = 0.02 if nir else np.array([0.05, 0.05, 0.05])
-    polys = []
-    for mat, quad in _surfaces(seat):
-        pc = clip_polygon_near(cabin.to_camera(camera, seat, quad))
-        if len(pc) < 3:
-            continue
-        polys.append((float(np.linalg.norm(pc, axis=1).mean()), mat, pc))
-    polys.sort(key=lambda p: -p[0])
-    for dist, mat, pc in polys:
-        px = np.round(project(pc, k) * 16).astype(np.int32)
+    ids, mats, dists = _layout(camera, seat, tuple(np.asarray(k, float).ravel().tolist()), tuple(shape))
+    palette = np.empty((len(mats) + 1, 3), np.float32)
+    palette[0] = 0.02 if nir else 0.05
+    for i, (mat, dist) in enumerate(zip(mats, dists), start=1):
         if nir:
-            v = MATERIALS_NIR[mat] * min(1.0, (face_distance / dist) ** 2) * 1.6
-            col = (v, v, v)
+            palette[i] = MATERIALS_NIR[mat] * min(1.0, (face_distance / dist) ** 2) * 1.6
         else:
             c = np.array(MATERIALS_RGB[mat])
-            if mat in ("seat", "headrest", "seat_side", "door"):
-                c = c * tint
-            col = tuple(float(x) for x in c)
-        cv2.fillPoly(img, [px], col, cv2.LINE_AA, shift=4)
-        if mat in ("headrest", "seat"):
-            cv2.polylines(img, [px], True, tuple(0.5 * x for x in col), 2, cv2.LINE_AA, shift=4)
-    return img
+            palette[i] = c * tint if mat in ("seat", "headrest", "seat_side", "door") else c
+    return np.take(palette, ids, axis=0)

@@ -45,17 +45,17 @@ def _connections() -> list[tuple[int, int, tuple[int, int, int]]]:
     return [(a, b, col) for (a, b), col in spec.items()]
 
 
-def _pixel(pt: np.ndarray, w: int, h: int) -> tuple[int, int] | None:
-    x, y = pt[0] / w, pt[1] / h
-    if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-        return None
-    return min(int(np.floor(x * w)), w - 1), min(int(np.floor(y * h)), h - 1)
+def _pixels(pts: np.ndarray, w: int, h: int) -> list[tuple[int, int] | None]:
+    rel = pts / np.array([w, h])
+    ok = ((rel >= 0.0) & (rel <= 1.0)).all(1)
+    ij = np.minimum(np.floor(rel * [w, h]).astype(int), [w - 1, h - 1]).tolist()
+    return [tuple(p) if o else None for p, o in zip(ij, ok.tolist())]
 
 
 def draw_control(landmarks_478: np.ndarray, width: int, height: int) -> np.ndarray:
     """HxWx3 uint8 RGB control map from 478 landmark pixel positions."""
     img = np.zeros((height, width, 3), np.uint8)
-    pts = [_pixel(p, width, height) for p in landmarks_478]
+    pts = _pixels(np.asarray(landmarks_478, float), width, height)
     for a, b, col in _connections():
         pa, pb = pts[a], pts[b]
         if pa is not None and pb is not None:

@@ -22,6 +22,8 @@ from synthgen.generate.procedural.control import draw_control
 from synthgen.generate.procedural.raster import (
     QuadricHit,
     project,
+    rowdot,
+    scatter_rows,
     rasterize_mesh,
     raycast_ellipsoid,
     vertex_normals,
@@ -49,21 +51,18 @@ class _Light:
 
     def irradiance(self, n: np.ndarray, p: np.ndarray) -> np.ndarray:
         """Per-point light (P,) reaching surfaces with normals ``n`` at points ``p``."""
-        diff = np.clip(n @ self.direction, 0.0, None)
+        diff = np.maximum(n @ self.direction, 0.0)
         if not self.nir:
             return AMBIENT_RGB + (1.0 - AMBIENT_RGB) * self.intensity * diff
-        dist = np.linalg.norm(p, axis=1)
-        to_cam = -p / dist[:, None]
-        coax = np.clip((n * to_cam).sum(1), 0.0, None)
-        fall = (self.face_distance / dist) ** 2
-        return 0.12 + 0.75 * coax * fall + 0.3 * self.intensity * diff
+        d2 = rowdot(p, p)
+        coax = np.maximum(-rowdot(n, p), 0.0) / np.sqrt(d2)
+        return 0.12 + 0.75 * coax * (self.face_distance**2 / d2) + 0.3 * self.intensity * diff
 
     def specular(self, n: np.ndarray, p: np.ndarray, power: float) -> np.ndarray:
-        view = -p / np.linalg.norm(p, axis=1, keepdims=True)
-        light = view if self.nir else self.direction[None, :]
-        half = light + view
-        half /= np.linalg.norm(half, axis=1, keepdims=True)
-        return np.clip((n * half).sum(1), 0.0, None) ** power
+        view = -p / np.sqrt(rowdot(p, p))[:, None]
+        half = view + (view if self.nir else self.direction[None, :])
+        cos = rowdot(n, half) / np.sqrt(rowdot(half, half))
+        return np.maximum(cos, 0.0) ** power
 
 
 def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -145,152 +144,155 @@ def _sample(tex: np.ndarray, uv: np.ndarray) -> np.ndarray:
     return out.reshape(-1, tex.shape[2])[:n]
 
 
-def _put(canvas: np.ndarray, hit: QuadricHit | None, colour: np.ndarray) -> None:
-    if hit is not None:
-        canvas[hit.ys, hit.xs] = colour
-
-
 def render_spec(spec: SceneSpec, width: int, height: int, supersample: int = 2,
                 face_fraction: float = 0.42) -> Rendered:
+    """Render one spec. Per-pixel layers go front to back (face mesh, eyeballs, mouth, skull, ears,
+    neck, hair, torso) over the cabin, each computing only pixels no nearer layer took."""
     sc = Scene(spec, width, height, supersample, face_fraction)
     labels, px = sc.labels()
     nir = spec.lighting == "nir"
     rng = np.random.default_rng([spec.seed, 7])
     look = make_look(spec.identity_seed, spec.gender, spec.age, spec.skin_tone)
-    hs, ws = height * supersample, width * supersample
-    shape = (hs, ws)
+    shape = (height * supersample, width * supersample)
     k = sc.k_ss
     face_dist = float(np.linalg.norm(sc.eye))
-    light = _Light(nir, gaze_vector(spec.light_azimuth, spec.light_elevation), spec.light_intensity, face_dist)
+    light = _Light(nir, gaze_vector(spec.light_azimuth, spec.light_elevation).astype(np.float32),
+                   spec.light_intensity, face_dist)
     tint = rng.uniform(0.6, 1.8, 3) if not nir else np.ones(3)
     canvas = draw_cabin(spec.camera, spec.seat, k, shape, nir, tint, face_dist)
+    free = np.ones(shape, bool)
 
     def grey(c: np.ndarray | float) -> np.ndarray:
-        return np.full(3, float(np.mean(c))) if nir else np.asarray(c, float)
+        return np.full(3, float(np.mean(c)), np.float32) if nir else np.asarray(c, np.float32)
 
-    skin = grey(0.62 - 0.012 * (spec.skin_tone - 1)) if nir else look.skin
-    hair = grey(0.12 + 0.5 * float(look.hair.mean())) if nir else look.hair
+    skin = grey(0.62 - 0.012 * (spec.skin_tone - 1)) if nir else look.skin.astype(np.float32)
+    hair = grey(0.10 + 0.45 * float(look.hair.mean())) if nir else look.hair.astype(np.float32)
 
-    def shade(hit: QuadricHit | None, albedo: np.ndarray, spec_k: float = 0.0, power: float = 16) -> np.ndarray | None:
-        if hit is None:
-            return None
+    free_flat = free.reshape(-1)
+
+    def put(flat: np.ndarray, col: np.ndarray) -> None:
+        scatter_rows(canvas, flat, col)
+        free_flat[flat] = False
+
+    def shade(hit: QuadricHit, albedo: np.ndarray, spec_k: float = 0.0, power: float = 16) -> np.ndarray:
         e = light.irradiance(hit.normals, hit.points)
-        col = albedo * e[:, None] if albedo.ndim == 2 else albedo[None, :] * e[:, None]
+        col = albedo * e[:, None]
         if spec_k:
             col = col + spec_k * light.specular(hit.normals, hit.points, power)[:, None]
         return col
 
-    rot = sc.rot
-    s = sc.scale
-    # Torso (in the cabin frame, it does not turn with the head).
-    r_cab, _ = cabin.camera_pose(spec.camera, spec.seat)
-    torso_c = cabin.to_camera(spec.camera, spec.seat, cabin.seat_eye(spec.seat) + np.array([0.0, 0.36 * s, -0.10]))
-    hit = raycast_ellipsoid(torso_c, r_cab.T, np.array([0.22, 0.15, 0.13]) * s, k, shape)
-    _put(canvas, hit, shade(hit, grey(look.clothes)))
-    head_axes = rot
-    ell = {
-        "hair_back": (np.array([0.0, 0.05, 0.085]), np.array([0.098, 0.16, 0.092])),
-        "neck": (np.array([0.0, 0.115, 0.080]), np.array([0.054, 0.10, 0.056])),
-        "ear_r": (np.array([-0.074, 0.018, 0.083]), np.array([0.011, 0.029, 0.018])),
-        "ear_l": (np.array([0.074, 0.018, 0.083]), np.array([0.011, 0.029, 0.018])),
-        "skull": (np.array([0.0, -0.012, 0.072]), np.array([0.077, 0.108, 0.100])),
-    }
-    for name in ("hair_back", "neck", "ear_r", "ear_l", "skull"):
-        if name == "hair_back" and not look.long_hair:
-            continue
-        c, r = ell[name]
-        c = c * np.array([1.0 + 0.0, 1.0, 1.0]) * s
-        hit = raycast_ellipsoid(sc.to_cam(c), head_axes, r * s, k, shape)
-        if hit is None:
-            continue
-        if name == "skull":
-            p = hit.local * r  # head-local offset from the skull centre
-            loc = p + c
-            hairline = (-0.052 + 0.045 * np.clip((np.abs(loc[:, 0]) - 0.058) / 0.02, 0, 1)
-                        + 0.11 * np.clip((loc[:, 2] - 0.04) / 0.08, 0, 1))
-            if look.bald > 0:
-                crown = np.clip((loc[:, 2] - (0.0 + 0.09 * look.bald)) / 0.02, 0, 1)
-                is_hair = (loc[:, 1] < hairline) & ((crown > 0.5) | (loc[:, 1] > -0.03))
-            else:
-                is_hair = loc[:, 1] < hairline
-            alb = np.where(is_hair[:, None], hair[None, :], skin[None, :] * 0.92)
-            col = shade(hit, alb, 0.03, 8)
-        elif name == "hair_back":
-            col = shade(hit, hair, 0.02, 8)
-        else:
-            col = shade(hit, skin * 0.9)
-        _put(canvas, hit, col)
-
-    # Mouth interior and teeth (under the lips, shown when the jaw opens).
-    mv = sc.verts
-    inner = np.array(fm.LIP_INNER_UPPER + fm.LIP_INNER_LOWER[::-1][1:-1])
-    ip = np.round(project(mv[inner], k) * 16).astype(np.int32)
-    cv2.fillPoly(canvas, [ip], tuple(grey(np.array([0.04, 0.01, 0.01])).tolist()), cv2.LINE_AA, shift=4)
-    teeth_l = sc.local[fm.LIP_INNER_UPPER].copy()
-    teeth = np.concatenate([teeth_l, (teeth_l + np.array([0.0, 0.0045, 0.002]))[::-1]])
-    tp = np.round(project(sc.to_cam(teeth), k) * 16).astype(np.int32)
-    mouth_mask = np.zeros(shape, np.uint8)
-    cv2.fillPoly(mouth_mask, [ip], 1, cv2.LINE_8, shift=4)
-    teeth_img = np.zeros(shape, np.uint8)
-    cv2.fillPoly(teeth_img, [tp], 1, cv2.LINE_8, shift=4)
-    sel = (mouth_mask & teeth_img).astype(bool)
-    canvas[sel] = grey(np.array([0.45, 0.42, 0.36])) * 0.6
-
-    # Eyeballs.
-    bright_pupil = nir and rng.random() < 0.3
-    for centre in sc.eyeball_local:
-        hit = raycast_ellipsoid(sc.to_cam(centre), head_axes, np.full(3, fm.EYEBALL_RADIUS), k, shape)
-        if hit is None:
-            continue
-        dirs = hit.local @ np.eye(3)  # unit-sphere frame == head frame
-        cosang = dirs @ sc.gaze_local
-        ang = np.degrees(np.arccos(np.clip(cosang, -1, 1)))
-        sclera = grey(np.array([0.62, 0.55, 0.52]))
-        iris = grey(look.iris) if not nir else np.full(3, 0.30)
-        pupil = np.full(3, 0.9 if bright_pupil else 0.01)
-        w_iris = np.clip((29.0 - ang) / 1.5, 0, 1)[:, None]
-        w_pupil = np.clip((9.5 - ang) / 1.0, 0, 1)[:, None]
-        limbus = np.exp(-((ang - 27.0) / 2.0) ** 2)[:, None]
-        alb = sclera * (1 - w_iris) + iris * (1 - 0.5 * limbus) * w_iris
-        alb = alb * (1 - w_pupil) + pupil * w_pupil
-        col = shade(hit, alb * 0.8, 1.2 if nir else 0.8, 300)
-        _put(canvas, hit, col)
-
-    # Face mesh.
+    # 1. Face mesh (holes at the eyes and the mouth).
     model = fm.load_model()
     tris = model.triangles
-    px_ss = project(mv[: fm.N_MESH], k)
-    frags = rasterize_mesh(px_ss, mv[: fm.N_MESH, 2], tris, shape)
+    mv = sc.verts
+    frags = rasterize_mesh(project(mv[: fm.N_MESH], k), mv[: fm.N_MESH, 2], tris, shape)
     normals = vertex_normals(mv[: fm.N_MESH], tris)
-    normals = -normals if (normals[fm.NOSE_TIP] @ mv[fm.NOSE_TIP]) > 0 else normals
-    n_pix = frags.interpolate(normals, tris)
-    n_pix /= np.linalg.norm(n_pix, axis=1, keepdims=True)
-    p_pix = frags.interpolate(mv[: fm.N_MESH], tris)
-    uv = frags.interpolate(model.uv, tris) * TEX - 0.5
+    if normals[fm.NOSE_TIP] @ mv[fm.NOSE_TIP] > 0:
+        normals = -normals
+    attrs = frags.interpolate(np.concatenate([normals, mv[: fm.N_MESH], model.uv * TEX - 0.5], 1), tris)
+    n_pix = np.ascontiguousarray(attrs[:, :3])
+    n_pix /= np.sqrt(rowdot(n_pix, n_pix))[:, None]
+    p_pix = np.ascontiguousarray(attrs[:, 3:6])
     tex = skin_texture(spec.identity_seed, spec.gender, int(round(spec.age / 5) * 5), spec.skin_tone, nir)
-    alb = _sample(tex, uv)
+    alb = _sample(tex, attrs[:, 6:8])
     e = light.irradiance(n_pix, p_pix)
-    col = alb * e[:, None] + (0.05 if not nir else 0.04) * light.specular(n_pix, p_pix, 12)[:, None]
-    canvas[frags.ys, frags.xs] = col
+    put(frags.flat, alb * e[:, None] + 0.05 * light.specular(n_pix, p_pix, 12)[:, None])
 
-    # Glasses.
+    # 2. Eyeballs, seen through the eye holes.
+    bright_pupil = nir and rng.random() < 0.3
+    rot = sc.rot
+    for centre in sc.eyeball_local:
+        hit = raycast_ellipsoid(sc.to_cam(centre), rot, np.full(3, fm.EYEBALL_RADIUS), k, free)
+        if hit is None:
+            continue
+        ang = np.degrees(np.arccos(np.clip(hit.local @ sc.gaze_local.astype(np.float32), -1, 1)))
+        sclera = grey(np.array([0.62, 0.55, 0.52]))
+        iris = np.full(3, 0.30, np.float32) if nir else look.iris.astype(np.float32)
+        pupil = np.full(3, 0.9 if bright_pupil else 0.01, np.float32)
+        w_iris = np.clip((29.0 - ang) / 1.5, 0, 1)[:, None]
+        w_pupil = np.clip((9.5 - ang) / 1.0, 0, 1)[:, None]
+        limbus = np.exp(-(((ang - 27.0) / 2.0) ** 2))[:, None]
+        a = sclera * (1 - w_iris) + iris * (1 - 0.5 * limbus) * w_iris
+        a = a * (1 - w_pupil) + pupil * w_pupil
+        put(hit.flat, shade(hit, a * 0.8, 1.2 if nir else 0.8, 300))
+
+    # 3. Mouth interior and teeth, seen through the lips' hole when the jaw opens.
+    inner = fm.LIP_INNER_UPPER + fm.LIP_INNER_LOWER[::-1][1:-1]
+    ip = project(mv[inner], k)
+    x0, y0 = np.floor(ip.min(0)).astype(int) - 1
+    x1, y1 = np.ceil(ip.max(0)).astype(int) + 2
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, shape[1]), min(y1, shape[0])
+    if x1 > x0 and y1 > y0:
+        mouth = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(mouth, [np.round((ip - [x0, y0]) * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
+        teeth_l = sc.local[fm.LIP_INNER_UPPER]
+        teeth = np.concatenate([teeth_l, (teeth_l + np.array([0.0, 0.0045, 0.002]))[::-1]])
+        tp = project(sc.to_cam(teeth), k) - [x0, y0]
+        tmask = np.zeros_like(mouth)
+        cv2.fillPoly(tmask, [np.round(tp * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
+        my, mx = np.nonzero(mouth.astype(bool) & free[y0:y1, x0:x1])
+        col = np.where(tmask[my, mx, None].astype(bool), grey(np.array([0.27, 0.25, 0.22])),
+                       grey(np.array([0.04, 0.01, 0.01])))
+        put((my + y0) * shape[1] + mx + x0, col)
+
+    # 4. Head, neck, hair and torso (quadrics), front to back.
+    s = sc.scale
+    skull_c = np.array([0.0, -0.012, 0.072]) * s
+    skull_r = np.array([0.077, 0.108, 0.100]) * s
+    hit = raycast_ellipsoid(sc.to_cam(skull_c), rot, skull_r, k, free)
+    if hit is not None:
+        loc = hit.local * skull_r + skull_c  # head-local position
+        hairline = (-0.052 * s + 0.045 * np.clip((np.abs(loc[:, 0]) - 0.058 * s) / 0.02, 0, 1)
+                    + 0.11 * np.clip((loc[:, 2] - 0.04 * s) / 0.08, 0, 1))
+        is_hair = loc[:, 1] < hairline
+        if look.bald > 0:
+            crown = loc[:, 2] > 0.09 * look.bald * s
+            is_hair &= crown | (loc[:, 1] > -0.03 * s)
+        a = np.where(is_hair[:, None], hair[None, :], skin[None, :] * 0.92)
+        put(hit.flat, shade(hit, a, 0.03, 8))
+    for sx in (-1.0, 1.0):
+        hit = raycast_ellipsoid(sc.to_cam(np.array([sx * 0.074, 0.018, 0.083]) * s), rot,
+                                np.array([0.011, 0.029, 0.018]) * s, k, free)
+        if hit is not None:
+            put(hit.flat, shade(hit, skin * 0.85))
+    hit = raycast_ellipsoid(sc.to_cam(np.array([0.0, 0.12, 0.095]) * s), rot,
+                            np.array([0.047, 0.10, 0.05]) * s, k, free)
+    if hit is not None:
+        shadow = np.clip((hit.points[:, 1] - sc.verts[fm.CHIN, 1]) / 0.03, 0.35, 1.0)[:, None]
+        put(hit.flat, shade(hit, skin * 0.8) * shadow)
+    if look.long_hair:
+        hit = raycast_ellipsoid(sc.to_cam(np.array([0.0, 0.05, 0.085]) * s), rot,
+                                np.array([0.098, 0.16, 0.092]) * s, k, free)
+        if hit is not None:
+            put(hit.flat, shade(hit, hair, 0.02, 8))
+    r_cab, _ = cabin.camera_pose(spec.camera, spec.seat)
+    torso_c = cabin.to_camera(spec.camera, spec.seat, cabin.seat_eye(spec.seat) + np.array([0.0, 0.36 * s, -0.10]))
+    hit = raycast_ellipsoid(torso_c, r_cab.T, np.array([0.22, 0.15, 0.13]) * s, k, free)
+    if hit is not None:
+        put(hit.flat, shade(hit, grey(look.clothes)))
+
+    # 5. Glasses over everything.
     if spec.glasses != "none":
         _draw_glasses(canvas, sc, k, spec.glasses == "sunglasses", nir)
 
-    # Auto-exposure on the face: mean irradiance -> 1, then a target brightness that keeps dark
-    # skin visible (as a face-metered camera does).
+    # Auto-exposure metered on the face: mean irradiance -> 1, then a target brightness that keeps
+    # dark skin visible, as a face-metered camera does. Downsample in linear light, then encode.
     face_e = float(np.mean(e)) if len(e) else 1.0
     skin_lum = float(np.mean(skin))
-    target = float(np.clip(skin_lum, 0.10, 0.42))
-    exposure = target / max(skin_lum * face_e, 1e-6)
-    img = linear_to_srgb(canvas * exposure).astype(np.float32)
+    exposure = float(np.clip(skin_lum, 0.10, 0.42)) / max(skin_lum * face_e, 1e-6)
     if supersample > 1:
-        img = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
-    img = img * 255.0 + rng.normal(0.0, 3.0 if nir else 1.8, img.shape[:2] + ((1,) if not nir else (1,)))
-    img = np.clip(np.round(img), 0, 255).astype(np.uint8)
+        canvas = cv2.resize(canvas, (width, height), interpolation=cv2.INTER_AREA)
+    if nir:
+        canvas = canvas[..., :1]
+    code = _SRGB_LUT[np.clip(canvas * (exposure * (_LUT_N - 1)), 0, _LUT_N - 1).astype(np.int32)]
+    noise = rng.standard_normal(code.shape, dtype=np.float32) * (3.0 if nir else 1.8)
+    img = np.clip(code + noise + 0.5, 0, 255).astype(np.uint8)
     image = img[..., 0].copy() if nir else img
-    control = draw_control(px, width, height)
-    return Rendered(image, control, labels)
+    return Rendered(image, draw_control(px, width, height), labels)
+
+
+_LUT_N = 4096
+_SRGB_LUT = (linear_to_srgb(np.linspace(0.0, 1.0, _LUT_N)) * 255.0).astype(np.float32)
 
 
 def _draw_glasses(canvas: np.ndarray, sc: Scene, k: np.ndarray, sun: bool, nir: bool) -> None:

@@ -1,0 +1,189 @@
+"""The procedural renderer: determinism, visible attributes, exact labels, control map, detectability."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from synthgen.generate.base import GENERATORS, GeneratedSample
+from synthgen.generate.config import GenerateParams
+from synthgen.generate.procedural.backend import ProceduralGenerator
+from synthgen.geometry import gaze_vector
+from synthgen.images import encode_png
+from synthgen.plan.spec import SceneSpec
+from synthgen.vocab import CAMERA_POSITIONS, GAZE_ZONES, SEATS
+
+BASE: dict[str, Any] = dict(sample_id="s", index=0, seed=5, identity=0, identity_seed=42, age=34.0,
+                            gender="female", skin_tone=4, light_azimuth=0.0, light_elevation=15.0)
+
+
+def spec(**kw: Any) -> SceneSpec:
+    return SceneSpec(**{**BASE, **kw})
+
+
+@pytest.fixture(scope="module")
+def gen() -> ProceduralGenerator:
+    g = GENERATORS.create("procedural", GenerateParams())
+    assert isinstance(g, ProceduralGenerator)
+    return g
+
+
+def lm(sample: GeneratedSample, key: str = "req_landmarks_68") -> np.ndarray:
+    return np.asarray(sample.labels[key]).reshape(-1, 2)
+
+
+def eye_box(sample: GeneratedSample, pad: int = 3) -> tuple[int, int, int, int]:
+    """Pixel box around the subject's right eye (iBUG 36-41)."""
+    p = lm(sample)[36:42]
+    x0, y0 = np.floor(p.min(0)).astype(int) - pad
+    x1, y1 = np.ceil(p.max(0)).astype(int) + pad
+    return x0, y0, x1, y1
+
+
+def dark_centroid(sample: GeneratedSample) -> np.ndarray:
+    """Centroid of the darkest pixels (iris and pupil) inside the right eye's box, from the pixels."""
+    x0, y0, x1, y1 = eye_box(sample)
+    grey = sample.image[y0:y1, x0:x1].astype(float)
+    grey = grey.mean(2) if grey.ndim == 3 else grey
+    ys, xs = np.nonzero(grey <= np.percentile(grey, 12))
+    return np.array([xs.mean() + x0, ys.mean() + y0])
+
+
+def test_registered_and_deterministic(gen: ProceduralGenerator) -> None:
+    assert gen.name == "procedural" and isinstance(gen.version, str) and gen.version
+    s = spec(expression="happiness", glasses="glasses", gaze_yaw=10)
+    a, b = gen.render(s), ProceduralGenerator().render(s)
+    assert encode_png(a.image) == encode_png(b.image)
+    assert encode_png(a.control) == encode_png(b.control)
+    assert a.labels == b.labels
+
+
+def test_generate_keeps_order_and_size(gen: ProceduralGenerator) -> None:
+    specs = [spec(sample_id=f"s{i}", index=i, seed=i) for i in range(3)]
+    out = gen.generate(specs)
+    assert [o.sample_id for o in out] == ["s0", "s1", "s2"]
+    assert all(o.image.shape == (256, 256, 3) and o.image.dtype == np.uint8 for o in out)
+    small = ProceduralGenerator(width=128, height=96).render(specs[0])
+    assert small.image.shape == (96, 128, 3) and small.control.shape == (96, 128, 3)
+
+
+def test_identity_seed_changes_the_face(gen: ProceduralGenerator) -> None:
+    a, b = gen.render(spec(identity_seed=1)), gen.render(spec(identity_seed=2))
+    diff = np.abs(a.image.astype(int) - b.image.astype(int)).mean()
+    assert diff > 2.0
+    assert np.abs(lm(a) - lm(b)).max() > 1.0  # the face shape differs, not only its colours
+
+
+def test_labels_have_contract_shapes(gen: ProceduralGenerator) -> None:
+    s = gen.render(spec(gaze_yaw=12, gaze_pitch=-8))
+    assert len(s.labels["req_landmarks_68"]) == 136
+    assert len(s.labels["req_landmarks_478"]) == 956
+    assert len(s.labels["req_pupils"]) == 4
+    assert len(s.labels["req_face_box"]) == 4
+    assert np.allclose(s.labels["req_gaze_vector"], gaze_vector(12, -8))
+    assert s.labels["req_gaze_zone"] in GAZE_ZONES
+    x0, y0, x1, y1 = s.labels["req_face_box"]
+    assert 0 <= x0 < x1 <= 256 and 0 <= y0 < y1 <= 256 and x1 - x0 > 60
+    p = lm(s)
+    assert ((p[:, 0] >= x0) & (p[:, 0] <= x1) & (p[:, 1] >= y0) & (p[:, 1] <= y1)).all()
+    pupils = np.asarray(s.labels["req_pupils"]).reshape(2, 2)
+    assert np.allclose(pupils, lm(s, "req_landmarks_478")[[468, 473]])
+    assert pupils[0, 0] < pupils[1, 0]  # the subject's right pupil is on the image's left
+
+
+@pytest.mark.parametrize("axis", ["yaw", "pitch"])
+def test_pupil_follows_gaze(gen: ProceduralGenerator, axis: str) -> None:
+    lo = gen.render(spec(**{f"gaze_{axis}": -20.0}))
+    hi = gen.render(spec(**{f"gaze_{axis}": 20.0}))
+    k = 0 if axis == "yaw" else 1
+    # Positive yaw looks towards the image's left; positive pitch looks up: both decrease the coordinate.
+    assert lm(hi, "req_landmarks_478")[468, k] < lm(lo, "req_landmarks_478")[468, k] - 2
+    assert dark_centroid(hi)[k] < dark_centroid(lo)[k] - 1.0
+
+
+def test_closed_eyelids_hide_the_iris(gen: ProceduralGenerator) -> None:
+    opened, closed = gen.render(spec(eye_openness=1.0)), gen.render(spec(eye_openness=0.0))
+    gap_open = lm(opened)[41, 1] - lm(opened)[37, 1]
+    gap_closed = lm(closed)[41, 1] - lm(closed)[37, 1]
+    assert gap_open > 3 and gap_closed < 1
+    x0, y0, x1, y1 = eye_box(opened)
+    eo = opened.image[y0:y1, x0:x1].mean(2)
+    ec = closed.image[y0:y1, x0:x1].mean(2)
+    # The dark iris disappears behind the (skin-coloured) lid: the darkest pixels get much lighter.
+    assert np.percentile(ec, 5) > np.percentile(eo, 5) + 15
+
+
+def test_head_yaw_turns_the_face(gen: ProceduralGenerator) -> None:
+    def nose_offset(s: GeneratedSample) -> float:
+        p = lm(s)
+        return float(p[30, 0] - 0.5 * (p[0, 0] + p[16, 0]))  # nose tip relative to the jaw's middle
+
+    left, front, right = (gen.render(spec(head_yaw=y)) for y in (25.0, 0.0, -25.0))
+    assert nose_offset(left) < nose_offset(front) - 5 < nose_offset(right) - 10
+    assert abs(nose_offset(front)) < 3
+
+
+def test_nir_is_single_channel_and_bright_skinned(gen: ProceduralGenerator) -> None:
+    s = gen.render(spec(lighting="nir", skin_tone=10))
+    assert s.image.ndim == 2 and s.image.dtype == np.uint8
+    x0, y0, x1, y1 = (int(v) for v in s.labels["req_face_box"])
+    assert s.image[y0:y1, x0:x1].mean() > 90  # active illumination: even dark skin is bright in NIR
+    assert encode_png(s.image)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sunglasses_darken_the_eyes(gen: ProceduralGenerator) -> None:
+    plain, sun = gen.render(spec()), gen.render(spec(glasses="sunglasses"))
+    x0, y0, x1, y1 = eye_box(plain, pad=6)
+    assert sun.image[y0:y1, x0:x1].mean() < plain.image[y0:y1, x0:x1].mean() - 20
+
+
+def test_control_map_is_drawn_on_the_face(gen: ProceduralGenerator) -> None:
+    s = gen.render(spec(head_yaw=15, expression="surprise"))
+    c = s.control
+    assert c.shape == (256, 256, 3) and c.dtype == np.uint8
+    on = c.any(2)
+    assert on.sum() > 500
+    x0, y0, x1, y1 = s.labels["req_face_box"]
+    ys, xs = np.nonzero(on)
+    assert xs.min() >= x0 - 3 and xs.max() <= x1 + 3 and ys.min() >= y0 - 3 and ys.max() <= y1 + 3
+    # The annotator's colours: face oval (10, 200, 10), lips (10, 180, 10), pupils as 4x4 squares.
+    colours = {tuple(v) for v in c[on].reshape(-1, 3)}
+    assert (10, 200, 10) in colours and (10, 180, 10) in colours
+    px, py = (int(v) for v in lm(s, "req_landmarks_478")[468])
+    assert tuple(c[py, px]) == (250, 200, 10)
+
+
+@pytest.mark.parametrize("camera", CAMERA_POSITIONS)
+@pytest.mark.parametrize("seat", SEATS)
+def test_every_camera_and_seat_shows_a_centred_face(gen: ProceduralGenerator, camera: str, seat: str) -> None:
+    s = gen.render(spec(camera=camera, seat=seat))
+    x0, y0, x1, y1 = s.labels["req_face_box"]
+    assert 40 < (x0 + x1) / 2 < 216 and 40 < (y0 + y1) / 2 < 216
+
+
+def _frontalish(i: int) -> SceneSpec:
+    r = np.random.default_rng(1000 + i)
+    return SceneSpec(
+        sample_id=f"d{i}", index=i, seed=i, identity=i, identity_seed=int(r.integers(2**31 - 1)),
+        age=float(r.uniform(5, 85)), gender=str(r.choice(["female", "male"])), skin_tone=int(r.integers(1, 11)),
+        expression=str(r.choice(["neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger"])),
+        gaze_yaw=float(r.uniform(-25, 25)), gaze_pitch=float(r.uniform(-15, 10)),
+        head_yaw=float(r.uniform(-25, 25)), head_pitch=float(r.uniform(-12, 12)), head_roll=float(r.uniform(-8, 8)),
+        glasses=str(r.choice(["none", "glasses", "sunglasses"], p=[0.6, 0.3, 0.1])),
+        lighting=str(r.choice(["rgb", "nir"])), light_azimuth=float(r.uniform(-60, 60)),
+        light_elevation=float(r.uniform(0, 45)), camera=str(r.choice(CAMERA_POSITIONS)),
+        seat=str(r.choice(SEATS)),
+    )
+
+
+def test_dlib_hog_finds_exactly_one_face(gen: ProceduralGenerator) -> None:
+    dlib = pytest.importorskip("dlib")
+    detector = dlib.get_frontal_face_detector()
+    hits = 0
+    for i in range(20):
+        img = gen.render(_frontalish(i)).image
+        rgb = img if img.ndim == 3 else np.repeat(img[..., None], 3, 2)
+        hits += len(detector(np.ascontiguousarray(rgb), 1)) == 1
+    assert hits >= 18
