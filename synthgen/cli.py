@@ -42,7 +42,7 @@ def friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except SynthgenError as err:
-            console.print(Text.assemble(("error: ", "bold red"), str(err)), highlight=False)
+            console.print(Text.assemble(("error: ", "bold red"), str(err)), highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted: finished shards are kept; re-run to resume[/]")
