@@ -165,6 +165,41 @@ def _triangles(n_mesh: int, vertices: np.ndarray) -> np.ndarray:
     return np.array(out, np.int32)
 
 
+R_EYE_UPPER = [246, 161, 160, 159, 158, 157, 173]
+R_EYE_LOWER = [7, 163, 144, 145, 153, 154, 155]
+LIP_INNER_UPPER = [191, 80, 81, 82, 13, 312, 311, 310, 415]
+LIP_INNER_LOWER = [95, 88, 178, 87, 14, 317, 402, 318, 324]
+
+
+def _falloff(v: np.ndarray, anchors: list[int], sigma: float, side: np.ndarray) -> np.ndarray:
+    d = np.sqrt(((v[:, None, :2] - v[None, anchors, :2]) ** 2).sum(-1)).min(1)
+    return np.exp(-(d**2) / (2 * sigma**2)) * side
+
+
+def _neutralise(v: np.ndarray, mirror: np.ndarray) -> np.ndarray:
+    """Close the mouth and open the eyes of the averaged face.
+
+    The photos' mean has parted lips (smiles) and narrowed lids (an eye height of 6 mm for a
+    29 mm wide eye); a neutral face has closed lips and an eye about 9 mm high. Vertices near the
+    lips and lids move with a Gaussian falloff, so the surrounding skin follows."""
+    out = v.copy()
+    mesh = v[:468]
+    lip_y = 0.5 * (mesh[13, 1] + mesh[14, 1])
+    ux, gaps = mesh[LIP_INNER_UPPER, 0], mesh[LIP_INNER_LOWER, 1] - mesh[LIP_INNER_UPPER, 1]
+    gap = np.interp(mesh[:, 0], np.sort(ux), gaps[np.argsort(ux)], left=0.0, right=0.0)
+    half = np.clip(gap - 0.0004, 0.0, None) / 2
+    up = _falloff(mesh, LIP_INNER_UPPER, 0.005, mesh[:, 1] <= lip_y)
+    lo = _falloff(mesh, LIP_INNER_LOWER, 0.006, mesh[:, 1] > lip_y)
+    out[:468, 1] += half * up - half * lo
+    for side in (lambda ids: ids, lambda ids: [int(mirror[i]) for i in ids]):
+        upper, lower = side(R_EYE_UPPER), side(R_EYE_LOWER)
+        c = mesh[upper + lower].mean(0)
+        near = ((mesh[:, :2] - c[:2]) ** 2).sum(1) < 0.025**2
+        out[:468, 1] -= 0.0022 * _falloff(mesh, upper, 0.004, near & (mesh[:, 1] < c[1]))
+        out[:468, 1] += 0.0007 * _falloff(mesh, lower, 0.004, near & (mesh[:, 1] >= c[1]))
+    return out
+
+
 def build() -> dict[str, np.ndarray]:
     shapes = _measure(_photos())
     if len(shapes) < 3:
@@ -181,6 +216,7 @@ def build() -> dict[str, np.ndarray]:
     mid = 0.5 * (sym[468] + sym[473])
     sym -= mid
     sym *= IPD_M / np.linalg.norm(sym[473] - sym[468])
+    sym = _neutralise(sym, mirror)
     tris = _triangles(468, sym)
     return {
         "vertices": sym.astype(np.float32),

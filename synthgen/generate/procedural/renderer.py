@@ -255,21 +255,28 @@ def render_spec(spec: SceneSpec, width: int, height: int, supersample: int = 2,
                                 np.array([0.011, 0.029, 0.018]) * s, k, free)
         if hit is not None:
             put(hit.flat, shade(hit, skin * 0.85))
-    hit = raycast_ellipsoid(sc.to_cam(np.array([0.0, 0.12, 0.095]) * s), rot,
-                            np.array([0.047, 0.10, 0.05]) * s, k, free)
-    if hit is not None:
-        shadow = np.clip((hit.points[:, 1] - sc.verts[fm.CHIN, 1]) / 0.03, 0.35, 1.0)[:, None]
-        put(hit.flat, shade(hit, skin * 0.8) * shadow)
-    if look.long_hair:
-        hit = raycast_ellipsoid(sc.to_cam(np.array([0.0, 0.05, 0.085]) * s), rot,
-                                np.array([0.098, 0.16, 0.092]) * s, k, free)
-        if hit is not None:
-            put(hit.flat, shade(hit, hair, 0.02, 8))
+    # Neck and torso overlap where the chest is in front of the neck's base: resolve by depth.
     r_cab, _ = cabin.camera_pose(spec.camera, spec.seat)
     torso_c = cabin.to_camera(spec.camera, spec.seat, cabin.seat_eye(spec.seat) + np.array([0.0, 0.36 * s, -0.10]))
-    hit = raycast_ellipsoid(torso_c, r_cab.T, np.array([0.22, 0.15, 0.13]) * s, k, free)
-    if hit is not None:
-        put(hit.flat, shade(hit, grey(look.clothes)))
+    torso = raycast_ellipsoid(torso_c, r_cab.T, np.array([0.22, 0.15, 0.13]) * s, k, free)
+    neck = raycast_ellipsoid(sc.to_cam(np.array([0.0, 0.13, 0.095]) * s), rot,
+                             np.array([0.047, 0.11, 0.05]) * s, k, free)
+    if neck is not None:
+        keep = np.ones(len(neck.flat), bool)
+        if torso is not None:
+            zt = np.full(free.size, np.inf, np.float32)
+            zt[torso.flat] = torso.points[:, 2]
+            keep = neck.points[:, 2] < zt[neck.flat]
+        shadow = np.clip((neck.points[:, 1] - sc.verts[fm.CHIN, 1]) / 0.03, 0.35, 1.0)[:, None]
+        put(neck.flat[keep], (shade(neck, skin * 0.8) * shadow)[keep])
+    if look.long_hair:
+        hit = raycast_ellipsoid(sc.to_cam(np.array([0.0, 0.04, 0.10]) * s), rot,
+                                np.array([0.09, 0.145, 0.085]) * s, k, free)
+        if hit is not None:
+            put(hit.flat, shade(hit, hair, 0.02, 8))
+    if torso is not None:
+        keep = free_flat[torso.flat]
+        put(torso.flat[keep], shade(torso, grey(look.clothes))[keep])
 
     # 5. Glasses over everything.
     if spec.glasses != "none":
