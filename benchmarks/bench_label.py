@@ -1,0 +1,68 @@
+"""Labelling throughput with the full default labeller stack.
+
+Two figures on the same images: one process labelling one image at a time (models loaded
+beforehand, so only labelling is timed), and ``label_rows`` with a process pool of one worker per
+core (timed from the call, so worker start-up and model loading count against it).
+
+    .venv/bin/python benchmarks/bench_label.py [--n 48] [--workers 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import pyarrow as pa
+
+
+def render(n: int) -> pa.Table:
+    """Procedural renders of the default plan, as the generate stage would store them."""
+    from synthgen.config import Params
+    from synthgen.contract import image_struct
+    from synthgen.generate.base import GENERATORS
+    from synthgen.images import encode_png
+    from synthgen.plan.planner import plan_specs
+
+    params = Params()
+    specs = plan_specs(params.plan.model_copy(update={"n": n}), params.seed)
+    gen = GENERATORS.create(params.generate.backend, params.generate)
+    rows = []
+    for spec, s in zip(specs, gen.generate(specs)):
+        rows.append({"sample_id": spec.sample_id, "image": image_struct(encode_png(s.image), None),
+                     "req_camera": spec.camera, "req_seat": spec.seat})
+    return pa.Table.from_pylist(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=48)
+    ap.add_argument("--workers", type=int, default=0, help="0 = one per core")
+    args = ap.parse_args()
+    from synthgen.label.config import LabelParams
+    from synthgen.label.pipeline import get_labelers, label_rows
+    from synthgen.shards import default_workers
+
+    table = render(args.n)
+    workers = default_workers(args.workers)
+    print(f"{args.n} procedural renders (256x256), {os.cpu_count()} cores, labellers: "
+          f"{', '.join(LabelParams().labelers)}")
+
+    seq = LabelParams(workers=1, chunk_size=1)
+    get_labelers(seq)  # load the models before timing
+    label_rows(table.slice(0, 1), seq, progress=False)
+    t = time.perf_counter()
+    label_rows(table, seq, progress=False)
+    t_seq = time.perf_counter() - t
+    print(f"sequential, one process, warm : {args.n / t_seq:6.2f} images/s ({1000 * t_seq / args.n:.0f} ms/image)")
+
+    par = LabelParams(workers=workers, chunk_size=max(1, args.n // (4 * workers)))
+    t = time.perf_counter()
+    label_rows(table, par, progress=False)
+    t_par = time.perf_counter() - t
+    print(f"pool of {workers} (incl. start-up): {args.n / t_par:6.2f} images/s ({1000 * t_par / args.n:.0f} ms/image)")
+    print(f"speed-up: {t_seq / t_par:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

