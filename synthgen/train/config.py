@@ -62,6 +62,12 @@ class LoraParams(_Section):
     target_modules: list[str] | None = Field(
         None, description="module name suffixes; None = chosen for the backbone family"
     )
+    train_norms: bool = Field(
+        True,
+        description="also train normalisation layers' scale/shift (a few thousand numbers); needed "
+        "from random init, where timm zero-initialises each ResNet block's last BatchNorm scale and "
+        "a frozen zero would block every gradient to the adapters in that block",
+    )
 
 
 class CurriculumParams(_Section):

@@ -26,6 +26,7 @@ _LORA_TARGETS: dict[str, list[str]] = {
     "convnext": ["fc1", "fc2"],
 }
 _RESNET_LORA = r".*layer[34]\.\d+\.conv\d"
+_NORMS = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm)
 
 
 class MultiTaskNet(nn.Module):
@@ -144,13 +145,19 @@ def _load_backbone_weights(model: nn.Module, path: Path) -> None:
     prefixes = tuple(c + "." for c in ([classifier] if isinstance(classifier, str) else classifier))
     state = {k.removeprefix("backbone."): v for k, v in state.items()}
     state = {k: v for k, v in state.items() if not k.startswith(prefixes)}
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    fix = "use weights saved from the same timm architecture as train.backbone"
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # shape mismatches
+        first = str(err).split("\n\t")[1:2] or [str(err)]
+        raise ModelUnavailableError(f"backbone weights do not fit {type(model).__name__}: {first[0]}",
+                                    where=str(path), fix=fix) from None
     if missing:
         raise ModelUnavailableError(
             f"backbone weights do not fit {type(model).__name__}: {len(missing)} missing tensors "
             f"(e.g. {missing[:3]}), {len(unexpected)} unexpected",
             where=str(path),
-            fix="use weights saved from the same timm architecture as train.backbone",
+            fix=fix,
         )
 
 
@@ -211,6 +218,11 @@ def apply_adaptation(net: MultiTaskNet, cfg: TrainParams) -> None:
                               fix="name modules that exist in the backbone") from None
         for n, p in bb.named_parameters():
             p.requires_grad_("lora_" in n)
+        if cfg.lora.train_norms:
+            for m in bb.modules():
+                if isinstance(m, _NORMS):
+                    for p in m.parameters(recurse=False):
+                        p.requires_grad_(True)
     net.heads.requires_grad_(True)
 
 

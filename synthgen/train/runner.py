@@ -309,11 +309,12 @@ def run_train(params: Params, progress: bool = True) -> TrainResult:
                 timings["data_s"] += t1 - t0
                 timings["compute_s"] += t2 - t1
                 timings["images"] += len(images)
+                loss_value = float(loss.detach())
                 if step % cfg.log_every == 0:
-                    step_rows.append({"epoch": epoch + 1, "step": step, "loss": float(loss), "lr": factor * cfg.lr,
+                    step_rows.append({"epoch": epoch + 1, "step": step, "loss": loss_value, "lr": factor * cfg.lr,
                                       "data_s": round(t1 - t0, 5), "compute_s": round(t2 - t1, 5),
                                       "images": len(images), **{f"loss_{k}": v for k, v in parts.items()}})
-                bar.update(task_id, advance=1, info=f"loss {float(loss):.3f}")
+                bar.update(task_id, advance=1, info=f"loss {loss_value:.3f}")
                 if cfg.max_steps and step >= cfg.max_steps:
                     stop = True
                     break

@@ -13,10 +13,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from synthgen.contract import BASE_FIELDS, CURATION_FIELDS, conform, image_struct
 from synthgen.images import encode_png
-from synthgen.shards import write_parquet_atomic
+from synthgen.io import atomic_path
 from synthgen.vocab import EXPRESSIONS, age_group
 
 
@@ -102,6 +103,6 @@ def write_toy_dataset(version_dir: str | Path, n: dict[str, int] | None = None, 
             rows.append(row)
         table = pa.Table.from_pylist(rows)
         schema = pa.schema(BASE_FIELDS + CURATION_FIELDS)
-        write_parquet_atomic(conform(table, schema), version_dir / f"split={split}" / "part-00000.parquet",
-                             row_group_size=row_group_size)
+        with atomic_path(version_dir / f"split={split}" / "part-00000.parquet") as tmp:
+            pq.write_table(conform(table, schema), tmp, row_group_size=row_group_size, compression="zstd")
     return version_dir
