@@ -110,7 +110,12 @@ def _workers(params: Params) -> int:
     return default_workers(params.generate.workers)
 
 
-@flow(name="generate-dataset", log_prints=True)
+@flow(
+    name="generate-dataset",
+    log_prints=True,
+    task_runner=ProcessPoolTaskRunner(max_workers=default_workers(0)),
+    description="plan -> generate -> label -> curate -> publish -> analyze, recorded with DVC",
+)
 def generate_dataset_flow(
     params_path: str = "params.yaml",
     overrides: list[str] | None = None,

@@ -29,6 +29,23 @@ from synthgen.io import atomic_path, clean_stale_temps, stable_hash, write_json_
 MARKER = "_stage.json"
 
 
+# PNG bytes are already deflate-compressed: a second codec only costs time.
+_STORED_AS_IS = ("image.bytes", "control_image.bytes")
+
+
+def column_codecs(schema: pa.Schema, codec: str) -> dict[str, str] | str:
+    """Per-leaf-column codecs: ``codec`` everywhere except the image bytes, which stay as they are."""
+    if not any(f.name in ("image", "control_image") for f in schema):
+        return codec
+    import io
+
+    buf = io.BytesIO()
+    pq.write_table(schema.empty_table(), buf)
+    leaves = pq.ParquetFile(io.BytesIO(buf.getvalue())).schema
+    return {leaves.column(i).path: ("none" if leaves.column(i).path in _STORED_AS_IS else codec)
+            for i in range(len(leaves))}
+
+
 def write_parquet_atomic(
     table: pa.Table,
     path: str | os.PathLike[str],
@@ -36,13 +53,17 @@ def write_parquet_atomic(
     compression: str = "zstd",
     compression_level: int | None = 3,
 ) -> Path:
+    codecs = column_codecs(table.schema, compression)
+    level: int | dict[str, int] | None = compression_level
+    if isinstance(codecs, dict) and compression_level is not None:
+        level = {col: compression_level for col, c in codecs.items() if c != "none"}
     with atomic_path(path) as tmp:
         pq.write_table(
             table,
             tmp,
             row_group_size=row_group_size,
-            compression=compression,
-            compression_level=compression_level,
+            compression=codecs,
+            compression_level=level,
             write_statistics=True,
         )
     return Path(path)
