@@ -83,7 +83,7 @@ def _jsd(p: np.ndarray, q: np.ndarray) -> float:
 
 def categorical_shift(attribute: str, real: np.ndarray, synth: np.ndarray, classes: Sequence[str] | None = None) -> AttributeShift:
     classes = list(classes or CATEGORIES.get(attribute, ()))
-    extra = sorted(set(real.tolist()) | set(synth.tolist()) - set(classes))
+    extra = sorted((set(real.tolist()) | set(synth.tolist())) - set(classes))
     classes = classes + extra
     rc = np.array([int((real == c).sum()) for c in classes])
     sc = np.array([int((synth == c).sum()) for c in classes])

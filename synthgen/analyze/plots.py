@@ -102,8 +102,8 @@ def coverage_figure(res: AnalysisResult) -> bytes | None:
     ax.set_ylabel(a0)
     if a1:
         ax.set_xlabel(a1)
-    fig.colorbar(im, ax=ax, label="log2(synthetic share / real share); blank = not in real")
-    ax.set_title("coverage: synthetic/real counts per bin")
+    fig.colorbar(im, ax=ax, label="log2 synthetic/real share")
+    ax.set_title("coverage: synthetic/real counts per bin (blank: not in real)")
     return _png(fig)
 
 
