@@ -190,7 +190,7 @@ def expression_offsets(expression: str, intensity: float) -> tuple[np.ndarray, f
         d[:, 1] += 0.004 * corners
         d[:, 1] -= 0.006 * r.inner_brow
         d[:, 1] += 0.0015 * brows * (1 - r.inner_brow)
-        d[:, 1] -= 0.0015 * r.lower_lip * (1 - r.jaw * 0)
+        d[:, 1] -= 0.0015 * r.lower_lip
         jaw_open, widen = 0.0, -0.2
     elif expression == "surprise":
         d[:, 1] -= 0.008 * brows
@@ -258,7 +258,7 @@ class IdentityShape:
     brow_ridge: float
 
 
-def identity_shape(identity_seed: int, gender: str, age: float) -> IdentityShape:
+def identity_shape(identity_seed: int, gender: str) -> IdentityShape:
     rng = np.random.default_rng([identity_seed, 1])
     n = rng.normal(size=11)
     male = 1.0 if gender == "male" else -1.0
@@ -282,7 +282,7 @@ def shape_face(identity_seed: int, gender: str, age: float) -> np.ndarray:
     eyeballs stay consistent with the lids."""
     m = load_model()
     r = regions()
-    s = identity_shape(identity_seed, gender, age)
+    s = identity_shape(identity_seed, gender)
     v = m.vertices.copy()
     mesh = v[:N_MESH]
     eye_c = mesh[[33, 133, 362, 263]].mean(0)

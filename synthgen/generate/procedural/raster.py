@@ -47,11 +47,12 @@ def project(points: np.ndarray, k: np.ndarray) -> np.ndarray:
 def vertex_normals(verts: np.ndarray, tris: np.ndarray) -> np.ndarray:
     """Area-weighted vertex normals, oriented like the triangles' winding."""
     a, b, c = verts[tris[:, 0]], verts[tris[:, 1]], verts[tris[:, 2]]
-    fn = np.cross(b - a, c - a)
-    n = np.zeros_like(verts)
-    for i in range(3):
-        np.add.at(n, tris[:, i], fn)
-    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+    u, v = b - a, c - a
+    fn = np.stack([u[:, 1] * v[:, 2] - u[:, 2] * v[:, 1], u[:, 2] * v[:, 0] - u[:, 0] * v[:, 2],
+                   u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]], 1)
+    idx = tris.T.ravel()
+    n = np.stack([np.bincount(idx, np.tile(fn[:, j], 3), minlength=len(verts)) for j in range(3)], 1)
+    return n / np.maximum(np.sqrt(rowdot(n, n)), 1e-12)[:, None]
 
 
 @dataclass

@@ -117,7 +117,8 @@ class Scene:
     def to_cam(self, p: np.ndarray) -> np.ndarray:
         return np.asarray(p, float) @ self.rot.T + self.eye
 
-    def labels(self) -> dict[str, object]:
+    def labels(self) -> tuple[dict[str, object], np.ndarray]:
+        """The geometric ``req_*`` columns, and the 478 landmark pixel positions they came from."""
         px = project(self.verts, self.k)
         mesh = px[: fm.N_MESH]
         lm68 = px[fm.load_model().lm68]
