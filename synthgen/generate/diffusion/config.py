@@ -34,19 +34,14 @@ PROMPT_FIELDS: tuple[str, ...] = (
     "scene",
 )
 
-DEFAULT_PROMPT = (
-    "{look}, close-up of {age_words} {person} with {skin} skin, {expression}, {eyes}, {gaze}, "
-    "{glasses}, sitting in the {seat} of a car, {camera}, {scene}"
-)
+# CLIP text encoders read 77 tokens: the attributes come first so that a long prompt loses the
+# scene words, never the face.
+DEFAULT_PROMPT = "{age_words} {person}, {skin} skin, {expression}, {eyes}, {gaze}, {glasses}, {look}, {camera}"
 DEFAULT_NEGATIVE = (
-    "cartoon, drawing, painting, 3d render, cgi, deformed, disfigured, extra eyes, "
-    "cross-eyed, blurry, lowres, jpeg artifacts, watermark, text, several people"
+    "cartoon, drawing, 3d render, deformed, disfigured, extra eyes, cross-eyed, blurry, lowres, watermark, text"
 )
-DEFAULT_RGB_LOOK = "RAW photo, in-cabin driver monitoring camera, realistic skin texture, natural light"
-DEFAULT_NIR_LOOK = (
-    "near-infrared monochrome camera image, grayscale, active IR illumination, "
-    "in-cabin driver monitoring camera, bright pupils, dark background"
-)
+DEFAULT_RGB_LOOK = "RAW photo, in-cabin camera, natural light"
+DEFAULT_NIR_LOOK = "near-infrared grayscale photo, IR illumination, in-cabin camera"
 
 
 def _template_fields(template: str) -> set[str]:

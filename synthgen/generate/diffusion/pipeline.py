@@ -84,7 +84,7 @@ def load_pipeline(params: DiffusionParams, weights: ResolvedWeights, dtype: torc
     import diffusers
 
     cls = getattr(diffusers, PIPELINES[(weights.family, params.mode)])
-    common = dict(torch_dtype=dtype, local_files_only=True, variant=params.variant)
+    common = dict(dtype=dtype, local_files_only=True, variant=params.variant)
     extra: dict[str, Any] = {}
     try:
         if weights.controlnet is not None:
@@ -113,9 +113,9 @@ def check_tokenizers(pipe: Any, model: str) -> None:
         if not _MIN_TOKENS <= n <= vocab:
             raise ModelUnavailableError(
                 f"{tok_name} of {model} has {n} tokens but its text encoder expects up to {vocab}: "
-                "the tokenizer files (vocab.json, merges.txt) were not found or do not belong to this model",
+                "its vocabulary files were not found or do not belong to this model",
                 where="generate.diffusion.model",
-                fix=f"make sure {tok_name}/ in the model folder holds vocab.json and merges.txt",
+                fix=f"make sure {tok_name}/ in the model folder holds tokenizer.json (or vocab.json + merges.txt)",
             )
 
 

@@ -31,9 +31,9 @@ _SKIN_WORDS = {
 }
 
 _CAMERA_WORDS = {
-    "rearview_mirror": "photo from a camera at the rear-view mirror",
-    "a_pillar": "photo from a camera on the A-pillar, three-quarter view",
-    "instrument_cluster": "photo from a camera behind the steering wheel, slightly low angle",
+    "rearview_mirror": "seen from the rear-view mirror",
+    "a_pillar": "three-quarter view from the A-pillar",
+    "instrument_cluster": "low angle from the steering column",
 }
 
 _SEAT_WORDS = {"driver": "driver's seat", "passenger": "front passenger seat"}

@@ -77,6 +77,17 @@ def _unet_kwargs(family: Literal["sd", "sdxl"]) -> dict[str, Any]:
     )
 
 
+def _unzero(controlnet: Any) -> None:
+    """A new ControlNet's output convolutions start at zero (so training starts from the base
+    model); random values there make the control map change the output, as trained weights do."""
+    zero_convs = [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block,
+                  controlnet.controlnet_cond_embedding.conv_out]
+    with torch.no_grad():
+        for conv in zero_convs:
+            torch.nn.init.normal_(conv.weight, std=0.1)
+            torch.nn.init.normal_(conv.bias, std=0.1)
+
+
 def build_tiny(family: Literal["sd", "sdxl"] = "sd") -> tuple[dict[str, Any], Any]:
     """Components of a tiny pipeline of ``family`` and a matching ControlNetModel."""
     from diffusers import ControlNetModel, DDIMScheduler, UNet2DConditionModel
@@ -88,6 +99,7 @@ def build_tiny(family: Literal["sd", "sdxl"] = "sd") -> tuple[dict[str, Any], An
     )
     torch.manual_seed(SEED)
     controlnet = ControlNetModel(**_unet_kwargs(family), conditioning_embedding_out_channels=(16, 32))
+    _unzero(controlnet)
     scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                               clip_sample=False, set_alpha_to_one=False, steps_offset=1)
     torch.manual_seed(SEED)
