@@ -41,10 +41,9 @@ def main() -> None:
     args = ap.parse_args()
     from synthgen.label.config import LabelParams
     from synthgen.label.pipeline import get_labelers, label_rows
-    from synthgen.shards import default_workers
-
+    
     table = render(args.n)
-    workers = default_workers(args.workers)
+    workers = args.workers or (os.cpu_count() or 1)
     print(f"{args.n} procedural renders (256x256), {os.cpu_count()} cores, labellers: "
           f"{', '.join(LabelParams().labelers)}")
 
@@ -56,7 +55,7 @@ def main() -> None:
     t_seq = time.perf_counter() - t
     print(f"sequential, one process, warm : {args.n / t_seq:6.2f} images/s ({1000 * t_seq / args.n:.0f} ms/image)")
 
-    par = LabelParams(workers=workers, chunk_size=max(1, args.n // (4 * workers)))
+    par = LabelParams(workers=workers, chunk_size=max(1, args.n // (4 * workers)), min_rows_per_worker=1)
     t = time.perf_counter()
     label_rows(table, par, progress=False)
     t_par = time.perf_counter() - t

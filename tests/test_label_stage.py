@@ -47,7 +47,7 @@ def test_stages_on_renders_are_deterministic_and_measured(tmp_path: Path) -> Non
 
     # Same rows through the process pool (one row per work item): identical labels.
     generated = read_parquet(layout.shard_file("generated", 0))
-    again = label_rows(generated, params.label.model_copy(update={"chunk_size": 1}), progress=False)
+    again = label_rows(generated, params.label.model_copy(update={"chunk_size": 1, "min_rows_per_worker": 1}), progress=False)
     for name in MEAS_SCHEMA.names:
         assert again.column(name).to_pylist() == labelled.column(name).to_pylist(), name
 

@@ -68,6 +68,8 @@ class LabelParams(_Section):
     )
     workers: int = Field(0, ge=0, le=256, description="processes for labelling; 0 = one per core")
     chunk_size: int = Field(16, ge=1, le=10_000, description="rows per work item of the process pool")
+    min_rows_per_worker: int = Field(32, ge=1, description="fewer rows than this per extra process: label "
+                                                           "in this process (a worker takes ~5-10 s to start)")
     crop_padding: float = Field(2.0, ge=1.0, le=4.0, description="face-mesh crop side / face box side")
     expression_crop: float = Field(1.1, ge=0.8, le=2.0, description="expression crop side / face box side")
     detector: DetectorParams = DetectorParams()

@@ -25,7 +25,6 @@ from synthgen.images import decode_rgb
 from synthgen.label.base import DETECTION_KEYS, LABELERS, FaceContext, Labeler
 from synthgen.label.config import LabelParams
 from synthgen.label.schema import MEAS_NAMES, meas_table
-from synthgen.shards import default_workers
 
 # Row columns the labellers may look at besides the image (the cabin geometry for gaze zones).
 CONTEXT_COLUMNS = ("req_camera", "req_seat")
@@ -140,7 +139,9 @@ def label_rows(table: pa.Table, params: LabelParams, progress: bool = True) -> p
     params_json = params.model_dump_json()
     size = params.chunk_size
     chunks = [items[i: i + size] for i in range(0, len(items), size)]
-    workers = min(default_workers(params.workers), len(chunks))
+    # A worker costs seconds to start (imports, model loading): only worth it for enough rows.
+    workers = min(params.workers or (os.cpu_count() or 1), len(chunks),
+                  max(1, len(items) // params.min_rows_per_worker))
     results: list[list[dict[str, Any]] | None] = [None] * len(chunks)
     columns = [TextColumn("[bold]label[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, disable=not progress, transient=False) as bar:
