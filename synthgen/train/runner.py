@@ -159,7 +159,7 @@ def predict(net: torch.nn.Module, index: RowIndex, cfg: TrainParams, device: tor
             for c, lg in zip(spec.cls, logits):
                 pc[:, c] = lg.argmax(1)
         if loss_fn is not None:
-            total, _ = loss_fn({k: v.cpu() for k, v in out.items()}, reg, cls)
+            total, _ = loss_fn(out, reg.to(device), cls.to(device))
             if total is not None:
                 losses.append(float(total))
                 weights.append(len(images))
