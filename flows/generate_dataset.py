@@ -81,7 +81,7 @@ def analyze_task(params: Params) -> str:
     from synthgen.stages import run_analyze
 
     r = run_analyze(params, progress=False)
-    return str(getattr(r, "out_dir", r))
+    return str(r.files["report"])
 
 
 @task

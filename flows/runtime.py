@@ -42,5 +42,16 @@ def prefect_api() -> Iterator[str]:
     try:
         yield server.api_url
     finally:
+        _flush_logs()
         os.environ.pop("PREFECT_API_URL", None)
         server.stop()
+
+
+def _flush_logs() -> None:
+    """Send buffered run logs while the temporary server still listens."""
+    try:
+        from prefect.logging.handlers import APILogHandler
+
+        APILogHandler.flush()
+    except Exception:  # logging must never fail the run
+        pass

@@ -121,7 +121,7 @@ def analyze(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet:
     from synthgen.stages import run_analyze
 
     r = run_analyze(_params(params, set_), progress=not quiet)
-    console.print(f"analysis written -> {getattr(r, 'out_dir', r)}")
+    console.print(f"shift report -> {r.files['report']}; gaps -> {r.files['gaps']}")
 
 
 @app.command()
@@ -150,13 +150,16 @@ def run(
 
 def _print_summary(s: dict[str, Any]) -> None:
     t = Table(title="synthgen run", show_header=False)
-    for k, v in s.items():
-        t.add_row(k, str(v))
+    for key in ("dataset", "version", "path", "rows", "accepted", "splits", "report", "recorded"):
+        if key in s:
+            t.add_row(key, str(s[key]))
     out.print(t)
+    name = s.get("dataset", "incabin-faces")
     out.print(
         "Query it:\n"
-        f"  synthgen query --where \"accepted\" --group-by req_expression\n"
-        f"  python -c \"import synthgen.query as q; print(q.scan('{s.get('dataset')}').collect())\""
+        f"  synthgen query {name} --where \"accepted\" --group-by req_expression\n"
+        f"  synthgen query {name} --reasons\n"
+        f"  python -c \"import synthgen.query as q; print(q.scan('{name}').head().collect())\""
     )
 
 

@@ -94,6 +94,14 @@ def generated_schema() -> pa.Schema:
     return pa.schema(BASE_FIELDS + req_fields() + GEOMETRY_FIELDS)
 
 
+def published_schema() -> pa.Schema:
+    """Schema of a published shard: generated columns, every ``meas_*`` column (null where a
+    labeller did not run), then curation. One schema whatever ran, so versions stay comparable."""
+    from synthgen.label.schema import MEAS_FIELDS
+
+    return pa.schema(BASE_FIELDS + req_fields() + GEOMETRY_FIELDS + MEAS_FIELDS + CURATION_FIELDS)
+
+
 def hf_image_metadata(schema: pa.Schema) -> dict[bytes, bytes]:
     """Schema metadata that makes Hugging Face ``datasets`` decode the image columns as images.
 

@@ -81,16 +81,14 @@ def select_where(
 
 
 def reject_summary(lf: pl.LazyFrame) -> pl.DataFrame:
-    """Rows per reject reason (a row with several reasons counts once for each), plus accepted."""
-    reasons = (
-        lf.select(pl.col("reject_reasons")).explode("reject_reasons").drop_nulls()
-        .group_by("reject_reasons").len().rename({"reject_reasons": "reason", "len": "rows"})
-    )
-    accepted = lf.select(pl.lit("(accepted)").alias("reason"),
-                         pl.col("accepted").sum().cast(pl.UInt32).alias("rows"))
-    return pl.concat([accepted, reasons.with_columns(pl.col("rows").cast(pl.UInt32))]).collect().sort(
-        "rows", descending=True
-    )
+    """Rows per reject reason, after a first row counting the accepted ones."""
+    from synthgen.curate.core import reject_summary as by_reason
+
+    total = lf.select(pl.len()).collect().item()
+    accepted = lf.select(pl.col("accepted").sum()).collect().item() or 0
+    head = pl.DataFrame({"reason": ["(accepted)"], "rows": [int(accepted)],
+                         "fraction": [accepted / max(total, 1)]})
+    return pl.concat([head, by_reason(lf)], how="vertical_relaxed")
 
 
 def displayable(df: pl.DataFrame) -> pl.DataFrame:

@@ -45,7 +45,7 @@ def _fingerprint(params: Params, layout: Layout) -> dict:
     ref = params.curate.identity_reference
     ref_hash = sha256_file(ref) if ref is not None and Path(ref).is_file() else None
     return {"curate": params.curate.model_dump(mode="json"), "upstream": upstream,
-            "identity_reference": ref_hash, "version": layout.version}
+            "identity_reference": ref_hash}
 
 
 def read_decision_frame(layout: Layout, shards: list[int]) -> tuple[pl.DataFrame, list[int]]:

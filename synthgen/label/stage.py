@@ -47,18 +47,26 @@ def upstream_fingerprint(layout: Layout) -> str | None:
         return None
 
 
+def prepare_label(params: Params) -> list[int]:
+    """Ready the output folder (keeping finished shards when the label params and the generated
+    shards are unchanged); list the shards to label. The dataset version is not part of the
+    fingerprint: it also hashes curate params, which do not change labels."""
+    layout = Layout.from_params(params)
+    prepare_stage_dir(
+        layout.stage_dir(STAGE),
+        {"label": params.label.model_dump(mode="json"), "upstream": upstream_fingerprint(layout)},
+    )
+    return upstream_shards(layout)
+
+
 def run_label(params: Params, shards: list[int] | None = None, progress: bool = True) -> StageResult:
     """Label every generated shard whose labelled copy is missing.
 
     Parallelism: with several shards to do, one shard per core (each labels its rows in one
     process); with a single shard, that shard's rows are spread over the cores instead."""
     layout = Layout.from_params(params)
-    prepare_stage_dir(
-        layout.stage_dir(STAGE),
-        {"label": params.label.model_dump(mode="json"), "upstream": upstream_fingerprint(layout),
-         "version": layout.version},
-    )
-    todo = shards if shards is not None else upstream_shards(layout)
+    all_shards = prepare_label(params)
+    todo = shards if shards is not None else all_shards
     workers = default_workers(params.label.workers)
     pending = [s for s in todo if not layout.shard_file(STAGE, s).exists()]
     shard_workers = workers if len(pending) > 1 else 1

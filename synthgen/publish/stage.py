@@ -18,7 +18,7 @@ import yaml
 
 from synthgen import __version__
 from synthgen.config import Params
-from synthgen.contract import CURATION_FIELDS, conform, generated_schema, hf_image_metadata
+from synthgen.contract import conform, hf_image_metadata, published_schema
 from synthgen.errors import DataError
 from synthgen.io import TMP_PREFIX, sha256_file, write_json_atomic, write_text_atomic
 from synthgen.paths import Layout
@@ -42,10 +42,6 @@ class PublishResult:
     accepted: int
     splits: dict[str, int]
     files: list[dict[str, Any]]
-
-
-def published_schema() -> pa.Schema:
-    return pa.schema(list(generated_schema()) + CURATION_FIELDS)
 
 
 def _prepare(table: pa.Table, layout: Layout) -> pa.Table:
