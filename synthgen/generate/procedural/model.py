@@ -108,6 +108,16 @@ def regions() -> Regions:
     lower_lip = np.zeros(N_MESH)
     lower_lip[[i for i in LIP_INNER_LOWER[1:-1] + LIP_OUTER_LOWER[1:-1]]] = 1.0
     jaw = np.maximum(jaw, lower_lip)
+    # Everything between the inner upper lip and the chin within the mouth's width moves with the
+    # jaw: otherwise the lower lip's middle ring stays behind and an open mouth shows a stretched
+    # lip band instead of the mouth cavity.
+    iu = v[LIP_INNER_UPPER]
+    order = np.argsort(iu[:, 0])
+    y_in = np.interp(v[:, 0], iu[order, 0], iu[order, 1])
+    x_c = abs(v[61, 0])
+    in_mouth = np.clip((x_c - np.abs(v[:, 0])) / 0.006, 0, 1)
+    jaw_lip = np.clip((v[:, 1] - y_in) / 0.0015, 0, 1) * in_mouth * (v[:, 1] < y_chin)
+    jaw = np.maximum(jaw, jaw_lip)
     upper_lip = np.maximum.reduce([_gauss(v, v[i], 0.006) for i in LIP_OUTER_UPPER[2:-2] + [0]])
     upper_lip[[LIP_INNER_UPPER + LIP_OUTER_UPPER]] = 1.0
     upper_lip[[61, 291, 78, 308]] = 0.5
@@ -167,10 +177,49 @@ def close_eyelids(v: np.ndarray, openness: float, gaze_pitch_local: float) -> np
 EXPRESSION_MODES = ("neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger")
 
 
+@dataclass(frozen=True)
+class ExpressionRegions:
+    """Finer weights than ``Regions`` for the facial actions that expression models key on (FACS
+    action units): the glabella (brow lowerer), outer brows, lip contours, chin boss, nose wings."""
+
+    inner: np.ndarray  # inner brow heads (1 near the midline end of each brow)
+    outer: np.ndarray  # outer brow tails
+    upper_lip_outer: np.ndarray  # upper lip's outer contour and the philtrum above it
+    lower_lip_outer: np.ndarray
+    chin: np.ndarray  # chin boss (mentalis)
+    nose_wings: np.ndarray
+    mouth: np.ndarray  # whole mouth area incl. corners, for horizontal squeeze/stretch
+
+
+@lru_cache(maxsize=1)
+def expression_regions() -> ExpressionRegions:
+    m = load_model()
+    v = m.vertices[:N_MESH]
+
+    def both(i: int, sigma: float) -> np.ndarray:
+        return _gauss(v, v[i], sigma) + _gauss(v, v[m.mirror[i]], sigma)
+
+    inner = np.maximum(both(55, 0.009), both(107, 0.009))
+    outer = np.maximum(both(70, 0.011), both(105, 0.011))
+    ulo = np.maximum.reduce([_gauss(v, v[i], 0.004) for i in LIP_OUTER_UPPER[1:-1]])
+    ulo = np.maximum(ulo, _gauss(v, v[164], 0.005) * 0.6)
+    llo = np.maximum.reduce([_gauss(v, v[i], 0.004) for i in LIP_OUTER_LOWER[1:-1]])
+    chin = _gauss(v, v[CHIN] * [1, 0.9, 1] + [0, 0.006, 0], 0.014)
+    wings = both(98, 0.008)
+    mouth = _gauss(v, v[[13, 14]].mean(0), 0.022)
+    return ExpressionRegions(inner, outer, ulo, llo, chin, wings, mouth)
+
+
 def expression_offsets(expression: str, intensity: float) -> tuple[np.ndarray, float, float]:
     """Vertex displacements (468, 3) for an expression, plus (jaw opening in metres, eye widening
-    in [-1, 1]: >0 raises the upper lid, <0 narrows the eye)."""
+    in [-1.2, 1.2]: >0 raises the upper lid, <0 narrows the eye).
+
+    Why these magnitudes: expression classifiers see the face at about 64 x 64 pixels (2-3 mm per
+    pixel), so each action has to move its landmarks several millimetres; the combinations follow
+    the FACS prototypes (anger AU4+5/7+23, sadness AU1+4+15+17, disgust AU9+10+4, surprise
+    AU1+2+5+26, fear AU1+2+4+5+20+26)."""
     r = regions()
+    x = expression_regions()
     m = load_model()
     v = m.vertices[:N_MESH]
     d = np.zeros((N_MESH, 3))
@@ -178,6 +227,7 @@ def expression_offsets(expression: str, intensity: float) -> tuple[np.ndarray, f
     sx = np.sign(v[:, 0])
     brows = r.brow_r + r.brow_l
     corners = r.corner_r + r.corner_l
+    lips_x = (v[:, 0] / 0.03)  # -1 .. 1 across the mouth
     if expression == "happiness":
         d[:, 1] -= 0.0065 * corners
         d[:, 0] += 0.0055 * (r.corner_l - r.corner_r)
@@ -187,33 +237,60 @@ def expression_offsets(expression: str, intensity: float) -> tuple[np.ndarray, f
         d[:, 1] -= 0.0012 * r.lid_lower
         jaw_open, widen = 0.004, -0.25
     elif expression == "sadness":
-        d[:, 1] += 0.004 * corners
-        d[:, 1] -= 0.006 * r.inner_brow
-        d[:, 1] += 0.0015 * brows * (1 - r.inner_brow)
-        d[:, 1] -= 0.0015 * r.lower_lip
-        jaw_open, widen = 0.0, -0.2
-    elif expression == "surprise":
-        d[:, 1] -= 0.008 * brows
-        jaw_open, widen = 0.013, 0.6
-    elif expression == "fear":
-        d[:, 1] -= 0.006 * brows
-        d[:, 1] -= 0.003 * r.inner_brow
-        d[:, 0] -= 0.002 * sx * r.inner_brow
-        d[:, 0] += 0.005 * (r.corner_l - r.corner_r)
-        d[:, 1] += 0.0015 * corners
-        jaw_open, widen = 0.006, 0.6
-    elif expression == "disgust":
-        d[:, 1] -= 0.0035 * r.upper_lip
-        d[:, 1] += 0.003 * brows
-        d[:, 1] -= 0.0015 * r.nose
-        d[:, 1] += 0.002 * corners
-        jaw_open, widen = 0.002, -0.45
-    elif expression == "anger":
-        d[:, 1] += 0.005 * brows
-        d[:, 0] -= 0.0028 * sx * brows
-        d[:, 1] += 0.001 * r.upper_lip * (1 - corners)
+        d[:, 1] -= 0.0085 * x.inner  # AU1: inner brow heads up
+        d[:, 0] -= 0.002 * sx * x.inner  # AU4: drawn together
+        d[:, 1] += 0.003 * x.outer  # outer tails down: the oblique brow
+        d[:, 1] += 0.007 * corners  # AU15: corners down
         d[:, 0] -= 0.002 * sx * corners
-        jaw_open, widen = 0.0, -0.45
+        d[:, 1] -= 0.003 * x.lower_lip_outer * (1 - corners)  # AU17: lower lip pushed up
+        d[:, 2] -= 0.002 * x.lower_lip_outer
+        d[:, 1] -= 0.003 * x.chin
+        d[:, 2] -= 0.002 * x.chin
+        jaw_open, widen = 0.0, -0.35
+    elif expression == "surprise":
+        d[:, 1] -= 0.011 * brows  # AU1+2: whole brows up
+        d[:, 1] -= 0.002 * x.inner
+        d[:, 0] -= 0.009 * sx * corners * np.abs(lips_x).clip(0, 1)  # round mouth: corners in
+        d[:, 1] -= 0.0015 * x.upper_lip_outer
+        d[:, 1] += 0.002 * r.lid_lower
+        jaw_open, widen = 0.02, 1.2
+    elif expression == "fear":
+        d[:, 1] -= 0.008 * brows
+        d[:, 1] -= 0.004 * x.inner
+        d[:, 0] -= 0.003 * sx * x.inner
+        d[:, 0] += 0.008 * (r.corner_l - r.corner_r)  # AU20: lips stretched sideways
+        d[:, 1] += 0.002 * corners
+        d[:, 2] += 0.002 * corners
+        jaw_open, widen = 0.008, 1.2
+    elif expression == "disgust":
+        d[:, 1] -= 0.0055 * x.upper_lip_outer  # AU10: upper lip raised
+        d[:, 1] -= 0.004 * r.upper_lip * (1 - corners)
+        d[:, 1] -= 0.0025 * r.nose  # AU9: nose wrinkled up
+        d[:, 1] -= 0.003 * x.nose_wings
+        d[:, 0] += 0.002 * sx * x.nose_wings
+        d[:, 1] += 0.005 * brows  # AU4: brows lowered
+        d[:, 1] += 0.002 * x.inner
+        d[:, 0] -= 0.002 * sx * x.inner
+        d[:, 1] -= 0.003 * r.cheeks  # cheeks raised, lower lids pushed up
+        d[:, 1] -= 0.0015 * r.lid_lower
+        d[:, 1] += 0.003 * corners
+        d[:, 1] -= 0.0015 * x.lower_lip_outer * (1 - corners)
+        jaw_open, widen = 0.002, -0.6
+    elif expression == "anger":
+        d[:, 1] += 0.008 * brows  # AU4: brows lowered and drawn together, inner heads lowest
+        d[:, 1] += 0.009 * x.inner
+        d[:, 1] -= 0.002 * x.outer
+        d[:, 0] -= 0.005 * sx * brows * (1 - r.side)
+        d[:, 2] -= 0.002 * x.inner
+        d[:, 1] += 0.0025 * x.upper_lip_outer  # AU23/24: lips pressed thin, corners down
+        d[:, 1] -= 0.0025 * x.lower_lip_outer
+        d[:, 1] += 0.004 * corners
+        d[:, 0] -= 0.002 * sx * corners
+        d[:, 1] -= 0.003 * x.chin
+        d[:, 0] += 0.0025 * sx * x.nose_wings  # flared nostrils
+        d[:, 1] -= 0.002 * x.nose_wings
+        d[:, 1] -= 0.0015 * r.lid_lower  # AU7: lower lids tightened
+        jaw_open, widen = 0.0, 0.4
     elif expression != "neutral":
         raise ValueError(f"unknown expression {expression!r}")
     return d * intensity, jaw_open * intensity, widen * intensity

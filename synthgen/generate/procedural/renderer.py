@@ -28,7 +28,7 @@ from synthgen.generate.procedural.raster import (
     raycast_ellipsoid,
     vertex_normals,
 )
-from synthgen.generate.procedural.texture import TEX, linear_to_srgb, make_look, skin_texture
+from synthgen.generate.procedural.texture import TEX, expression_folds, linear_to_srgb, make_look, skin_texture
 from synthgen.geometry import gaze_vector, head_rotation
 from synthgen.plan.spec import SceneSpec
 
@@ -195,6 +195,8 @@ def render_spec(spec: SceneSpec, width: int, height: int, supersample: int = 2,
     n_pix /= np.sqrt(rowdot(n_pix, n_pix))[:, None]
     p_pix = np.ascontiguousarray(attrs[:, 3:6])
     tex = skin_texture(spec.identity_seed, spec.gender, int(round(spec.age / 5) * 5), spec.skin_tone, nir)
+    if spec.expression != "neutral" and spec.expression_intensity > 0:
+        tex = tex * (1 - 0.45 * spec.expression_intensity * expression_folds(spec.expression))[..., None]
     alb = _sample(tex, attrs[:, 6:8])
     e = light.irradiance(n_pix, p_pix)
     put(frags.flat, alb * e[:, None] + 0.05 * light.specular(n_pix, p_pix, 12)[:, None])
