@@ -234,3 +234,23 @@ def test_params_defaults_and_validation() -> None:
     with pytest.raises(ConfigError, match="task_weights"):
         parse_params({"train": {"loss": {"task_weights": {"height": 1.0}}}})
     assert np.isfinite(p.train.lr)
+
+
+def test_lora_with_curriculum_and_fixed_weights(tmp_path: Path) -> None:
+    """The curriculum's warm-up epoch sees only the easy (near-frontal) rows, then all of them."""
+    from synthgen.train import run_train
+
+    params = make_params(
+        tmp_path / "data", ood=None, eval_splits=[], adaptation="lora", balance=[],
+        loss={"weighting": "fixed", "task_weights": {"gaze": 2.0}},
+        curriculum={"enabled": True, "warmup_epochs": 1, "max_gaze_deg": 30, "max_head_deg": 25},
+    )
+    publish_toy(params)
+    result = run_train(params, progress=False)
+    rows = (result.out_dir / "train_log.csv").read_text().splitlines()[1:]
+    seen = {1: 0, 2: 0}
+    for r in rows:
+        epoch, images = int(r.split(",")[0]), int(r.split(",")[6])
+        seen[epoch] += images
+    assert 0 < seen[1] < seen[2] == 21
+    assert "adaptation `lora`" in (result.out_dir / "model_card.md").read_text()
