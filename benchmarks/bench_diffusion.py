@@ -206,7 +206,9 @@ def run(args: argparse.Namespace) -> list[Row]:
         device=str(device),
     )
     dtype = resolve_dtype(params.dtype, device)
-    pipe = build_pipeline(args.cpu_tiny).to(device=device, dtype=dtype)
+    pipe = build_pipeline(args.cpu_tiny).to(device)
+    if dtype != torch.float32:
+        pipe = pipe.to(dtype=dtype)
     set_scheduler(pipe, params.scheduler)
     pipe.set_progress_bar_config(disable=True)
     optimise(pipe, params)

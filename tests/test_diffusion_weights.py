@@ -155,3 +155,10 @@ def test_missing_subfolder_in_cached_repo(tmp_path: Path) -> None:
     _controlnet(snap, 1024)
     with pytest.raises(ModelUnavailableError, match="diffusion_sd15 is not a folder"):
         locate("owner/face-cn", "controlnet", subfolder="diffusion_sd15", cache_dir=str(tmp_path))
+
+
+def test_local_controlnet_with_the_default_subfolder_gets_a_hint(tmp_path: Path) -> None:
+    model = _pipeline(tmp_path / "sd", SD_INDEX, 768)
+    cn = _controlnet(tmp_path / "cn", 768)
+    with pytest.raises(ModelUnavailableError, match="controlnet_subfolder: null"):
+        resolve_weights(DiffusionParams(model=str(model), controlnet=str(cn)))

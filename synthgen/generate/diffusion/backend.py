@@ -11,6 +11,7 @@ closely the painted face follows them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from synthgen.errors import ConfigError
 from synthgen.generate.base import GENERATORS, GeneratedSample, Generator
@@ -60,16 +61,24 @@ class DiffusionGenerator:
         self.runner = DiffusionRunner.build(self.params, self.weights)
 
     def generate(self, specs: Sequence[SceneSpec]) -> list[GeneratedSample]:
-        out: list[GeneratedSample] = []
         size = self.params.batch_size
-        for start in range(0, len(specs), size):
-            out.extend(self._batch(specs[start:start + size]))
+        chunks = [specs[i:i + size] for i in range(0, len(specs), size)]
+        out: list[GeneratedSample] = []
+        if not chunks:
+            return out
+        # The procedural render of the next batch (CPU) overlaps the diffusion of this one (GPU).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="procedural") as pool:
+            pending = pool.submit(self.renderer.generate, chunks[0])
+            for i, chunk in enumerate(chunks):
+                renders = pending.result()
+                if i + 1 < len(chunks):
+                    pending = pool.submit(self.renderer.generate, chunks[i + 1])
+                out.extend(self._paint(chunk, renders))
         return out
 
-    def _batch(self, specs: Sequence[SceneSpec]) -> list[GeneratedSample]:
+    def _paint(self, specs: Sequence[SceneSpec], renders: Sequence[GeneratedSample]) -> list[GeneratedSample]:
         from synthgen.generate.diffusion.pipeline import to_grey
 
-        renders = self.renderer.generate(specs)
         prompts = [build_prompt(s, self.params) for s in specs]
         control = None
         if self.params.uses_controlnet:

@@ -134,8 +134,10 @@ def locate(
                            cache_dir=cache_dir, allow_download=allow_download)
     folder = root / subfolder if subfolder else root
     if not folder.is_dir():
-        raise ModelUnavailableError(f"{kind} weights: {folder} is not a folder", where=_KEY[kind],
-                                    fix="point to the folder that holds the model files (check the subfolder)")
+        fix = "point to the folder that holds the model files (check the subfolder)"
+        if subfolder and (root / "config.json").exists():
+            fix = f"{root} holds the model itself: set generate.diffusion.{kind}_subfolder: null"
+        raise ModelUnavailableError(f"{kind} weights: {folder} is not a folder", where=_KEY[kind], fix=fix)
     return WeightSource(name, folder, kind, _check_kind(folder, kind))
 
 
