@@ -25,7 +25,7 @@ from synthgen.shards import default_workers  # noqa: E402
 
 PUBLISHED_EVENT = "synthgen.dataset.published"
 # Stages the flow runs, in dvc.yaml's names; `record` commits exactly these.
-FLOW_STAGES = ["plan", "generate", "label", "curate", "publish", "analyze"]
+FLOW_STAGES = ["plan", "generate", "label", "curate", "publish", "analyze", "train"]
 
 
 @task(retries=2, retry_delay_seconds=2)
@@ -84,6 +84,14 @@ def analyze_task(params: Params) -> str:
     return str(r.files["report"])
 
 
+@task(retries=1)
+def train_task(params: Params) -> dict[str, Any]:
+    from synthgen.stages import run_train
+
+    r = run_train(params, progress=False)
+    return {"model": str(r.model_path), **{k: v for k, v in r.metrics.items() if k.endswith(("error", "mae", "accuracy"))}}
+
+
 @task
 def record_task(params: Params, published: dict[str, Any], params_path: str, stages: list[str]) -> dict[str, Any]:
     """DVC-commit the stages this run produced (and optionally git-commit/tag), then announce it."""
@@ -121,7 +129,10 @@ def generate_dataset_flow(
     overrides: list[str] | None = None,
     record: bool = True,
     analyze: bool = True,
+    train: bool = False,
 ) -> dict[str, Any]:
+    """``train`` runs training in this flow; without it, a served `train-on-publish` deployment
+    (``synthgen serve``) trains on the published event instead."""
     logger = get_run_logger()
     params = load_params(params_path, overrides or [])
     shards = plan_task(params)
@@ -135,7 +146,10 @@ def generate_dataset_flow(
     summary: dict[str, Any] = {"dataset": params.dataset.name, **published}
     if analyze:
         summary["report"] = analyze_task.submit(params).result()
-        stages = FLOW_STAGES
+        stages = stages + ["analyze"]
+    if train:
+        summary["train"] = train_task.submit(params).result()
+        stages = stages + ["train"]
     if record:
         summary["recorded"] = record_task(params, published, params_path, stages)
     return summary
@@ -146,6 +160,7 @@ def generate_dataset(
     overrides: list[str] | None = None,
     record: bool = True,
     analyze: bool = True,
+    train: bool = False,
 ) -> dict[str, Any]:
     """Run the flow with a process pool sized from params (the task runner is chosen per run)."""
     from flows.runtime import prefect_api
@@ -154,7 +169,7 @@ def generate_dataset(
     with prefect_api():
         runner = ProcessPoolTaskRunner(max_workers=_workers(params))
         return generate_dataset_flow.with_options(task_runner=runner)(
-            params_path=params_path, overrides=overrides, record=record, analyze=analyze
+            params_path=params_path, overrides=overrides, record=record, analyze=analyze, train=train
         )
 
 

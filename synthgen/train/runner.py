@@ -365,6 +365,11 @@ def run_train(params: Params, progress: bool = True) -> TrainResult:
         model_path = save_model(out_dir / "model.safetensors", model, rebuild)
         write_json_atomic(out_dir / "metrics.json", metrics)
         _write_logs(out_dir, step_rows, epoch_rows, cfg.tasks)
+        # A copy at a fixed path outside the model folder: DVC metrics/plots cannot name a
+        # folder that depends on the resolved version, nor sit inside another output.
+        report_dir = layout.reports_dir / "train"
+        write_json_atomic(report_dir / "metrics.json", metrics)
+        _write_logs(report_dir, step_rows, epoch_rows, cfg.tasks)
         card = render_card(
             dataset=layout.name, version=layout.version, data_path=str(root),
             config=cfg.model_dump(mode="json"), metrics=metrics, rows=rows_used,
