@@ -153,19 +153,73 @@ def _lower_lid_y(v: np.ndarray, up: list[int], lo: list[int]) -> np.ndarray:
     return np.interp(v[up, 0], lx[order], ly[order])
 
 
-def close_eyelids(v: np.ndarray, openness: float, gaze_pitch_local: float) -> np.ndarray:
-    """Lower the upper lids towards the lower lids: ``openness`` 1 keeps the lid where the mean face
-    has it (raised a little when looking up, lowered when looking down, as real lids follow the
-    eyeball), 0 closes it onto the lower lid."""
+# Rest lid positions relative to the measured mean face once the eyeball sits at canthal height:
+# the upper lid margin rests about 1 mm over the iris top, the lower lid near the iris bottom.
+UPPER_LID_REST = 0.0012
+LOWER_LID_REST = 0.0015
+# Fraction of the iris's vertical travel that the lids follow (the upper lid keeps its cover of
+# the iris when the eye looks up or down; the lower lid moves much less).
+UPPER_LID_FOLLOW = 0.8
+LOWER_LID_FOLLOW = 0.3
+
+
+@lru_cache(maxsize=1)
+def _lower_lid_weight() -> np.ndarray:
+    """Smooth weight of the lower lids (1 on the lid margin, fading over ~5 mm below it)."""
     m = load_model()
+    v = m.vertices[:N_MESH]
+    w_all = np.zeros(N_MESH)
+    for side in (lambda i: i, lambda i: int(m.mirror[i])):
+        up = [side(i) for i in R_EYE_UPPER[1:-1]]
+        lo = [side(i) for i in R_EYE_LOWER[1:-1]]
+        c = v[up + lo].mean(0)
+        near = ((v[:, :2] - c[:2]) ** 2).sum(-1) < 0.022**2
+        below = v[:, 1] > c[1]
+        d_lo = np.sqrt(((v[:, None, :2] - v[None, lo, :2]) ** 2).sum(-1)).min(1)
+        w = np.exp(-(d_lo**2) / (2 * 0.0045**2)) * (near & below)
+        w[lo] = 1.0
+        # The canthi stay put: fade the weight out towards both eye corners.
+        corners = v[[side(R_EYE_LOWER[0]), side(R_EYE_LOWER[-1])], 0]
+        w *= np.clip(np.abs(v[:, 0, None] - corners[None, :]).min(1) / 0.005, 0, 1)
+        w_all = np.maximum(w_all, w)
+    return w_all
+
+
+def eyeball_centre_heights(v: np.ndarray) -> tuple[float, float]:
+    """Height (y) of each eyeball's centre: the midpoint of that eye's corners. Why: in a real eye
+    the centre of rotation lies on the line between the canthi; the measured mean face has its
+    iris points about 2 mm above it, which made a geometric gaze reader see every eye looking up."""
+    m = load_model()
+    r = float(v[[33, 133], 1].mean())
+    left = float(v[[int(m.mirror[33]), int(m.mirror[133])], 1].mean())
+    return r, left
+
+
+def pose_eyelids(v: np.ndarray, gaze_pitch_local: float) -> np.ndarray:
+    """Move both lids to their rest positions for an eyeball at canthal height and make them follow
+    vertical gaze as real lids do: looking down, the upper lid drops with the iris (and the lower lid
+    a little); looking up, both rise. This lid motion is a large part of what landmark models see
+    of vertical gaze."""
     r = regions()
     out = v.copy()
-    follow = np.clip(gaze_pitch_local, -30, 30) / 30.0 * 0.0018  # lids track vertical gaze
+    iris_dy = -(EYEBALL_BEHIND_PUPIL + 0.001) * np.sin(np.radians(np.clip(gaze_pitch_local, -35, 35)))
+    out[:N_MESH, 1] += r.lid_upper * (UPPER_LID_REST + UPPER_LID_FOLLOW * iris_dy)
+    out[:N_MESH, 1] += _lower_lid_weight() * (LOWER_LID_REST + LOWER_LID_FOLLOW * iris_dy)
+    return out
+
+
+def close_eyelids(v: np.ndarray, openness: float, gaze_pitch_local: float) -> np.ndarray:
+    """Pose the lids for the gaze (``pose_eyelids``), then lower the upper lids towards the lower
+    lids: ``openness`` 1 keeps them posed, 0 closes them onto the lower lid."""
+    m = load_model()
+    r = regions()
+    v = pose_eyelids(v, gaze_pitch_local)
+    out = v.copy()
     for side in (lambda i: i, lambda i: int(m.mirror[i])):
         up = [side(i) for i in R_EYE_UPPER[1:-1]]
         lo = [side(i) for i in R_EYE_LOWER[1:-1]]
         target = _lower_lid_y(v, up, lo) - 0.0004
-        drop = (target - v[up, 1]) * (1.0 - openness) - follow * openness
+        drop = np.maximum(target - v[up, 1], 0.0) * (1.0 - openness)
         # Spread each lid vertex's drop to its neighbourhood by weight (nearest lid vertex in x).
         eye_c = v[up + lo].mean(0)
         sel = np.flatnonzero((r.lid_upper > 0) & (np.abs(v[:N_MESH, 0] - eye_c[0]) < 0.025))

@@ -94,6 +94,7 @@ class Scene:
         pitch_local = float(np.degrees(np.arcsin(np.clip(-g[1], -1, 1))))
 
         v = fm.shape_face(spec.identity_seed, spec.gender, spec.age)
+        heights = fm.eyeball_centre_heights(v)
         d, jaw, widen = fm.expression_offsets(spec.expression, spec.expression_intensity)
         v[: fm.N_MESH] += d
         v = fm.open_jaw(v, jaw)
@@ -104,7 +105,7 @@ class Scene:
         model = fm.load_model()
         self.eyeball_local = []
         for j, c in enumerate((fm.R_PUPIL, fm.L_PUPIL)):
-            centre = v[c] + np.array([0.0, 0.0, fm.EYEBALL_BEHIND_PUPIL])
+            centre = np.array([v[c, 0], heights[j], v[c, 2] + fm.EYEBALL_BEHIND_PUPIL])
             self.eyeball_local.append(centre)
             v[c] = centre + g * fm.EYEBALL_BEHIND_PUPIL
             ring = np.zeros((4, 3))
