@@ -237,7 +237,8 @@ def _fmt(r: Row) -> str:
     extra = "" if r.tflops_per_s is None else f"  {r.tflops_per_s:8.3f} TFLOP/s"
     if r.peak_fraction is not None:
         extra += f"  {100 * r.peak_fraction:5.1f}% of peak bf16"
-    return f"{r.setting:24s} batch {r.batch:3d}: {r.images_per_s:8.3f} img/s  ({r.seconds_per_batch:.3f} s/batch){extra}"
+    speed = f"{r.images_per_s:8.3f} img/s  ({r.seconds_per_batch:.3f} s/batch)"
+    return f"{r.setting:24s} batch {r.batch:3d}: {speed}{extra}"
 
 
 def summary(rows: list[Row]) -> None:

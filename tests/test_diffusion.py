@@ -116,7 +116,7 @@ def test_same_seed_same_bytes_whatever_the_batch(tiny: dict[str, tuple[Path, Pat
     assert gen.runner.generators([a.seed])[0].initial_seed() == gen.runner.generators([moved.seed])[0].initial_seed()
 
 
-def test_hub_id_from_local_cache_and_broken_tokenizer(
+def test_hub_id_from_local_cache_separate_vae_and_broken_tokenizer(
     tiny: dict[str, tuple[Path, Path]], tmp_path: Path
 ) -> None:
     model, _ = tiny["sd"]
@@ -124,8 +124,9 @@ def test_hub_id_from_local_cache_and_broken_tokenizer(
     shutil.copytree(model, snap)
     (snap.parent.parent / "refs").mkdir()
     (snap.parent.parent / "refs" / "main").write_text("b" * 40)
-    cfg = _cfg(tiny, mode="txt2img", model="owner/tiny-sd", cache_dir=str(tmp_path / "hub"))
+    cfg = _cfg(tiny, mode="txt2img", model="owner/tiny-sd", cache_dir=str(tmp_path / "hub"), vae=str(model / "vae"))
     gen = DiffusionGenerator(cfg)
+    assert gen.weights.pipeline.path == snap and gen.weights.vae is not None
     assert gen.generate([SPECS[0]])[0].image.shape == (64, 64, 3)
 
     # With its vocabulary file gone, transformers silently builds a tokenizer of 2 special tokens.

@@ -19,7 +19,7 @@ SEED = 0
 
 def _byte_symbols() -> list[str]:
     """The 256 printable stand-ins byte-level BPE uses for raw bytes (GPT-2 / CLIP mapping)."""
-    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
     chars, extra = [], 0
     for b in range(256):
         if b in keep:

@@ -127,7 +127,8 @@ def locate(
     elif looks_like_path(name) or not _HUB_ID.match(name):
         raise ModelUnavailableError(
             f"{kind} folder not found: {local.resolve()}", where=_KEY[kind],
-            fix=f"check the path, or give a hub id (owner/name) cached locally; {_how_to_provide(name, kind, subfolder)}",
+            fix="check the path, or give a hub id (owner/name) cached locally; "
+            + _how_to_provide(name, kind, subfolder),
         )
     else:
         root = _hub_folder(name, kind, subfolder=subfolder, revision=revision, variant=variant,
