@@ -135,6 +135,18 @@ def test_hub_id_from_local_cache_separate_vae_and_broken_tokenizer(
         DiffusionGenerator(cfg)
 
 
+def test_eager_attention_and_channels_last_match_the_defaults(tiny: dict[str, tuple[Path, Path]]) -> None:
+    from diffusers.models.attention_processor import AttnProcessor
+
+    ref = DiffusionGenerator(_cfg(tiny, mode="controlnet")).generate([SPECS[0]])[0].image
+    gen = DiffusionGenerator(_cfg(tiny, mode="controlnet", attention="eager", channels_last=True))
+    pipe = gen.runner.pipe
+    assert all(isinstance(p, AttnProcessor) for p in pipe.unet.attn_processors.values())
+    assert pipe.unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
+    out = gen.generate([SPECS[0]])[0].image
+    assert np.abs(out.astype(int) - ref.astype(int)).max() <= 2
+
+
 def test_attention_backend_without_effect_is_an_error(tiny: dict[str, tuple[Path, Path]]) -> None:
     with pytest.raises(ConfigError, match="'native' has no effect"):
         DiffusionGenerator(_cfg(tiny, mode="txt2img", attention="native"))
