@@ -18,6 +18,8 @@ Geometry conventions (pixels of the output image, origin top-left, x right, y do
 - ``req_landmarks_478``: MediaPipe face-mesh order, 468 mesh points then 10 iris points.
 - ``req_pupils``: (x, y) of the subject's right pupil, then the left one.
 - ``req_face_box``: x0, y0, x1, y1.
+- ``req_camera_matrix``: the 3x3 pinhole intrinsics (row-major, pixels) the image was made with,
+  so measurements (head pose) use the same calibrated camera.
 - ``req_gaze_vector``: unit vector in the camera frame (x right, y down, z away from the camera):
   ``(-cos(pitch) sin(yaw), -sin(pitch), -cos(pitch) cos(yaw))`` (the MPIIGaze/ETH-XGaze convention).
 """
@@ -57,6 +59,7 @@ GEOMETRY_FIELDS: list[pa.Field] = [
     pa.field("req_face_box", FLOATS),
     pa.field("req_gaze_vector", FLOATS),
     pa.field("req_gaze_zone", pa.string()),
+    pa.field("req_camera_matrix", FLOATS),
 ]
 
 CURATION_FIELDS: list[pa.Field] = [

@@ -91,6 +91,8 @@ def test_labels_have_contract_shapes(gen: ProceduralGenerator) -> None:
     pupils = np.asarray(s.labels["req_pupils"]).reshape(2, 2)
     assert np.allclose(pupils, lm(s, "req_landmarks_478")[[468, 473]])
     assert pupils[0, 0] < pupils[1, 0]  # the subject's right pupil is on the image's left
+    k = np.asarray(s.labels["req_camera_matrix"]).reshape(3, 3)
+    assert np.allclose(k[2], [0, 0, 1]) and k[0, 0] > 0 and 0 < k[0, 2] < 256 and 0 < k[1, 2] < 256
 
 
 @pytest.mark.parametrize("axis", ["yaw", "pitch"])

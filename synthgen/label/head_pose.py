@@ -39,6 +39,11 @@ def camera_matrix(width: int, height: int, focal_scale: float) -> np.ndarray:
 
 
 def row_camera_matrix(row: dict, width: int, height: int, focal_scale: float, cabin: bool) -> np.ndarray:
+    """The row's own calibrated intrinsics when it carries them (``req_camera_matrix``), else the
+    cabin camera it names, else a generic pinhole."""
+    k = row.get("req_camera_matrix")
+    if cabin and k is not None and len(k) == 9:
+        return np.asarray(k, float).reshape(3, 3)
     camera, seat = row.get("req_camera"), row.get("req_seat")
     if cabin and camera and seat:
         from synthgen.cabin import intrinsics

@@ -40,7 +40,7 @@ def run_generate_distributed(params: Params, shards: Sequence[int] | None = None
     every process renders its own shards; the result lists this process's shards only."""
     from accelerate import PartialState
 
-    from synthgen.generate.stage import STAGE, generate_shard, run_generate
+    from synthgen.generate.stage import STAGE, generate_shard, prepare_generate
     from synthgen.paths import Layout
     from synthgen.plan.planner import plan_shards
     from synthgen.shards import run_sharded
@@ -50,7 +50,7 @@ def run_generate_distributed(params: Params, shards: Sequence[int] | None = None
     todo = list(shards) if shards is not None else plan_shards(layout.plan_file)
     if state.is_main_process:
         # Prepares (or clears) the stage folder and its marker, renders nothing.
-        run_generate(params, shards=[], progress=False)
+        prepare_generate(params)
     # Nobody writes before the folder is ready, and nobody prepares it again afterwards
     # (preparing removes temp files, which would be other processes' shards in flight).
     state.wait_for_everyone()

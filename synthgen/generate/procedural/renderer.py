@@ -131,6 +131,7 @@ class Scene:
             "req_face_box": box,
             "req_gaze_vector": self.gaze_cam.astype(float).tolist(),
             "req_gaze_zone": cabin.gaze_zone(self.spec.camera, self.spec.seat, self.gaze_cam, self.eye),
+            "req_camera_matrix": self.k.ravel().astype(float).tolist(),
         }, px
 
 
