@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -57,7 +58,7 @@ def bench(size: int, n: int) -> dict[str, float]:
     for im in images:
         encode_png(im)
     png_s = time.perf_counter() - t0
-    with ProcessPoolExecutor(2) as pool:
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         list(pool.map(_render_chunk, [(size, 3, 10_000), (size, 3, 20_000)]))  # start and warm workers
         t0 = time.perf_counter()
         done = sum(pool.map(_render_chunk, [(size, n // 2, 0), (size, n - n // 2, n // 2)]))

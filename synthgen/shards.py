@@ -10,6 +10,7 @@ shards are discarded instead of being mixed with new ones.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -140,7 +141,10 @@ def run_sharded(
                 result.written.append(s)
                 bar.advance(task)
         else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+            # spawn, not fork: the parent already runs BLAS/torch/onnxruntime threads, and a forked
+            # child can inherit a held lock and hang forever.
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
                 futures = {pool.submit(fn, params, s): s for s in todo}
                 for fut in as_completed(futures):
                     fut.result()
