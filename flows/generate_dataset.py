@@ -37,27 +37,24 @@ def plan_task(params: Params) -> list[int]:
     return prepare_generate(params)
 
 
-@task(retries=2, retry_delay_seconds=2, task_run_name="generate-{shard}")
-def generate_task(params: Params, shard: int) -> str:
-    from synthgen.stages import generate_shard
+# The shard function of each shard stage, by the stage folder it writes.
+SHARD_FUNCTIONS = {"generated": "generate_shard", "labelled": "label_shard"}
 
-    out = Layout.from_params(params).shard_file("generated", shard)
-    return str(out if out.exists() else generate_shard(params, shard))
+
+@task(retries=2, retry_delay_seconds=2, task_run_name="{stage}-{shard}")
+def shard_task(params: Params, stage: str, shard: int) -> str:
+    """One shard of one stage; a shard already on disk is kept (a re-run resumes)."""
+    import synthgen.stages
+
+    out = Layout.from_params(params).shard_file(stage, shard)
+    return str(out if out.exists() else getattr(synthgen.stages, SHARD_FUNCTIONS[stage])(params, shard))
 
 
 @task(retries=1)
 def prepare_label_task(params: Params) -> None:
-    from synthgen.label.stage import prepare_label
+    from synthgen.label.stage import prepare_label_dir
 
-    prepare_label(params)
-
-
-@task(retries=2, retry_delay_seconds=2, task_run_name="label-{shard}")
-def label_task(params: Params, shard: int) -> str:
-    from synthgen.stages import label_shard
-
-    out = Layout.from_params(params).shard_file("labelled", shard)
-    return str(out if out.exists() else label_shard(params, shard))
+    prepare_label_dir(params)
 
 
 @task(retries=1)
@@ -137,9 +134,9 @@ def generate_dataset_flow(
     params = load_params(params_path, overrides or [])
     shards = plan_task(params)
     logger.info("%d shards of up to %d specs", len(shards), params.plan.shard_size)
-    generated = generate_task.map(unmapped(params), shards)
+    generated = shard_task.map(unmapped(params), unmapped("generated"), shards)
     prep = prepare_label_task.submit(params)
-    labelled = [label_task.submit(params, s, wait_for=[g, prep]) for s, g in zip(shards, generated)]
+    labelled = [shard_task.submit(params, "labelled", s, wait_for=[g, prep]) for s, g in zip(shards, generated)]
     curated = curate_task.submit(params, wait_for=labelled)
     published = publish_task.submit(params, wait_for=[curated]).result()
     stages = FLOW_STAGES[:5]

@@ -103,6 +103,14 @@ def prepare_stage_dir(out_dir: Path, fingerprint: dict[str, Any]) -> bool:
     return False
 
 
+def list_shards(folder: Path, missing: str, fix: str) -> list[int]:
+    """Shard numbers present in a stage folder; a clear error when there are none."""
+    shards = sorted(int(p.stem.split("-")[1]) for p in folder.glob("shard-*.parquet"))
+    if not shards:
+        raise DataError(missing, where=str(folder), fix=fix)
+    return shards
+
+
 @dataclass
 class StageResult:
     stage: str

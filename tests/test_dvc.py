@@ -5,7 +5,6 @@ repro does nothing."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -3,8 +3,6 @@ DVC so that `dvc status` agrees with the flow run."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 

@@ -3,7 +3,6 @@ atomic writes; manifest hashes; resumable generation."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -11,7 +10,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 

@@ -23,18 +23,22 @@ from synthgen.curate.report import write_controllability
 from synthgen.errors import DataError
 from synthgen.io import sha256_file
 from synthgen.paths import Layout
-from synthgen.shards import MARKER, StageResult, prepare_stage_dir, read_parquet, write_parquet_atomic
+from synthgen.shards import (
+    MARKER,
+    StageResult,
+    list_shards,
+    prepare_stage_dir,
+    read_parquet,
+    write_parquet_atomic,
+)
 
 STAGE = "curated"
 UPSTREAM = "labelled"
 
 
 def labelled_shards(layout: Layout) -> list[int]:
-    folder = layout.stage_dir(UPSTREAM)
-    shards = sorted(int(p.stem.split("-")[1]) for p in folder.glob("shard-*.parquet"))
-    if not shards:
-        raise DataError("no labelled shards to curate", where=str(folder), fix="run `synthgen label` first")
-    return shards
+    return list_shards(layout.stage_dir(UPSTREAM), "no labelled shards to curate",
+                       fix="run `synthgen label` first")
 
 
 def _fingerprint(params: Params, layout: Layout) -> dict:

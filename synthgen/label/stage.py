@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from synthgen.config import Params
-from synthgen.errors import DataError
 from synthgen.label.pipeline import label_rows
 from synthgen.paths import Layout
 from synthgen.shards import (
@@ -15,6 +14,7 @@ from synthgen.shards import (
     StageResult,
     default_workers,
     prepare_stage_dir,
+    list_shards,
     read_parquet,
     run_sharded,
     write_parquet_atomic,
@@ -32,11 +32,8 @@ def label_shard(params: Params, shard: int) -> Path:
 
 
 def upstream_shards(layout: Layout) -> list[int]:
-    folder = layout.stage_dir(UPSTREAM)
-    shards = sorted(int(p.stem.split("-")[1]) for p in folder.glob("shard-*.parquet"))
-    if not shards:
-        raise DataError("no generated shards to label", where=str(folder), fix="run `synthgen generate` first")
-    return shards
+    return list_shards(layout.stage_dir(UPSTREAM), "no generated shards to label",
+                       fix="run `synthgen generate` first")
 
 
 def upstream_fingerprint(layout: Layout) -> str | None:
@@ -47,16 +44,22 @@ def upstream_fingerprint(layout: Layout) -> str | None:
         return None
 
 
-def prepare_label(params: Params) -> list[int]:
-    """Ready the output folder (keeping finished shards when the label params and the generated
-    shards are unchanged); list the shards to label. The dataset version is not part of the
-    fingerprint: it also hashes curate params, which do not change labels."""
+def prepare_label_dir(params: Params) -> None:
+    """Ready the output folder, keeping finished shards when the label params and the generated
+    shards' fingerprint are unchanged. The dataset version is not part of the fingerprint: it
+    also hashes curate params, which do not change labels. Needs only the generate stage's
+    marker, so a flow can call it while shards are still being generated."""
     layout = Layout.from_params(params)
     prepare_stage_dir(
         layout.stage_dir(STAGE),
         {"label": params.label.model_dump(mode="json"), "upstream": upstream_fingerprint(layout)},
     )
-    return upstream_shards(layout)
+
+
+def prepare_label(params: Params) -> list[int]:
+    """Ready the output folder and list the generated shards to label."""
+    prepare_label_dir(params)
+    return upstream_shards(Layout.from_params(params))
 
 
 def run_label(params: Params, shards: list[int] | None = None, progress: bool = True) -> StageResult:
