@@ -11,9 +11,10 @@ import yaml
 
 from tests.test_dvc import ROOT, _run
 
-pytestmark = pytest.mark.slow
 
 
+
+@pytest.mark.slow
 def test_flow_runs_all_stages_and_records_with_dvc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from flows.generate_dataset import generate_dataset
 
@@ -44,3 +45,13 @@ def test_flow_runs_all_stages_and_records_with_dvc(tmp_path: Path, monkeypatch: 
     again = generate_dataset("params.yaml", analyze=False, record=False)
     assert again["version"] == summary["version"]
     assert (version_dir / "_manifest.json").read_text() == manifest
+
+
+def test_scheduled_deployment_definition() -> None:
+    """The served deployment runs the same flow on a cron schedule with the given params file."""
+    from flows.deploy import generate_deployment
+
+    d = generate_deployment("/abs/params.yaml", cron="15 2 * * *")
+    assert d.name == "scheduled" and d.parameters == {"params_path": "/abs/params.yaml"}
+    assert d.schedules[0].schedule.cron == "15 2 * * *"
+    assert d.entrypoint.endswith("flows/generate_dataset.py:generate_dataset_flow")
