@@ -11,6 +11,8 @@ Two passes with different costs:
 
 from __future__ import annotations
 
+import multiprocessing
+from typing import Any
 import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -322,7 +324,13 @@ def make_loader(
 ) -> torch.utils.data.DataLoader:
     """A DataLoader over the stream; never more workers than row groups (idle ones cost a fork)."""
     workers = min(workers, max(0, len(stream.units) // max(1, stream.world)), os.cpu_count() or 1)
-    kwargs = {"prefetch_factor": prefetch} if workers > 0 else {}
+    kwargs: dict[str, Any] = {}
+    if workers > 0:
+        # forkserver: workers fork from a clean server process (with this module preloaded), not
+        # from a parent whose BLAS/onnxruntime/Prefect threads may hold locks a fork would copy.
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+        kwargs = {"prefetch_factor": prefetch, "multiprocessing_context": ctx}
     return torch.utils.data.DataLoader(
         stream,
         batch_size=batch_size,
