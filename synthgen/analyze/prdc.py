@@ -85,6 +85,8 @@ def knn_sq_radii(x: np.ndarray, k: int, memory_mb: float = DEFAULT_MEMORY_MB) ->
     if n <= k:
         raise NotComputable(f"nearest_k={k} needs more than {k} samples per side, got {n}")
     nx = _sq_norms(x)
+    if not np.isfinite(nx).all():  # the error band and the candidate search assume finite values
+        raise NotComputable("features hold NaN/inf")
     x32, nx32 = x.astype(np.float32), nx.astype(np.float32)
     sq = np.sqrt(nx)
     band = _band(dim, sq, nx, float(sq.max()), float(nx.max()))
