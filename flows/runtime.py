@@ -48,10 +48,15 @@ def prefect_api() -> Iterator[str]:
 
 
 def _flush_logs() -> None:
-    """Send buffered run logs while the temporary server still listens."""
+    """Send buffered run logs and events while the temporary server still listens; otherwise
+    their workers retry against a closed port for a minute or more before the process exits."""
     try:
-        from prefect.logging.handlers import APILogHandler
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
 
-        APILogHandler.flush()
-    except Exception:  # logging must never fail the run
-        pass
+        APILogWorker.drain_all(timeout=5)
+        EventsWorker.drain_all(timeout=5)
+    except Exception as err:  # logging must never fail the run
+        import logging
+
+        logging.getLogger(__name__).debug("could not flush Prefect logs: %s", err)
