@@ -26,4 +26,11 @@ repro: .venv/.installed
 	dvc repro
 
 bench: .venv/.installed
-	for b in benchmarks/bench_*.py; do echo "== $$b"; python $$b || exit 1; done
+	python benchmarks/bench_render.py
+	python benchmarks/bench_shards.py
+	python benchmarks/bench_query.py
+	python benchmarks/bench_label.py
+	python benchmarks/bench_controllability.py
+	python benchmarks/bench_shift.py
+	python benchmarks/bench_train.py
+	python benchmarks/bench_diffusion.py --cpu-tiny
