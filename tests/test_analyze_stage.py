@@ -77,7 +77,7 @@ def stage_run(tmp_path_factory: pytest.TempPathFactory):
 def test_stage_writes_every_output(stage_run):
     params, res = stage_run
     out = Layout.from_params(params).reports_dir
-    for name in ("metrics.json", "analysis.json", "report.html", "gaps.json", "plots/attr_age.csv", "plots/coverage.csv", "plots/projection.csv"):
+    for name in ("metrics.json", "analysis.json", "report.html", "gaps.json", "plots/attr_age.csv", "plots/gaze_density.csv", "plots/coverage.csv", "plots/projection.csv"):
         assert (out / name).is_file(), name
     flat = json.loads((out / "metrics.json").read_text())
     assert all(isinstance(v, (int, float)) for v in flat.values())

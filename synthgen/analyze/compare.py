@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 from sklearn.decomposition import PCA
 
-from synthgen.analyze.attributes import CATEGORIES, attribute_shift
+from synthgen.analyze.attributes import CATEGORIES, EDGES, attribute_shift
 from synthgen.analyze.classifier import auc_in_subset, domain_auc
 from synthgen.analyze.config import AnalyzeParams
 from synthgen.analyze.coverage import find_gaps, gaps_document, joint_coverage
@@ -33,6 +33,41 @@ def column_values(table: pa.Table, attribute: str, prefer: str) -> tuple[list[An
             if prefer != "meas_or_req" or any(v is not None for v in vals) or p == order[-1]:
                 return vals, name
     return None, None
+
+
+def _gaze_side(table: pa.Table, prefer: str, side: str, edges: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
+    """Joint yaw x pitch histogram of one side, or the reason it cannot be drawn. Only rows with both
+    angles known count; values beyond the edges are clipped into the outer bins (as the 1-D
+    histograms do) so the counts add up to the rows with gaze."""
+    yaw, ycol = column_values(table, "gaze_yaw", prefer)
+    pitch, pcol = column_values(table, "gaze_pitch", prefer)
+    out: dict[str, Any] = {"columns": [ycol, pcol], "n": 0, "counts": None, "reason": None}
+    if yaw is None or pitch is None:
+        missing = [n for n, v in (("gaze_yaw", yaw), ("gaze_pitch", pitch)) if v is None]
+        out["reason"] = f"no {' / '.join(missing)} column in the {side} data"
+        return out
+    y = np.array([np.nan if v is None else v for v in yaw], dtype=float)
+    p = np.array([np.nan if v is None else v for v in pitch], dtype=float)
+    keep = np.isfinite(y) & np.isfinite(p)
+    if not keep.any():
+        out["reason"] = f"{ycol} / {pcol} hold no row with both angles in the {side} data"
+        return out
+    ye, pe = edges
+    counts = np.histogram2d(np.clip(y[keep], ye[0], ye[-1]), np.clip(p[keep], pe[0], pe[-1]), bins=[ye, pe])[0]
+    out["n"], out["counts"] = int(keep.sum()), counts.astype(int).tolist()
+    return out
+
+
+def gaze_density(real: pa.Table, synth: pa.Table, synthetic_columns: str) -> dict[str, Any]:
+    """Joint gaze yaw/pitch counts of both sides on the 1-D histograms' edges. The result keeps no
+    per-row values, so the 2-D histogram is computed here for the report figure and the DVC CSV.
+    ``counts[i][j]``: rows with yaw in bin i and pitch in bin j (degrees, synthgen.geometry camera frame)."""
+    edges = (EDGES["gaze_yaw"], EDGES["gaze_pitch"])
+    return {
+        "yaw_edges": edges[0].tolist(), "pitch_edges": edges[1].tolist(),
+        "real": _gaze_side(real, "meas", "real", edges),
+        "synthetic": _gaze_side(synth, synthetic_columns, "synthetic", edges),
+    }
 
 
 @dataclass
@@ -86,6 +121,7 @@ def analyze_tables(
             shift.metrics = [replace(m, reason=why) for m in shift.metrics]
         res.distributions[a] = shift.to_dict()
         res.metrics += shift.metrics
+    res.info["gaze_density"] = gaze_density(real, synth, ap.synthetic_columns)
     # --- joint coverage and gaps --------------------------------------------------------------
     cov_r = {a: column_values(real, a, "meas")[0] for a in ap.coverage_attributes}
     cov_s = {a: column_values(synth, a, ap.synthetic_columns)[0] for a in ap.coverage_attributes}

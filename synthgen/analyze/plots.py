@@ -50,23 +50,43 @@ def attribute_figure(dist: dict[str, Any]) -> bytes | None:
     return _png(fig)
 
 
+GAZE_MEANING = ("Share of each side's rows per 5\u00b0 gaze bin (camera frame: + yaw = image left, + pitch = up); "
+                "mass on one panel only is gaze the other side lacks.")
+
+
 def gaze_density_figure(res: AnalysisResult) -> bytes | None:
-    """Side-by-side yaw and pitch densities; the joint 2-D density needs per-row values, which the
-    result does not keep, so the marginals are drawn."""
-    yaw, pitch = res.distributions.get("gaze_yaw"), res.distributions.get("gaze_pitch")
-    if not yaw or not pitch or not yaw.get("bins") or not pitch.get("bins"):
+    """Joint gaze yaw x pitch density, synthetic and real side by side. The 1-D histograms hide
+    combinations (e.g. far left and down) that the planner must cover, so the joint bins are drawn.
+    Shares, not counts, share one colour scale because the two sides differ in size; a side without
+    gaze labels is left out (the report states why) and the other is drawn alone."""
+    g = res.info.get("gaze_density")
+    if not g:
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(8, 2.8))
-    for ax, d, name in ((axes[0], yaw, "gaze yaw (deg)"), (axes[1], pitch, "gaze pitch (deg)")):
-        e = np.asarray(d["bins"])
-        w = np.diff(e)
-        for counts, col, lab in ((d["real_counts"], REAL, "real"), (d["synth_counts"], SYNTH, "synthetic")):
-            c = np.asarray(counts, float)
-            if c.sum() > 0:
-                ax.plot((e[:-1] + e[1:]) / 2, c / c.sum() / w, color=col, label=lab)
-        ax.set_xlabel(name)
-        ax.set_ylabel("density")
-        ax.legend(fontsize=8)
+    sides = [(name, g[name]) for name in ("synthetic", "real") if g[name].get("counts")]
+    if not sides:
+        return None
+    ye, pe = np.asarray(g["yaw_edges"]), np.asarray(g["pitch_edges"])
+    shares = {name: np.asarray(d["counts"], float) / d["n"] for name, d in sides}
+    # zoom on the occupied bins (one bin of margin), the same window on both panels
+    occupied = np.any([s > 0 for s in shares.values()], axis=0)
+    iy, ip = np.nonzero(occupied.any(axis=1))[0], np.nonzero(occupied.any(axis=0))[0]
+    ylim = (ye[max(iy[0] - 1, 0)], ye[min(iy[-1] + 2, ye.size - 1)])
+    plim = (pe[max(ip[0] - 1, 0)], pe[min(ip[-1] + 2, pe.size - 1)])
+    vmax = max(float(s.max()) for s in shares.values())
+    fig, axes = plt.subplots(1, len(sides), figsize=(4.6 * len(sides) + 1.2, 3.4), sharex=True, sharey=True, squeeze=False)
+    mesh = None
+    for ax, (name, d) in zip(axes[0], sides):
+        masked = np.ma.masked_equal(shares[name].T, 0.0)  # empty bins stay blank, not the lowest colour
+        mesh = ax.pcolormesh(ye, pe, masked, cmap="viridis", vmin=0.0, vmax=vmax, shading="flat")
+        ax.set_facecolor("#f4f4f4")
+        ax.set_xlim(*ylim)
+        ax.set_ylim(*plim)
+        ax.set_aspect("equal")  # a degree is a degree on both axes: blobs keep their true shape
+        ax.set_title(f"{name} (n={d['n']})", color=SYNTH if name == "synthetic" else REAL)
+        ax.set_xlabel("gaze yaw (deg, + = image left)")
+        ax.grid(color="white", lw=0.4, alpha=0.6)
+    axes[0][0].set_ylabel("gaze pitch (deg, + = up)")
+    fig.colorbar(mesh, ax=list(axes[0]), label="share of side's rows per bin")
     return _png(fig)
 
 

@@ -64,6 +64,22 @@ def gaps_table(gaps: dict[str, Any], limit: int = 25) -> str:
             f"<p>Total synthetic samples needed: <b>{gaps.get('total_needed', 0)}</b>.</p>")
 
 
+def gaze_density_section(res: AnalysisResult) -> str:
+    """The joint gaze figure, its one-line meaning, and a "not computable" note per side without gaze
+    labels (the demo reference has none), so a one-sided figure is never mistaken for a comparison."""
+    g = res.info.get("gaze_density") or {}
+    notes = "".join(
+        f'<p class="na">{side} gaze density not computable: {html.escape(g[side].get("reason") or "no gaze labels")}</p>'
+        for side in ("synthetic", "real") if side in g and not g[side].get("counts")
+    )
+    if not g:
+        notes = '<p class="na">gaze density not computable: this analysis result holds no joint gaze counts</p>'
+    png = plots.gaze_density_figure(res)
+    meaning = plots.GAZE_MEANING if not notes else plots.GAZE_MEANING.split(";")[0] + "; no comparison without the other side."
+    body = (_img(png, "gaze yaw/pitch density") + f'<p class="muted">{html.escape(meaning)}</p>') if png else ""
+    return f'<section id="gaze-density"><h3>Gaze yaw / pitch density</h3>{body}{notes}</section>'
+
+
 def render_report(res: AnalysisResult, grids: dict[str, bytes | None] | None = None) -> str:
     info = res.info
     grids = grids or {}
@@ -92,7 +108,7 @@ def render_report(res: AnalysisResult, grids: dict[str, bytes | None] | None = N
         "<h2>Summary metrics</h2>", metrics_table(overall),
         "<h2>Attributes</h2>", metrics_table(attrs),
         f'<div class="grid">{attr_imgs}</div>',
-        "<h3>Gaze yaw / pitch density</h3>", _img(plots.gaze_density_figure(res), "gaze density"),
+        gaze_density_section(res),
         "<h2>Joint coverage</h2>",
         f"<p>Bins over: <b>{' x '.join(cov.get('attributes', [])) or 'none'}</b>. "
         f"Real-only bins: {len(cov.get('real_only', []))}; synthetic-only bins: {len(cov.get('synth_only', []))}.</p>",

@@ -3,7 +3,8 @@
 Outputs (``Layout.reports_dir``):
 - ``metrics.json``: flat numbers for ``dvc metrics show`` (computable metrics only);
 - ``analysis.json``: the full AnalysisResult (every metric, its meaning, or why it is missing);
-- ``plots/*.csv``: per-attribute shares, coverage counts and the 2-D projection for ``dvc plots show``;
+- ``plots/*.csv``: per-attribute shares, joint gaze counts, coverage counts and the 2-D projection for
+  ``dvc plots show``;
 - ``report.html``: one self-contained file (figures inlined);
 - ``gaps.json``: under-covered bins, the input of ``plan.mode: targeted``.
 """
@@ -79,6 +80,23 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
+def gaze_density_rows(g: dict[str, Any]) -> list[dict[str, Any]]:
+    """Joint gaze counts in long form (one row per side and 5-degree bin, bin centres in degrees), the
+    shape a DVC heat-map template reads; a side without gaze labels contributes no rows."""
+    if not g:
+        return []
+    ye, pe = np.asarray(g["yaw_edges"]), np.asarray(g["pitch_edges"])
+    yc, pcen = ((ye[:-1] + ye[1:]) / 2).round(3), ((pe[:-1] + pe[1:]) / 2).round(3)
+    rows = []
+    for side in ("synthetic", "real"):
+        counts = (g.get(side) or {}).get("counts")
+        if not counts:
+            continue
+        rows += [{"source": side, "yaw_bin": float(yc[i]), "pitch_bin": float(pcen[j]), "count": int(c)}
+                 for i, row in enumerate(counts) for j, c in enumerate(row)]
+    return rows
+
+
 def write_plot_data(res: AnalysisResult, plots_dir: Path) -> dict[str, str]:
     """Tabular plot data for DVC (x = bin, y = real / synthetic shares)."""
     out = {}
@@ -90,6 +108,10 @@ def write_plot_data(res: AnalysisResult, plots_dir: Path) -> dict[str, str]:
         rows = [{"bin": b, "real": round(r / rs, 6), "synthetic": round(s / ss, 6)}
                 for b, r, s in zip(labels, d["real_counts"], d["synth_counts"])]
         out[a] = str(write_text_atomic(plots_dir / f"attr_{a}.csv", _csv(rows)))
+    g = res.info.get("gaze_density") or {}
+    rows = gaze_density_rows(g)
+    if rows:
+        out["gaze_density"] = str(write_text_atomic(plots_dir / "gaze_density.csv", _csv(rows)))
     cov = res.coverage
     if cov.get("bins"):
         rows = [{"bin": "/".join(b), "real": r, "synthetic": s} for b, r, s in zip(cov["bins"], cov["real_counts"], cov["synth_counts"])]
