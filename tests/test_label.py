@@ -142,8 +142,11 @@ def test_labeller_list_is_checked_at_start() -> None:
         build_labelers(LabelParams(labelers=["mediapipe_detector", "head_pose"]))
     with pytest.raises(ConfigError, match="first labeller must be a face detector"):
         build_labelers(LabelParams(labelers=["quality"]))
-    with pytest.raises(ConfigError, match="unknown labeler"):
-        build_labelers(LabelParams(labelers=["nope"]))
+    # Unknown names are refused when params load, before any stage runs.
+    from synthgen.config import parse_params
+
+    with pytest.raises(ConfigError, match=r"label\.labelers.*unknown labeller\(s\) \['nope'\]"):
+        parse_params({"label": {"labelers": ["nope"]}})
     with pytest.raises(ConfigError, match="measured by both"):
         build_labelers(LabelParams(labelers=["mediapipe_detector", "dlib_hog"]))
 

@@ -194,3 +194,20 @@ def test_publish_is_atomic_when_interrupted(published, tmp_path: Path, monkeypat
     monkeypatch.setattr(stage, "write_parquet_atomic", real)
     run_publish(p2, source_stage="generated")  # a re-run cleans the leftovers and completes
     assert not [p for p in layout.dataset_dir.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_bad_generate_params_keep_existing_shards(tmp_path: Path) -> None:
+    """A typo or missing weights fail before the stage folder is touched: nothing is lost."""
+    from synthgen.errors import ConfigError, SynthgenError
+
+    params = tiny_params(tmp_path / "data", n=4, shard_size=2, size=64)
+    make_generated(params)
+    out_dir = Layout.from_params(params).stage_dir("generated")
+    before = {p.name: p.stat().st_mtime_ns for p in out_dir.iterdir()}
+    with pytest.raises(ConfigError, match="unknown generator 'dalle'"):
+        tiny_params(tmp_path / "data", n=4, shard_size=2, size=64, generate={"backend": "dalle"})
+    missing = tiny_params(tmp_path / "data", n=4, shard_size=2, size=64,
+                          generate={"backend": "diffusion", "diffusion": {"model": str(tmp_path / "no-model")}})
+    with pytest.raises(SynthgenError, match="no-model"):
+        run_generate(missing, progress=False)
+    assert {p.name: p.stat().st_mtime_ns for p in out_dir.iterdir()} == before

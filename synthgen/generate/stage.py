@@ -76,6 +76,7 @@ def fingerprint(params: Params) -> dict[str, object]:
 def prepare_generate(params: Params) -> list[int]:
     """Ready the output folder (keeping finished shards when params are unchanged); list the shards."""
     layout = Layout.from_params(params)
+    get_generator(params)  # missing weights or a bad config fail here, before old shards are discarded
     prepare_stage_dir(layout.stage_dir(STAGE), fingerprint(params))
     return plan_shards(layout.plan_file)
 

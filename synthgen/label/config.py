@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DEFAULT_LABELERS = [
     "mediapipe_detector",
@@ -77,3 +77,14 @@ class LabelParams(_Section):
     gaze: GazeParams = GazeParams()
     quality: QualityParams = QualityParams()
     insightface: InsightFaceParams = InsightFaceParams()
+
+    @field_validator("labelers")
+    @classmethod
+    def _known_labelers(cls, v: list[str]) -> list[str]:
+        # Checked when params load, before the stage touches its output folder.
+        from synthgen.label.base import LABELERS
+
+        unknown = [n for n in v if n not in LABELERS.names()]
+        if unknown:
+            raise ValueError(f"unknown labeller(s) {unknown}; choose from: {', '.join(LABELERS.names())}")
+        return v

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from synthgen.config import Params
-from synthgen.label.pipeline import label_rows
+from synthgen.label.pipeline import get_labelers, label_rows
 from synthgen.paths import Layout
 from synthgen.shards import (
     MARKER,
@@ -50,6 +50,7 @@ def prepare_label_dir(params: Params) -> None:
     also hashes curate params, which do not change labels. Needs only the generate stage's
     marker, so a flow can call it while shards are still being generated."""
     layout = Layout.from_params(params)
+    get_labelers(params.label)  # a list that cannot work fails here, before old shards are discarded
     prepare_stage_dir(
         layout.stage_dir(STAGE),
         {"label": params.label.model_dump(mode="json"), "upstream": upstream_fingerprint(layout)},
