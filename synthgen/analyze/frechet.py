@@ -36,15 +36,21 @@ class GaussianStats:
     n: int
 
 
+def _chunked_mean(x: np.ndarray, chunk: int) -> np.ndarray:
+    """Float64 column means, a chunk at a time (x may be float32 or memory-mapped)."""
+    n = x.shape[0]
+    if n < 2:
+        raise NotComputable(f"covariance needs at least 2 samples, got {n}")
+    mu = np.zeros(x.shape[1])
+    for i in range(0, n, chunk):
+        mu += np.asarray(x[i : i + chunk], np.float64).sum(axis=0)
+    return mu / n
+
+
 def gaussian_stats(x: np.ndarray, chunk: int = DEFAULT_CHUNK) -> GaussianStats:
     """Mean and unbiased covariance (as ``np.cov(x, rowvar=False)``), in two chunked passes."""
     n, d = x.shape
-    if n < 2:
-        raise NotComputable(f"covariance needs at least 2 samples, got {n}")
-    mu = np.zeros(d)
-    for i in range(0, n, chunk):
-        mu += np.asarray(x[i : i + chunk], np.float64).sum(axis=0)
-    mu /= n
+    mu = _chunked_mean(x, chunk)
     acc = np.zeros((d, d), order="F")
     for i in range(0, n, chunk):
         xc = np.asarray(x[i : i + chunk], np.float64) - mu
@@ -59,12 +65,7 @@ def _gaussian_stats_f32(x: np.ndarray, chunk: int = DEFAULT_CHUNK) -> GaussianSt
     """Mean in float64; covariance from float32 products of float64-centred chunks, accumulated in
     float64. Agrees with ``gaussian_stats`` to ~1e-7 relative at twice the speed (see module doc)."""
     n, d = x.shape
-    if n < 2:
-        raise NotComputable(f"covariance needs at least 2 samples, got {n}")
-    mu = np.zeros(d)
-    for i in range(0, n, chunk):
-        mu += np.asarray(x[i : i + chunk], np.float64).sum(axis=0)
-    mu /= n
+    mu = _chunked_mean(x, chunk)
     acc = np.zeros((d, d))
     xc = np.empty((min(chunk, n), d), np.float32)
     for i in range(0, n, chunk):
