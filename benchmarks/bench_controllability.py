@@ -3,7 +3,8 @@
 Renders N specs of the default plan, labels them with the default offline labeller stack
 (``label_rows``), and prints: detection rate (exactly one face, |head yaw| <= 30), head pose and
 gaze median |error| and slope (measured on requested), expression accuracy per class (fer), age MAE
-and bias, gender accuracy, and render time. These are the figures docs/procedural.md quotes.
+and bias, gender accuracy, dlib identity-embedding cosine between different identities (lower =
+more distinct faces), and render time. These are the figures docs/procedural.md quotes.
 
     .venv/bin/python benchmarks/bench_controllability.py [--n 200] [--workers 0]
 """
@@ -91,6 +92,28 @@ def main() -> None:
     g_req, g_meas = _col(t, "req_gender"), _col(t, "meas_gender")
     ok = np.array([isinstance(v, str) for v in g_meas])
     print(f"gender accuracy: {np.mean(g_req[ok] == g_meas[ok]):.2f} (n={ok.sum()})")
+    print(identity_similarity(t))
+
+
+def identity_similarity(t: pa.Table) -> str:
+    """Mean cosine of dlib's identity embeddings between renders of different identity seeds, and
+    between renders of the same seed where the plan repeats one. Why: a renderer whose identities
+    all embed alike cannot supply identity-diverse training data."""
+    if "meas_identity_embedding" not in t.column_names:
+        return "identity: no embeddings"
+    embs = t.column("meas_identity_embedding").to_pylist()
+    ids = t.column("req_identity_seed").to_pylist()
+    keep = [i for i, e in enumerate(embs) if e]
+    if len(keep) < 2:
+        return "identity: n<2"
+    e = np.array([embs[i] for i in keep], float)
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    cos = e @ e.T
+    same = np.equal.outer([ids[i] for i in keep], [ids[i] for i in keep])
+    off = ~np.eye(len(keep), dtype=bool)
+    diff_c = float(cos[off & ~same].mean())
+    same_c = f"{cos[off & same].mean():.3f}" if (off & same).any() else "-"
+    return f"identity cosine: different seeds {diff_c:.3f}, same seed {same_c} (n={len(keep)})"
 
 
 if __name__ == "__main__":

@@ -390,6 +390,10 @@ class IdentityShape:
 
 
 def identity_shape(identity_seed: int, gender: str) -> IdentityShape:
+    """Shape parameters of one identity. Why the spreads stay this small: doubling them (and the
+    sex offsets) lowered dlib's between-identity cosine only from 0.930 to 0.924 on 100 renders
+    but cost MediaPipe detections and gender accuracy (0.68 -> 0.59), so larger shape variation
+    needs more than these smooth displacements."""
     rng = np.random.default_rng([identity_seed, 1])
     n = rng.normal(size=11)
     male = 1.0 if gender == "male" else -1.0
@@ -442,10 +446,14 @@ def shape_face(identity_seed: int, gender: str, age: float) -> np.ndarray:
         mesh[:, 1] -= 0.028 * k * lower * np.clip(mesh[:, 1] - eye_c[1], 0, None) / 0.1
         mesh[:, 0] *= 1.0 + 0.06 * k * lower
         mesh[:, 2] -= 0.004 * k * r.cheeks
-    elif age > 50:
-        k = min((age - 50) / 35, 1.0)
-        mesh[:, 1] += 0.003 * k * r.jaw * r.side
-        mesh[:, 1] += 0.0015 * k * r.cheeks
+    elif age > 45:
+        # Sagging: jowls and cheeks drop, the lips thin, the nose lengthens.
+        k = min((age - 45) / 35, 1.0)
+        mesh[:, 1] += 0.007 * k * r.jaw * r.side
+        mesh[:, 1] += 0.004 * k * r.cheeks
+        mesh[:, 1] += 0.002 * k * r.nose
+        lip_y = mesh[[13, 14], 1].mean()
+        mesh[:, 1] -= 0.0015 * k * lipw * np.sign(mesh[:, 1] - lip_y)
     # Eye size: scale lids about each eye centre (pupils stay).
     for side in (lambda i: i, lambda i: int(m.mirror[i])):
         idx = [side(i) for i in R_EYE_UPPER + R_EYE_LOWER]

@@ -54,14 +54,16 @@ class Look:
 
 
 def make_look(identity_seed: int, gender: str, age: float, skin_tone: int) -> Look:
+    """Colours and style of one identity at one age. Greying starts in the mid-thirties and is
+    nearly white by 70-75: hair colour is the strongest age cue the age model sees at 64 x 64."""
     rng = np.random.default_rng([identity_seed, 2])
     skin_srgb = MONK_SRGB[skin_tone - 1] * rng.uniform(0.96, 1.04, 3)
     skin = srgb_to_linear(np.clip(skin_srgb, 0, 1))
     lips = skin * np.array([1.0, 0.62, 0.62]) * (0.85 if skin_tone <= 5 else 0.8)
     dark = skin_tone >= 5
     hair_i = rng.choice(5, p=[0.45, 0.3, 0.1, 0.08, 0.07] if not dark else [0.75, 0.2, 0.05, 0.0, 0.0])
-    grey = float(np.clip((age - 38) / 40, 0, 0.9)) * rng.uniform(0.6, 1.0)
-    hair_srgb = HAIR_SRGB[hair_i] * (1 - grey) + np.array([0.72, 0.72, 0.72]) * grey
+    grey = float(np.clip((age - 35) / 35, 0, 1)) * rng.uniform(0.8, 1.0)
+    hair_srgb = HAIR_SRGB[hair_i] * (1 - grey) + np.array([0.86, 0.86, 0.84]) * grey
     if age < 3:
         hair_srgb = hair_srgb * 0.6 + skin_srgb * 0.4
     hair = srgb_to_linear(hair_srgb)
@@ -69,11 +71,11 @@ def make_look(identity_seed: int, gender: str, age: float, skin_tone: int) -> Lo
         int(rng.choice(3, p=[0.7, 0.18, 0.12] if skin_tone <= 4 else [0.97, 0.02, 0.01]))]
     clothes = srgb_to_linear(rng.uniform(0.05, 0.6, 3))
     male = gender == "male"
-    long_hair = bool(rng.random() < (0.15 if male else 0.75)) and age >= 3
+    long_hair = bool(rng.random() < (0.08 if male else 0.9)) and age >= 3
     bald = float(np.clip((age - 45) / 30, 0, 1) * rng.uniform(0, 1)) if male and rng.random() < 0.5 else 0.0
-    stubble = float(rng.uniform(0.2, 1.0)) if male and age >= 18 and rng.random() < 0.45 else 0.0
+    stubble = float(rng.uniform(0.5, 1.0)) if male and age >= 18 and rng.random() < 0.75 else 0.0
     return Look(skin, lips, hair, hair * 0.8, srgb_to_linear(iris_srgb), clothes, long_hair, bald, stubble,
-                float(rng.uniform(0.8, 1.3) * (1.2 if male else 0.9)))
+                float(rng.uniform(0.9, 1.3) * (1.4 if male else 0.75)))
 
 
 def _uvpx(idx: list[int]) -> np.ndarray:
@@ -121,6 +123,10 @@ def _feature_masks() -> dict[str, np.ndarray]:
     nose_y = uv[fm.NOSE_TIP, 1]
     chin_y = uv[fm.CHIN, 1]
     lower = np.clip((yy - nose_y - 0.02) / 0.05, 0, 1) * (yy < chin_y + 0.02)
+    # Keep the lips' surroundings clear: stubble there reads as a mouth expression to fer.
+    lips_c = uv[[13, 14]].mean(0)
+    mouth_r = np.sqrt(((xx - lips_c[0]) / 0.13) ** 2 + ((yy - lips_c[1]) / 0.07) ** 2)
+    lower = lower * np.clip(mouth_r - 1.0, 0, 1) ** 0.5
     masks["lower_face"] = cv2.GaussianBlur(lower.astype(np.float32), (0, 0), 4)
     # Wrinkle lines: forehead, nasolabial folds, crow's feet.
     wr = canvas()
@@ -136,6 +142,20 @@ def _feature_masks() -> dict[str, np.ndarray]:
             d = np.array([s * np.cos(np.radians(a)), np.sin(np.radians(a))])
             cv2.line(wr, tuple(int(v) for v in c + d * 6), tuple(int(v) for v in c + d * 16), 1.0, 1, cv2.LINE_AA)
     masks["wrinkles"] = cv2.GaussianBlur(wr, (0, 0), 0.7)
+    # Deep lines of old age, drawn thicker than the early wrinkles: more forehead lines, marionette
+    # lines from the mouth corners to the jaw, deep nasolabial folds. (Under-eye bag lines were
+    # dropped: next to the lower lid they cost MediaPipe eye-contour accuracy.)
+    old = canvas()
+    for k in range(5):
+        cv2.ellipse(old, (int(top[0]), int(top[1] + 8 + 6 * k)), (46 - 3 * k, 5), 0, 195, 345, 1.0, 2, cv2.LINE_AA)
+    for s in (-1, 1):
+        p0 = uv[61 if s < 0 else 291] * TEX + np.array([s * 2, 3])
+        p1 = p0 + np.array([s * 5, 22])
+        cv2.line(old, tuple(int(v) for v in p0), tuple(int(v) for v in p1), 1.0, 2, cv2.LINE_AA)
+        p0 = uv[fm.NOSE_TIP] * TEX + np.array([s * 16, 0])
+        p1 = uv[61 if s < 0 else 291] * TEX + np.array([s * 8, 8])
+        cv2.line(old, tuple(int(v) for v in p0), tuple(int(v) for v in p1), 1.0, 3, cv2.LINE_AA)
+    masks["old_lines"] = cv2.GaussianBlur(old, (0, 0), 0.9)
     cheek = canvas()
     for i in (50, int(m.mirror[50])):
         p = uv[i] * TEX
@@ -163,7 +183,8 @@ def skin_texture(identity_seed: int, gender: str, age_bin: int, skin_tone: int, 
     tex = np.empty((TEX, TEX, 3), np.float32)
     tex[:] = base
     noise = cv2.GaussianBlur(rng.normal(0, 1, (TEX, TEX)).astype(np.float32), (0, 0), 1.5)
-    tex *= (1 + 0.05 * contrast * noise)[..., None]
+    # Children's skin is smooth; skin texture coarsens with age.
+    tex *= (1 + (0.02 if age < 14 else 0.05 + 0.05 * np.clip((age - 40) / 40, 0, 1)) * contrast * noise)[..., None]
     tex *= (1 - 0.12 * contrast * mk["cheeks"][..., None] * np.array([0.0, 1.0, 0.8]))  # blush
     tex = tex * (1 - mk["lips"][..., None]) + lips * mk["lips"][..., None]
     tex *= (1 - 0.55 * mk["mouth_line"])[..., None]
@@ -174,12 +195,29 @@ def skin_texture(identity_seed: int, gender: str, age_bin: int, skin_tone: int, 
     tex *= (1 - 0.8 * mk["lash"])[..., None]
     tex *= (1 - 0.35 * mk["lower_lash"])[..., None]
     tex *= (1 - 0.6 * mk["nostril"])[..., None]
-    if age > 35:
-        tex *= (1 - min((age - 35) / 40, 1.0) * 0.35 * contrast * mk["wrinkles"])[..., None]
+    if age > 30:
+        k_age = min((age - 30) / 40, 1.0)
+        tex *= (1 - k_age * 0.55 * contrast * mk["wrinkles"])[..., None]
+        tex *= (1 - k_age**1.5 * 0.5 * contrast * mk["old_lines"])[..., None]
+        # Uneven, blotchy old skin and age spots (weaker in NIR, where melanin barely shows).
+        blotch = cv2.GaussianBlur(rng.normal(0, 1, (TEX, TEX)).astype(np.float32), (0, 0), 4.0)
+        tex *= (1 + 0.12 * k_age * contrast * blotch)[..., None]
+        if age > 50:
+            spots = np.zeros((TEX, TEX), np.float32)
+            for _ in range(int(6 + 18 * min((age - 50) / 30, 1.0))):
+                x, y = rng.uniform(40, 216), rng.uniform(20, 200)
+                cv2.circle(spots, (int(x), int(y)), int(rng.integers(2, 5)), 1.0, -1)
+            spots = cv2.GaussianBlur(spots, (0, 0), 1.2)
+            tex *= (1 - 0.3 * contrast * spots[..., None] * np.array([0.8, 1.0, 1.1]))
     if look.stubble > 0:
-        dots = (rng.random((TEX, TEX)) < 0.35).astype(np.float32)
-        st = mk["lower_face"] * (0.25 + 0.4 * cv2.GaussianBlur(dots, (0, 0), 0.6)) * look.stubble
-        tex *= (1 - 0.6 * contrast * st)[..., None]
+        dots = (rng.random((TEX, TEX)) < 0.45).astype(np.float32)
+        st = mk["lower_face"] * (0.45 + 0.5 * cv2.GaussianBlur(dots, (0, 0), 0.6)) * look.stubble
+        beard = brow if not nir else base * 0.3
+        tex = tex * (1 - 0.75 * contrast * st[..., None]) + beard * 0.75 * contrast * st[..., None]
+    if gender == "female" and age >= 16:
+        # Eye make-up: a darker lash line (a cue the 32 x 32 gender chip keeps); kept light so that
+        # closed lids still read as skin, not as a dark iris.
+        tex *= (1 - 0.35 * mk["lash"] - 0.15 * mk["lower_lash"]).clip(0, 1)[..., None]
     return tex.astype(np.float32)
 
 
