@@ -5,7 +5,9 @@ same for a 60 px and a 300 px face:
 - sharpness: variance of the Laplacian of the grey crop (blur lowers it);
 - exposure: mean grey level of the crop in [0, 1]; ``meas_quality_clipped`` the share of pixels
   at <= 4 or >= 251 (crushed shadows, blown highlights);
-- BRISQUE (no-reference naturalness, lower is better; brisque 0.2.0's SVM);
+- BRISQUE (no-reference naturalness, lower is better; brisque 0.2.0's SVM), rounded to 6 decimals:
+  its feature pipeline sums in thread-dependent order, so the raw score differs at ~1e-12 between a
+  worker process and the parent, and labels must not depend on where they were computed;
 - face size: sqrt(box area) in pixels of the original image.
 ``meas_phash`` (imagehash pHash, 64 bits as 16 hex digits) is over the whole image: it finds
 near-identical renders for the near-duplicate filter, face or no face.
@@ -20,6 +22,9 @@ import numpy as np
 
 from synthgen.label.base import LABELERS, FaceContext, crop_square
 from synthgen.label.config import LabelParams
+
+
+BRISQUE_DECIMALS = 6
 
 
 def phash_hex(image: np.ndarray) -> str:
@@ -67,7 +72,7 @@ class Quality:
         )
         if self._brisque is not None and grey.std() > 1.0:
             score = float(self._brisque.score(crop if crop.ndim == 3 else np.dstack([crop] * 3)))
-            ctx.meas["meas_quality_brisque"] = score if math.isfinite(score) else None
+            ctx.meas["meas_quality_brisque"] = round(score, BRISQUE_DECIMALS) if math.isfinite(score) else None
 
 
 @LABELERS.register("quality")
