@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -262,27 +263,35 @@ def run_train(params: Params, progress: bool = True) -> TrainResult:
     rank, world = accel.process_index, accel.num_processes
     timings = {"data_s": 0.0, "compute_s": 0.0, "images": 0.0}
 
+    def epoch_batches(e: int) -> tuple[RowGroupStream, Iterator[Any]]:
+        """The batch iterator of epoch ``e``; its plan depends on (seed, e) alone, never on training."""
+        rng = np.random.default_rng([params.seed, e])
+        rows = all_train
+        if easy is not None and e < cfg.curriculum.warmup_epochs and easy.any():
+            rows = all_train[easy]
+        if base_w is not None:
+            p = base_w[rows] / base_w[rows].sum()
+            rows = rng.choice(rows, size=len(rows), replace=True, p=p)
+        stream = RowGroupStream(train_idx.files, plan_epoch(train_idx, rows, rng), cfg.image_size, rank, world)
+        return stream, iter(make_loader(stream, cfg.batch_size, cfg.workers, cfg.prefetch, params.seed + e))
+
     step, epoch = state.step, state.epoch
     stop = False
+    upcoming = epoch_batches(epoch) if epoch < cfg.epochs else None
     with _progress(progress and accel.is_main_process) as bar:
         task_id = bar.add_task("", total=steps_per_epoch, info="")
         while epoch < cfg.epochs and not stop:
-            rng = np.random.default_rng([params.seed, epoch])
-            rows = all_train
-            if easy is not None and epoch < cfg.curriculum.warmup_epochs and easy.any():
-                rows = all_train[easy]
-            if base_w is not None:
-                p = base_w[rows] / base_w[rows].sum()
-                rows = rng.choice(rows, size=len(rows), replace=True, p=p)
-            units = plan_epoch(train_idx, rows, rng)
-            stream = RowGroupStream(train_idx.files, units, cfg.image_size, rank, world)
-            loader = make_loader(stream, cfg.batch_size, cfg.workers, cfg.prefetch, params.seed + epoch)
+            assert upcoming is not None
+            stream, it = upcoming
+            # Start the next epoch's loader now: its workers start and read their first batches
+            # while this epoch computes, instead of stalling the first step of every epoch
+            # (about 0.8 s each on 2 cores; 30 % of step time on a 100-row dataset).
+            upcoming = epoch_batches(epoch + 1) if epoch + 1 < cfg.epochs else None
             net.train()
             if cfg.adaptation == "linear":
                 accel.unwrap_model(net).backbone.eval()  # frozen: keep BatchNorm statistics as loaded
             bar.reset(task_id, total=math.ceil(len(stream) / cfg.batch_size),
                       description=f"epoch {epoch + 1}/{cfg.epochs}")
-            it = iter(loader)
             while True:
                 t0 = time.perf_counter()
                 try:
@@ -330,6 +339,7 @@ def run_train(params: Params, progress: bool = True) -> TrainResult:
                 save_checkpoint(ckpt, accel.unwrap_model(net), loss_fn, optimizer, TrainState(epoch, step, config_hash))
                 _write_logs(out_dir, step_rows, epoch_rows, cfg.tasks)
 
+    upcoming = None  # a run cut short by max_steps: its prefetching workers shut down here
     model = accel.unwrap_model(net)
     metrics: dict[str, float] = {}
     rows_used = {"train": len(train_idx)}
