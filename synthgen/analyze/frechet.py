@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from synthgen.analyze.validate import NotComputable
 
 DEFAULT_CHUNK = 8192

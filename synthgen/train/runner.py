@@ -339,7 +339,7 @@ def run_train(params: Params, progress: bool = True) -> TrainResult:
                 save_checkpoint(ckpt, accel.unwrap_model(net), loss_fn, optimizer, TrainState(epoch, step, config_hash))
                 _write_logs(out_dir, step_rows, epoch_rows, cfg.tasks)
 
-    upcoming = None  # a run cut short by max_steps: its prefetching workers shut down here
+    it = upcoming = None  # a run cut short by max_steps: its loaders' workers shut down here
     model = accel.unwrap_model(net)
     metrics: dict[str, float] = {}
     rows_used = {"train": len(train_idx)}
