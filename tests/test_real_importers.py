@@ -38,6 +38,7 @@ def test_folder_with_labels_and_bad_rows(tmp_path: Path):
         "a1.png,250,male,neutral,0\n"       # line 3: age out of range
         "a2.png,20,male,smirk,0\n"          # line 4: unknown class
         "missing.png,20,male,neutral,0\n"   # line 5: no such file
+        "a0.png,50,M,sad,0\n"               # line 6: a0 again: the first line's labels stay
     )
     res = import_folder(tmp_path / "imgs", tmp_path / "out.parquet", tmp_path / "labels.csv", progress=False)
     table = pq.read_table(res.path)
@@ -53,6 +54,7 @@ def test_folder_with_labels_and_bad_rows(tmp_path: Path):
     assert "out of range" in bad[("labels.csv", 3)]
     assert "unknown expression 'smirk'" in bad[("labels.csv", 4)]
     assert "cannot be read" in bad[("labels.csv", 5)]
+    assert "listed twice" in bad[("labels.csv", 6)]
     assert "cannot be decoded" in bad[("broken.jpg", None)]
 
 

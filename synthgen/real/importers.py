@@ -73,6 +73,7 @@ def import_folder(
     images = _images_under(folder)
     by_file: dict[str, tuple[int, dict[str, Any]]] = {}
     entries: list[Entry] = []
+    again: list[Entry] = []  # an image listed on a second line: after its first, so it is reported
     if labels is not None:
         lpath = Path(labels)
         rows = read_label_table(lpath)
@@ -82,13 +83,17 @@ def import_folder(
             if not (folder / name).is_file():
                 entries.append(Entry(folder / name, {}, str(lpath), line))  # reported as unreadable
                 continue
-            by_file[str((folder / name).resolve())] = (line, r)
+            key = str((folder / name).resolve())
+            if key in by_file:
+                again.append(Entry(folder / name, r, str(lpath), line))
+                continue
+            by_file[key] = (line, r)
     for img in images:
         line, r = by_file.get(str(img.resolve()), (None, {}))
         origin = str(labels) if line is not None else str(img)
         split = r.get("split") or None
         entries.append(Entry(img, r, origin, line, split if split in ("train", "val", "test") else None))
-    return finish(entries, dataset, folder, Path(out), label_params, progress)
+    return finish(entries + again, dataset, folder, Path(out), label_params, progress)
 
 
 _UTK = re.compile(r"^(\d+)_(\d+)_(\d+)_\d+")
