@@ -203,19 +203,13 @@ def query(
     if reasons:
         df = q.reject_summary(lf)
     elif sql:
-        df = q.sql(lf, sql).collect()
+        df = q.collect(q.sql(lf, sql), sql)
     else:
         cols = [c.strip() for c in select.split(",")] if select else None
         keys = [c.strip() for c in group_by.split(",")] if group_by else None
         if cols is None and keys is None:
             cols = [c for c in lf.collect_schema().names() if c not in q.IMAGE_COLUMNS]
-        try:
-            df = q.select_where(lf, where, cols, keys).collect()
-        except SynthgenError:
-            raise
-        except Exception as err:
-            raise SynthgenError(f"query failed: {err}", where="--where/--select",
-                                fix="check column names with --schema") from None
+        df = q.collect(q.select_where(lf, where, cols, keys), "--where/--select/--group-by")
     if export:
         q.export(df, export)
         console.print(f"wrote {df.height} rows -> {export}")

@@ -6,6 +6,7 @@ bytes.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import polars as pl
@@ -53,13 +54,32 @@ def scan(
     return lf
 
 
+_SQL_FIX = "the table is called `dataset`; see `synthgen query --schema` for the columns"
+
+
+def _polars_message(err: Exception) -> str:
+    """polars' message without what buries the cause: the query plan it appends and the list of
+    every column (``--schema`` prints them); its "Did you mean" hint stays."""
+    text = str(err).split("Resolved plan until failure", 1)[0]
+    text = re.sub(r"; valid columns: \[[^\]]*\]", "", text)
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
 def sql(lf: pl.LazyFrame, query: str) -> pl.LazyFrame:
     """Run SQL against the dataset, registered as table ``dataset``."""
     try:
         return pl.SQLContext(dataset=lf).execute(query, eager=False)
     except Exception as err:  # polars raises several error types for bad SQL
-        raise DataError(f"SQL error: {err}", where=query,
-                        fix="the table is called `dataset`; see `synthgen query --schema`") from None
+        raise DataError(f"SQL error: {_polars_message(err)}", where=query, fix=_SQL_FIX) from None
+
+
+def collect(lf: pl.LazyFrame, what: str) -> pl.DataFrame:
+    """Run a lazy query. Unknown columns and type errors only surface here, not when the SQL is
+    parsed, so they get the same one-message treatment; ``what`` names the query for the message."""
+    try:
+        return lf.collect()
+    except Exception as err:  # noqa: BLE001 - polars raises ColumnNotFound, SQLInterface, Compute, ...
+        raise DataError(f"query failed: {_polars_message(err)}", where=what, fix=_SQL_FIX) from None
 
 
 def select_where(

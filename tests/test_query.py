@@ -68,6 +68,11 @@ def test_cli_reasons_and_schema(data_dir: Path) -> None:
 def test_cli_errors_are_clear(data_dir: Path, tmp_path: Path) -> None:
     r = _cli(data_dir, "--where", "no_such_column > 3")
     assert r.exit_code == 2 and "error:" in r.output and "Traceback" not in r.output
+    assert 'unable to find column "no_such_column"' in r.output and "Resolved plan" not in r.output
+    # An unknown column in --sql only fails when the lazy query runs: same one-message error.
+    r = _cli(data_dir, "--sql", "SELECT req_agee FROM dataset")
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert 'unable to find column "req_agee"' in r.output and 'Did you mean "req_age"' in r.output
     r = runner.invoke(app, ["query", "nope", "--data-dir", str(data_dir)])
     assert r.exit_code == 2 and "not found" in r.output and "incabin-faces" in r.output
     r = _cli(data_dir, "--export", str(tmp_path / "x.xlsx"))
