@@ -22,11 +22,11 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from synthgen.analyze.compare import analyze_tables
-from synthgen.analyze.coverage import write_gaps
 from synthgen.analyze.plots import image_grid
 from synthgen.analyze.report import render_report
 from synthgen.analyze.result import AnalysisResult
 from synthgen.errors import DataError
+from synthgen.gaps import write_gaps
 from synthgen.images import decode_rgb
 from synthgen.io import write_json_atomic, write_text_atomic
 

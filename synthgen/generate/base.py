@@ -13,8 +13,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from synthgen.plan.spec import SceneSpec
 from synthgen.registry import Registry
+from synthgen.spec import SceneSpec
 
 
 @dataclass

@@ -12,8 +12,8 @@ from synthgen.contract import conform, generated_schema, image_struct
 from synthgen.generate.base import GENERATORS, Generator
 from synthgen.images import encode_png
 from synthgen.paths import Layout
-from synthgen.plan.planner import plan_shards, read_plan
 from synthgen.shards import StageResult, default_workers, prepare_stage_dir, run_sharded, write_parquet_atomic
+from synthgen.spec import plan_shards, read_plan
 
 STAGE = "generated"
 

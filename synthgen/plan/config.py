@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from synthgen.plan.distributions import Categorical, Constant, Distribution, TruncNormal, Uniform
-from synthgen.plan.spec import SceneSpec
+from synthgen.spec import SceneSpec
 from synthgen.vocab import SPLITS
 
 # Identity-level attributes are drawn once per identity (a person keeps age, gender and skin tone

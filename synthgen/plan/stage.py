@@ -6,7 +6,8 @@ from pathlib import Path
 
 from synthgen.config import Params
 from synthgen.paths import Layout
-from synthgen.plan.planner import plan_specs, write_plan
+from synthgen.plan.planner import plan_specs
+from synthgen.spec import write_plan
 
 
 def run_plan(params: Params) -> Path:

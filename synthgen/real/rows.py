@@ -14,11 +14,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from synthgen.contract import BASE_FIELDS, conform
+from synthgen.contract import BASE_FIELDS, MEAS_FIELDS, conform
 from synthgen.errors import DataError
 from synthgen.images import decode_rgb
 from synthgen.io import stable_hash
-from synthgen.label.schema import MEAS_FIELDS
 from synthgen.real.labels import COLUMNS, LABELER_COLUMN, normalise
 
 REAL_SCHEMA = pa.schema(BASE_FIELDS + MEAS_FIELDS)

@@ -20,7 +20,7 @@ from synthgen.generate.diffusion.config import DiffusionParams
 from synthgen.generate.diffusion.prompts import build_prompt
 from synthgen.generate.diffusion.weights import ResolvedWeights, resolve_weights
 from synthgen.io import stable_hash
-from synthgen.plan.spec import SceneSpec
+from synthgen.spec import SceneSpec
 
 BACKEND_VERSION = "1.0"
 

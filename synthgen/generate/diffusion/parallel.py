@@ -42,8 +42,8 @@ def run_generate_distributed(params: Params, shards: Sequence[int] | None = None
 
     from synthgen.generate.stage import STAGE, generate_shard, prepare_generate
     from synthgen.paths import Layout
-    from synthgen.plan.planner import plan_shards
     from synthgen.shards import run_sharded
+    from synthgen.spec import plan_shards
 
     state = PartialState()
     layout = Layout.from_params(params)

@@ -8,7 +8,7 @@ from synthgen.generate.base import GENERATORS, GeneratedSample
 from synthgen.generate.config import GenerateParams
 from synthgen.generate.procedural.config import ProceduralParams
 from synthgen.generate.procedural.renderer import render_spec
-from synthgen.plan.spec import SceneSpec
+from synthgen.spec import SceneSpec
 
 # Bump whenever the pixels or labels for the same spec change (rows record it as generator_version).
 VERSION = "0.5.0"
