@@ -26,10 +26,10 @@ from synthgen.errors import ConfigError, ModelUnavailableError  # noqa: E402
 from synthgen.generate.base import GENERATORS  # noqa: E402
 from synthgen.generate.config import GenerateParams  # noqa: E402
 from synthgen.generate.diffusion.backend import DiffusionGenerator  # noqa: E402
-from synthgen.generate.diffusion.parallel import my_shards, shards_for_process  # noqa: E402
 from synthgen.generate.diffusion.pipeline import PIPELINES  # noqa: E402
 from synthgen.generate.diffusion.prompts import build_prompt  # noqa: E402
 from synthgen.generate.diffusion.tiny import save_tiny  # noqa: E402
+from synthgen.generate.parallel import my_shards, shards_for_process  # noqa: E402
 from synthgen.spec import SceneSpec  # noqa: E402
 
 MODES = ("txt2img", "controlnet", "img2img", "controlnet_img2img")

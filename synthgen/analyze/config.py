@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from synthgen.sections import RunParams
 
 
 class FeatureParams(BaseModel):
@@ -53,3 +55,10 @@ class AnalyzeParams(BaseModel):
     memory_mb: int = Field(512, ge=16, description="block size bound of pairwise-distance work")
     max_rows: int | None = Field(None, ge=1, description="subsample each side to at most this many rows")
     grid_images: int = Field(8, ge=1, le=64, description="images per grid in the report")
+
+
+class AnalyzeRun(RunParams, Protocol):
+    """What the analyze stage reads."""
+
+    @property
+    def analyze(self) -> AnalyzeParams: ...

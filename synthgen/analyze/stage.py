@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from synthgen.analyze.compare import analyze_tables
+from synthgen.analyze.config import AnalyzeRun
 from synthgen.analyze.plots import image_grid
 from synthgen.analyze.report import render_report
 from synthgen.analyze.result import AnalysisResult
@@ -29,12 +30,8 @@ from synthgen.errors import DataError
 from synthgen.gaps import write_gaps
 from synthgen.images import decode_rgb
 from synthgen.io import write_json_atomic, write_text_atomic
-
-
-def _layout(params: Any) -> Any:
-    from synthgen.paths import Layout
-
-    return Layout.from_params(params)
+from synthgen.paths import Layout
+from synthgen.reference import Reference, read_reference
 
 
 def load_synthetic(version_dir: Path, accepted_only: bool, with_images: bool = False) -> pa.Table:
@@ -50,18 +47,6 @@ def load_synthetic(version_dir: Path, accepted_only: bool, with_images: bool = F
     if accepted_only and "accepted" in table.column_names:
         table = table.filter(pc.fill_null(table.column("accepted"), False))
     return table
-
-
-def load_reference(params: Any, progress: bool) -> tuple[pa.Table, str, bool]:
-    from synthgen.real.rows import read_real
-
-    ref = params.analyze.reference
-    if ref is None:
-        from synthgen.real.demo import build_demo_reference
-
-        path = build_demo_reference(params, progress=progress)
-        return read_real(path), f"DEMO ({path})", True
-    return read_real(ref), str(ref), False
 
 
 def _subsample(table: pa.Table, n: int | None, seed: int) -> pa.Table:
@@ -164,12 +149,12 @@ def _grids(res: AnalysisResult, real: pa.Table, version_dir: Path, n: int) -> di
     return grids
 
 
-def run_analyze(params: Any, progress: bool = True) -> AnalysisResult:
+def run_analyze(params: AnalyzeRun, reference: Reference, progress: bool = True) -> AnalysisResult:
     """Compare the published synthetic data set with the real reference and write the reports."""
-    layout = _layout(params)
+    layout = Layout.from_params(params)
     ap = params.analyze
     synth = _subsample(load_synthetic(layout.version_dir, ap.accepted_only), ap.max_rows, params.seed)
-    real, ref_name, demo = load_reference(params, progress)
+    real, ref_name, demo = read_reference(reference.path), reference.name, reference.demo
     real_meta = real.drop_columns([c for c in ("image", "control_image") if c in real.column_names])
     real_meta = _subsample(real_meta, ap.max_rows, params.seed + 1)
     if ap.features.name != "identity":

@@ -19,6 +19,7 @@ class ProceduralGenerator:
 
     name = "procedural"
     version = VERSION
+    max_processes: int | None = None  # pure CPU: one process per core
 
     def __init__(self, width: int = 256, height: int = 256, params: ProceduralParams | None = None) -> None:
         self.width, self.height = width, height
@@ -34,4 +35,4 @@ class ProceduralGenerator:
 
 @GENERATORS.register("procedural")
 def create(cfg: GenerateParams) -> ProceduralGenerator:
-    return ProceduralGenerator(cfg.width, cfg.height, cfg.procedural)
+    return ProceduralGenerator(cfg.width, cfg.height, cfg.section("procedural"))
