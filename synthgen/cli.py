@@ -93,7 +93,10 @@ def label(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: Q
 @app.command()
 @friendly
 def curate(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: QuietOpt = False) -> None:
-    """Accept or reject every labelled image, always with a reason; write the controllability report."""
+    """Accept or reject every labelled image, always with a reason; write the controllability report.
+
+    With curate.topup.enabled (the default), bins accepted below the plan's share are first topped
+    up: extra specs are planned, rendered and labelled in bounded rounds (see docs/labelling.md)."""
     from synthgen.stages import run_curate
 
     r = run_curate(_params(params, set_), progress=not quiet)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from synthgen.io import stable_hash
 from synthgen.sections import RunParams
@@ -60,3 +61,19 @@ class Layout:
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models" / self.name
+
+    @property
+    def topup_root(self) -> Path:
+        """Where the top-up rounds keep their own plan, generated and labelled shards (one folder
+        that the curate stage owns, so the plan/generate/label stages' outputs never change)."""
+        return self.work_dir / "topup"
+
+
+P = TypeVar("P", bound=RunParams)
+
+
+def topup_params(params: P) -> P:
+    """The same params pointed at the top-up folder: the plan, generate and label stages then read
+    and write ``work/<name>/topup/work/<name>/{plan.parquet,generated,labelled}`` with unchanged
+    fingerprints (data_dir is not part of any)."""
+    return params.model_copy(update={"data_dir": Layout.from_params(params).topup_root})

@@ -95,13 +95,22 @@ def n_shards(n: int, shard_size: int) -> int:
     return (n + shard_size - 1) // shard_size
 
 
-def specs_to_table(specs: Sequence[SceneSpec], shard_size: int) -> pa.Table:
+# Plan-file columns that are not SceneSpec fields: the shard of each spec, and (top-up plans) the
+# round that added it.
+PLAN_META_COLUMNS = ("shard", "round")
+
+
+def specs_to_table(specs: Sequence[SceneSpec], shard_size: int, rounds: Sequence[int] | None = None) -> pa.Table:
     rows = [s.model_dump(mode="json") | {"shard": shard_of(s.index, shard_size)} for s in specs]
+    if rounds is not None:
+        rows = [r | {"round": int(k)} for r, k in zip(rows, rounds, strict=True)]
     return pa.Table.from_pylist(rows)
 
 
-def write_plan(specs: Sequence[SceneSpec], path: str | Path, shard_size: int) -> Path:
-    table = specs_to_table(specs, shard_size)
+def write_plan(specs: Sequence[SceneSpec], path: str | Path, shard_size: int,
+               rounds: Sequence[int] | None = None) -> Path:
+    """``rounds``: the top-up round of each spec (top-up plans only)."""
+    table = specs_to_table(specs, shard_size, rounds)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
     return Path(path)
@@ -113,10 +122,21 @@ def read_plan(path: str | Path, shard: int | None = None) -> list[SceneSpec]:
         raise DataError("plan not found", where=str(path), fix="run `synthgen plan` first")
     filters = None if shard is None else [("shard", "=", shard)]
     table = pq.read_table(path, filters=filters)
-    cols = [c for c in table.column_names if c != "shard"]
+    cols = [c for c in table.column_names if c not in PLAN_META_COLUMNS]
     return [SceneSpec.model_validate(r) for r in table.select(cols).to_pylist()]
 
 
 def plan_shards(path: str | Path) -> list[int]:
     table = pq.read_table(path, columns=["shard"])
     return sorted(set(table.column("shard").to_pylist()))
+
+
+def plan_rounds(path: str | Path) -> dict[int, int]:
+    """Shard -> top-up round of a top-up plan (a round always starts a new shard)."""
+    table = pq.read_table(path, columns=["shard", "round"])
+    return dict(sorted(zip(table.column("shard").to_pylist(), table.column("round").to_pylist())))
+
+
+def read_plan_rounds(path: str | Path) -> list[int]:
+    """The round of every spec of a top-up plan, in file order."""
+    return [int(r) for r in pq.read_table(path, columns=["round"]).column("round").to_pylist()]

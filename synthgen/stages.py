@@ -13,12 +13,19 @@ through the ``real`` stage) before handing a plain ``Reference`` to ``analyze`` 
 
 from __future__ import annotations
 
+import logging
+import math
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from synthgen.config import Params
+from synthgen.paths import topup_params
 from synthgen.reference import Reference
 from synthgen.shards import StageResult
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from synthgen.analyze.result import AnalysisResult
@@ -30,6 +37,7 @@ __all__ = [
     "prepare_generate", "generate_shard", "run_generate",
     "prepare_label", "prepare_label_dir", "label_shard", "run_label",
     "run_curate", "run_publish", "run_analyze", "run_train",
+    "topup_params", "plan_topup_round", "run_topup", "TopupResult",
     "resolve_reference", "Reference", "StageResult",
 ]
 
@@ -83,10 +91,129 @@ def run_label(params: Params, shards: list[int] | None = None, progress: bool = 
     return fn(params, shards=shards, progress=progress)
 
 
-def run_curate(params: Params, progress: bool = True) -> StageResult:
+def run_curate(params: Params, progress: bool = True, topup: bool = True) -> StageResult:
+    """Curate every labelled row. With ``curate.topup.enabled`` (and ``topup``), first run the
+    top-up rounds (``run_topup``), so the curated set holds the plan's rows and the rounds' rows.
+    A flow that ran the rounds as tasks passes ``topup=False``: the finished rounds are curated
+    either way."""
     from synthgen.curate.stage import run_curate as fn
 
+    if topup and params.curate.topup.enabled:
+        run_topup(params, progress=progress)
     return fn(params, progress=progress)
+
+
+# --- top-up rounds: they cross stages (curate -> plan -> generate -> label), so they live here ---
+
+@dataclass
+class TopupRound:
+    round: int
+    specs: int
+    shards: list[int]
+    render_s: float = 0.0
+    label_s: float = 0.0
+
+
+@dataclass
+class TopupResult:
+    rounds: list[TopupRound] = field(default_factory=list)
+    budget: int = 0
+
+    @property
+    def specs(self) -> int:
+        return sum(r.specs for r in self.rounds)
+
+
+def topup_budget(params: Params) -> int:
+    """Most extra specs over all rounds."""
+    return int(math.floor(params.curate.topup.budget * params.plan.n))
+
+
+def _remove_topup_shards(params: Params, keep: set[int]) -> None:
+    """Delete top-up shards a rewritten top-up plan no longer lists (their numbers may be reused
+    by the new round's specs, and a finished shard file is never re-rendered)."""
+    from synthgen.paths import Layout
+
+    layout = Layout.from_params(topup_params(params))
+    for stage in ("generated", "labelled"):
+        for path in sorted(layout.stage_dir(stage).glob("shard-*.parquet")):
+            if int(path.stem.split("-")[1]) not in keep:
+                path.unlink()
+
+
+def plan_topup_round(params: Params, round_: int) -> list[int]:
+    """Plan top-up round ``round_`` (1-based) from the curation of the plan and rounds before it;
+    the round's shard numbers (in the top-up folder, ``topup_params``), empty when no round is due
+    (deficits closed, budget spent, or fewer than ``min_specs`` asked).
+
+    Deterministic: the same params and labelled rows give the same specs, so a re-run finds the
+    round already in the top-up plan and only finishes its missing shards. A round that comes out
+    differently (params or labels changed) replaces it and every later round."""
+    from synthgen.balance import accepted_needed, renders_needed
+    from synthgen.curate.report import planned_vs_accepted
+    from synthgen.curate.stage import curation_frame
+    from synthgen.paths import Layout
+    from synthgen.plan.topup import plan_topup
+    from synthgen.spec import read_plan, read_plan_rounds, write_plan
+
+    cfg = params.curate.topup
+    base = Layout.from_params(params)
+    tplan = Layout.from_params(topup_params(params)).plan_file
+    old_specs, old_rounds = (read_plan(tplan), read_plan_rounds(tplan)) if tplan.exists() else ([], [])
+    prior = [(s, k) for s, k in zip(old_specs, old_rounds) if k < round_]
+    specs: list = []
+    left = topup_budget(params) - len(prior)
+    if round_ <= cfg.max_rounds and left >= cfg.min_specs:
+        frame = curation_frame(params, max_round=round_ - 1)[0]
+        quotas = {}
+        for a, cov in planned_vs_accepted(frame, cfg.attributes).items():
+            need = accepted_needed(cov.planned, cov.accepted)
+            quotas[a] = renders_needed(need, cov.acceptance(), cfg.min_rate)
+            logger.info("top-up round %d: %s JSD %.4f bits, accepted rows needed %s", round_, a, cov.jsd,
+                        {k: v for k, v in need.items() if v})
+        # Spread the budget over the rounds left: a later round plans with the acceptance rates
+        # the earlier ones measured, instead of one round spending everything on a guess.
+        share = math.ceil(left / (cfg.max_rounds - round_ + 1))
+        n = min(share, max((sum(q.values()) for q in quotas.values()), default=0))
+        if n >= cfg.min_specs:
+            specs = plan_topup(params.plan, params.seed, round_, read_plan(base.plan_file) + [s for s, _ in prior],
+                               quotas, n)
+    new = [(s, k) for s, k in prior] + [(s, round_) for s in specs]
+    if [(s.sample_id, k) for s, k in new] != [(s.sample_id, k) for s, k in zip(old_specs, old_rounds)]:
+        keep = {s.index // params.plan.shard_size for s, _ in prior}
+        _remove_topup_shards(params, keep)  # before the plan is rewritten: a kill in between stays safe
+        if new:
+            write_plan([s for s, _ in new], tplan, params.plan.shard_size, rounds=[k for _, k in new])
+        elif tplan.exists():
+            tplan.unlink()
+    if not specs:
+        return []
+    return sorted({s.index // params.plan.shard_size for s in specs})
+
+
+def run_topup(params: Params, progress: bool = True) -> TopupResult:
+    """The top-up rounds: plan a round, render and label its shards, repeat until no round is due.
+    At most ``curate.topup.max_rounds`` rounds and ``budget * plan.n`` extra specs in all."""
+    from synthgen.paths import Layout
+    from synthgen.spec import read_plan_rounds
+
+    result = TopupResult(budget=topup_budget(params))
+    tparams = topup_params(params)
+    tplan = Layout.from_params(tparams).plan_file
+    for round_ in range(1, params.curate.topup.max_rounds + 2):  # the last call only trims the plan
+        shards = plan_topup_round(params, round_)
+        if not shards:
+            break
+        info = TopupRound(round_, sum(1 for k in read_plan_rounds(tplan) if k == round_), shards)
+        t0 = time.perf_counter()
+        run_generate(tparams, shards=shards, progress=progress)
+        t1 = time.perf_counter()
+        run_label(tparams, shards=shards, progress=progress)
+        info.render_s, info.label_s = t1 - t0, time.perf_counter() - t1
+        logger.info("top-up round %d: %d specs in shards %s (render %.1fs, label %.1fs)",
+                    round_, info.specs, shards, info.render_s, info.label_s)
+        result.rounds.append(info)
+    return result
 
 
 def run_publish(params: Params, source_stage: str = "curated", progress: bool = True) -> PublishResult:

@@ -13,6 +13,8 @@ def tiny_params(data_dir: Path, n: int = 6, shard_size: int = 3, size: int = 96,
         "data_dir": str(data_dir),
         "plan": {"n": n, "shard_size": shard_size, "identities": max(3, n // 2)},
         "generate": {"width": size, "height": size, "workers": 1},
+        # Top-up rounds add rows after curation; tests that count rows opt in (tests/test_topup.py).
+        "curate": {"topup": {"enabled": False}},
     }
     for key, value in sections.items():
         raw.setdefault(key, {}).update(value)

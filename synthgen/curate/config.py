@@ -9,7 +9,7 @@ cosine of about 0.92 at its typical norm of 1.45.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import Field, model_validator
 
@@ -52,6 +52,26 @@ class DuplicateParams(Section):
                                                               "and gaze yaw/pitch between near duplicates")
 
 
+TOPUP_ATTRIBUTES = ("age_group", "expression", "gaze_zone", "gender")
+
+
+class TopupParams(Section):
+    """Top-up rounds after curation: plan extra specs for bins whose accepted share is below the
+    plan's, render, label and curate them, and repeat while budget and rounds are left (see
+    ``synthgen.stages.run_topup``)."""
+
+    enabled: bool = True
+    max_rounds: int = Field(3, ge=0, le=20, description="most top-up rounds")
+    budget: float = Field(1.0, ge=0, le=10, description="most extra specs over all rounds, as a fraction "
+                                                        "of plan.n")
+    attributes: list[Literal["age_group", "expression", "gaze_zone", "gender"]] = Field(
+        default_factory=lambda: ["age_group", "expression", "gaze_zone"],
+        description="categorical request attributes whose accepted shares should match the plan's")
+    min_rate: float = Field(0.1, gt=0, le=1, description="acceptance rate assumed for a bin that "
+                                                         "accepted less (caps the renders one bin asks for)")
+    min_specs: int = Field(5, ge=1, description="a round asking for fewer extra specs is not run")
+
+
 class CurateParams(Section):
     filters: list[str] = Field(default_factory=lambda: list(DEFAULT_FILTERS),
                                description="filters to apply (each adds its reason codes)")
@@ -63,6 +83,7 @@ class CurateParams(Section):
                           "'meas_identity_embedding' column); none = identity_leak skipped")
     identity_leak_min_cosine: float = Field(0.92, gt=0, le=1, description="closer than this to any reference "
                                                                          "face = identity_leak")
+    topup: TopupParams = TopupParams()
 
 
 class CurateRun(RunParams, Protocol):

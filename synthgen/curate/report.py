@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from synthgen.balance import JSD_BASE, AttributeCoverage, coverage
 from synthgen.curate.filters import angle_diff, gaze_angular_error, num, requested_eyes_open, strs
 from synthgen.io import atomic_path, write_json_atomic, write_text_atomic
 from synthgen.vocab import AGE_GROUPS, EXPRESSIONS, GAZE_ZONES
@@ -169,12 +171,48 @@ def _csv(df: pl.DataFrame, path: Path) -> None:
     write_text_atomic(path, buf.getvalue())
 
 
+def planned_vs_accepted(table: pa.Table | pl.DataFrame, attributes: Sequence[str]) -> dict[str, AttributeCoverage]:
+    """Per attribute: the plan's distribution (rows of the plan itself, ``topup_round`` 0 or no
+    such column) against the accepted rows' (plan and top-up rounds), over the requested values."""
+    frame = _frame(table)
+    if "accepted" not in frame.columns:
+        return {}
+    rounds = (frame.get_column("topup_round").to_numpy() if "topup_round" in frame.columns
+              else np.zeros(frame.height, int))
+    accepted = frame.get_column("accepted").to_list()
+    out = {}
+    for a in attributes:
+        col = f"req_{a}"
+        if col not in frame.columns:
+            continue
+        req = frame.get_column(col).to_list()
+        out[a] = coverage(a, [v for v, r in zip(req, rounds) if r == 0], req, accepted)
+    return out
+
+
+def coverage_section(cov: dict[str, AttributeCoverage], frame: pl.DataFrame) -> dict[str, Any]:
+    """The report's ``planned_vs_accepted`` entry: JSD (bits) per attribute and the shares behind it."""
+    rounds = frame.get_column("topup_round").to_numpy() if "topup_round" in frame.columns else np.zeros(frame.height)
+    return {
+        "jsd_base": JSD_BASE,
+        "jsd": {a: round(c.jsd, 6) for a, c in cov.items()},
+        "topup_rows": int((rounds > 0).sum()),
+        "topup_rounds": int(rounds.max()) if frame.height else 0,
+        "attributes": {a: c.as_dict() for a, c in cov.items()},
+    }
+
+
 def write_controllability(table: pa.Table | pl.DataFrame, metrics_file: Path, plots_dir: Path,
-                          notes: list[str] | None = None) -> dict[str, Any]:
+                          notes: list[str] | None = None,
+                          coverage_attributes: Sequence[str] = ("age_group", "expression", "gaze_zone"),
+                          ) -> dict[str, Any]:
     """Write ``metrics_file`` (JSON numbers for DVC metrics) and, under ``plots_dir``, CSV plot data
     and PNG plots. Returns the report."""
     frame = _frame(table)
     report = controllability_report(frame)
+    cov = planned_vs_accepted(frame, coverage_attributes)
+    if cov:
+        report["planned_vs_accepted"] = coverage_section(cov, frame)
     write_json_atomic(metrics_file, report)
     plots_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(plots_dir / "notes.json", {"notes": notes or []})
@@ -196,8 +234,40 @@ def write_controllability(table: pa.Table | pl.DataFrame, metrics_file: Path, pl
     bins = acceptance_bins(frame)
     if bins.height:
         _csv(bins, plots_dir / "acceptance_bins.csv")
+    if cov:
+        rows = [(a, b, c.as_dict()["planned_share"][b], c.as_dict()["accepted_share"][b])  # type: ignore[index]
+                for a, c in cov.items() for b in c.planned]
+        _csv(pl.DataFrame(rows, schema={"attribute": pl.String, "bin": pl.String, "planned_share": pl.Float64,
+                                        "accepted_share": pl.Float64}, orient="row"),
+             plots_dir / "planned_vs_accepted.csv")
     _plots(frame, report, plots_dir)
+    if cov:
+        _coverage_plot(cov, plots_dir / "planned_vs_accepted.png")
     return report
+
+
+def _coverage_plot(cov: dict[str, AttributeCoverage], path: Path) -> None:
+    """Planned vs accepted shares per attribute, one panel each, JSD in the title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from synthgen.balance import shares
+
+    fig, axes = plt.subplots(1, len(cov), figsize=(4.5 * len(cov), 4), squeeze=False)
+    for ax, (a, c) in zip(axes[0], cov.items()):
+        bins = [b for b in c.planned if c.planned[b] or c.accepted[b]]
+        x = np.arange(len(bins))
+        p, q = shares(c.planned), shares(c.accepted)
+        ax.bar(x - 0.2, [p[b] for b in bins], 0.4, label="planned")
+        ax.bar(x + 0.2, [q[b] for b in bins], 0.4, label="accepted")
+        ax.set_xticks(x, bins, rotation=45, ha="right", fontsize=8)
+        ax.set_title(f"{a}: JSD {c.jsd:.4f} bits")
+        ax.set_ylabel("share")
+    axes[0][0].legend()
+    fig.tight_layout()
+    _save(fig, path)
 
 
 def _save(fig: Any, path: Path) -> None:
