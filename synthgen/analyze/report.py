@@ -80,6 +80,26 @@ def gaze_density_section(res: AnalysisResult) -> str:
     return f'<section id="gaze-density"><h3>Gaze yaw / pitch density</h3>{body}{notes}</section>'
 
 
+def planned_vs_accepted_section(res: AnalysisResult) -> str:
+    """How far curation moved the data set from its plan: JSD (bits) per attribute between the
+    plan's requested shares and the accepted rows' (from the published manifest)."""
+    cov = res.info.get("planned_vs_accepted")
+    if not cov:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(a)}</td><td>{_fmt(j)}</td><td>"
+        + ", ".join(f"{html.escape(b)} {100 * p:.0f}% &rarr; {100 * cov['attributes'][a]['accepted_share'].get(b, 0.0):.0f}%"
+                    for b, p in cov["attributes"][a]["planned_share"].items() if p)
+        + "</td></tr>"
+        for a, j in cov["jsd"].items())
+    topup = cov.get("topup_rows", 0)
+    return ('<section id="planned-vs-accepted"><h2>Planned vs accepted</h2>'
+            f'<p>Jensen-Shannon divergence, base {cov.get("jsd_base", 2)} (bits; 0 = the accepted rows keep the '
+            f"plan's shares). Top-up rows: <b>{topup}</b> in {cov.get('topup_rounds', 0)} round(s).</p>"
+            f"<table><tr><th>attribute</th><th>JSD (bits)</th><th>planned &rarr; accepted share</th></tr>{rows}</table>"
+            "</section>")
+
+
 def render_report(res: AnalysisResult, grids: dict[str, bytes | None] | None = None) -> str:
     info = res.info
     grids = grids or {}
@@ -106,6 +126,7 @@ def render_report(res: AnalysisResult, grids: dict[str, bytes | None] | None = N
         f" ({emb.get('n_real', 0)} real / {emb.get('n_synthetic', 0)} synthetic with features, dim {emb.get('dim', '-')})"
         f" &middot; synthetic attributes from: {html.escape(str(info.get('synthetic_columns')))}</p>",
         "<h2>Summary metrics</h2>", metrics_table(overall),
+        planned_vs_accepted_section(res),
         "<h2>Attributes</h2>", metrics_table(attrs),
         f'<div class="grid">{attr_imgs}</div>',
         gaze_density_section(res),

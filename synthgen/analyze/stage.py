@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,15 @@ def _grids(res: AnalysisResult, real: pa.Table, version_dir: Path, n: int) -> di
     return grids
 
 
+def _planned_vs_accepted(version_dir: Path) -> dict[str, Any] | None:
+    """The published manifest's planned-vs-accepted figures (written by publish from curation)."""
+    try:
+        value = json.loads((Path(version_dir) / "_manifest.json").read_text()).get("planned_vs_accepted")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def run_analyze(params: AnalyzeRun, reference: Reference, progress: bool = True) -> AnalysisResult:
     """Compare the published synthetic data set with the real reference and write the reports."""
     layout = Layout.from_params(params)
@@ -164,6 +174,9 @@ def run_analyze(params: AnalyzeRun, reference: Reference, progress: bool = True)
     else:
         real_for_features = real_meta
     res = analyze_tables(synth, real_for_features, ap, params.seed, progress, reference_name=ref_name, demo=demo)
+    coverage = _planned_vs_accepted(layout.version_dir)
+    if coverage is not None:
+        res.info["planned_vs_accepted"] = coverage
     out = layout.reports_dir
     res.files["gaps"] = str(write_gaps(out / "gaps.json", res.gaps))
     res.files.update({f"plot_{k}": v for k, v in write_plot_data(res, out / "plots").items()})

@@ -5,6 +5,35 @@ from __future__ import annotations
 from typing import Any
 
 
+def coverage_markdown(coverage: dict[str, Any] | None) -> str:
+    """The planned-vs-accepted section (Markdown) from a manifest's ``planned_vs_accepted`` entry:
+    Jensen-Shannon divergence (bits, log base 2: 0 = same shares, 1 = disjoint) per attribute, and
+    the bins whose accepted share is furthest from the plan's. Empty when the entry is missing."""
+    if not coverage:
+        return ""
+    rows = []
+    for a, jsd in coverage["jsd"].items():
+        shares = coverage["attributes"].get(a, {})
+        p, q = shares.get("planned_share", {}), shares.get("accepted_share", {})
+        worst = sorted(p, key=lambda b: -abs(p[b] - q.get(b, 0.0)))[:3]
+        gaps = ", ".join(f"{b} {100 * p[b]:.0f}% → {100 * q.get(b, 0.0):.0f}%" for b in worst if p[b] or q.get(b))
+        rows.append(f"| {a} | {jsd:.4f} | {gaps} |")
+    topup = coverage.get("topup_rows", 0)
+    how = (f"{topup} rows were added by {coverage.get('topup_rounds', 0)} top-up round(s) "
+           "(`curate.topup`) for bins accepted below the plan's share."
+           if topup else "No top-up rows: the accepted set is what curation kept of the plan.")
+    return f"""## Planned vs accepted coverage
+
+Jensen-Shannon divergence (base {coverage.get('jsd_base', 2)}, bits: 0 = the accepted rows have the
+plan's shares, 1 = disjoint) between the plan's requested attributes and the accepted rows'.
+{how}
+
+| attribute | JSD (bits) | largest share gaps (planned → accepted) |
+|---|---|---|
+{chr(10).join(rows)}
+"""
+
+
 def dataset_card(manifest: dict[str, Any], params_yaml: str) -> str:
     name, version = manifest["name"], manifest["version"]
     splits = "\n".join(f"| {s} | {n} |" for s, n in manifest["splits"].items())
@@ -23,6 +52,7 @@ Synthetic in-cabin face images made by synthgen {manifest['synthgen_version']} w
 
 {curated}
 
+{coverage_markdown(manifest.get("planned_vs_accepted"))}
 ## Splits (by identity: no synthetic person appears in two splits)
 
 | split | rows |

@@ -6,6 +6,7 @@ never sees a half-published version, and a killed publish leaves the previous on
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections import Counter
 from dataclasses import dataclass
@@ -80,6 +81,21 @@ def input_shards(layout: Layout, source_stage: str) -> list[Path]:
     return files
 
 
+def planned_vs_accepted_summary(layout: Layout) -> dict[str, Any] | None:
+    """The curate report's planned-vs-accepted figures (JSD in bits and the shares behind them),
+    for the manifest and the card; None when the report holds none."""
+    try:
+        section = json.loads((layout.reports_dir / "controllability.json").read_text())["planned_vs_accepted"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return {
+        "jsd_base": section["jsd_base"], "jsd": section["jsd"],
+        "topup_rows": section.get("topup_rows", 0), "topup_rounds": section.get("topup_rounds", 0),
+        "attributes": {a: {k: d[k] for k in ("planned_share", "accepted_share")}
+                       for a, d in section["attributes"].items()},
+    }
+
+
 def run_publish(params: RunParams, source_stage: str = "curated", progress: bool = True) -> PublishResult:
     layout = Layout.from_params(params)
     files = input_shards(layout, source_stage)
@@ -130,6 +146,10 @@ def run_publish(params: RunParams, source_stage: str = "curated", progress: bool
         "curated": source_stage == "curated",
         "files": sorted(manifest_files, key=lambda f: f["path"]),
     }
+    if source_stage == "curated":
+        coverage = planned_vs_accepted_summary(layout)
+        if coverage is not None:
+            manifest["planned_vs_accepted"] = coverage
     write_json_atomic(tmp_dir / MANIFEST, manifest)
     params_yaml = yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False)
     write_text_atomic(tmp_dir / CARD, dataset_card(manifest, params_yaml))
