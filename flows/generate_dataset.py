@@ -58,9 +58,42 @@ def prepare_label_task(params: Params) -> None:
 
 @task(retries=1)
 def curate_task(params: Params) -> str:
+    """Curate plan and top-up rows (the flow ran the top-up rounds as tasks before)."""
     from synthgen.stages import run_curate
 
-    return str(run_curate(params, progress=False).out_dir)
+    return str(run_curate(params, progress=False, topup=False).out_dir)
+
+
+@task(retries=1, task_run_name="topup-round-{round_}")
+def topup_round_task(params: Params, round_: int) -> list[int]:
+    """Plan one top-up round (the same function `synthgen curate` runs) and ready its folders."""
+    from synthgen.stages import plan_topup_round, prepare_generate, prepare_label_dir, topup_params
+
+    shards = plan_topup_round(params, round_)
+    if shards:
+        prepare_generate(topup_params(params))
+        prepare_label_dir(topup_params(params))
+    return shards
+
+
+def topup_rounds(params: Params, wait_for: list[Any]) -> list[Any]:
+    """The top-up rounds as tasks: each round's shards are rendered and labelled as shard tasks;
+    the round after them is planned from their curation. One more call trims rounds a previous
+    run planned beyond this one's."""
+    from synthgen.stages import topup_params
+
+    if not params.curate.topup.enabled:
+        return wait_for
+    tparams = topup_params(params)
+    for round_ in range(1, params.curate.topup.max_rounds + 2):
+        shards = topup_round_task.submit(params, round_, wait_for=wait_for).result()
+        if not shards:
+            break
+        generated = shard_task.map(unmapped(tparams), unmapped("generated"), shards)
+        wait_for = [shard_task.submit(tparams, "labelled", s, wait_for=[g]) for s, g in zip(shards, generated)]
+        for f in wait_for:
+            f.result()
+    return wait_for
 
 
 @task(retries=1)
@@ -136,6 +169,7 @@ def generate_dataset_flow(
     generated = shard_task.map(unmapped(params), unmapped("generated"), shards)
     prep = prepare_label_task.submit(params)
     labelled = [shard_task.submit(params, "labelled", s, wait_for=[g, prep]) for s, g in zip(shards, generated)]
+    labelled = topup_rounds(params, labelled)
     curated = curate_task.submit(params, wait_for=labelled)
     published = publish_task.submit(params, wait_for=[curated]).result()
     stages = FLOW_STAGES[:5]
