@@ -77,3 +77,12 @@ def topup_params(params: P) -> P:
     and write ``work/<name>/topup/work/<name>/{plan.parquet,generated,labelled}`` with unchanged
     fingerprints (data_dir is not part of any)."""
     return params.model_copy(update={"data_dir": Layout.from_params(params).topup_root})
+
+
+def topup_shards(params: RunParams) -> dict[int, int]:
+    """Shard -> round of every top-up shard (none without a top-up plan). The curated folder holds
+    the plan's shards and these: a completeness check expects both."""
+    from synthgen.spec import plan_rounds
+
+    plan = Layout.from_params(topup_params(params)).plan_file
+    return plan_rounds(plan) if plan.exists() else {}

@@ -37,7 +37,7 @@ __all__ = [
     "prepare_generate", "generate_shard", "run_generate",
     "prepare_label", "prepare_label_dir", "label_shard", "run_label",
     "run_curate", "run_publish", "run_analyze", "run_train",
-    "topup_params", "plan_topup_round", "run_topup", "TopupResult",
+    "topup_params", "plan_topup_round", "run_topup", "clear_topup", "TopupResult",
     "resolve_reference", "Reference", "StageResult",
 ]
 
@@ -98,9 +98,21 @@ def run_curate(params: Params, progress: bool = True, topup: bool = True) -> Sta
     either way."""
     from synthgen.curate.stage import run_curate as fn
 
-    if topup and params.curate.topup.enabled:
+    if not params.curate.topup.enabled:
+        clear_topup(params)
+    elif topup:
         run_topup(params, progress=progress)
     return fn(params, progress=progress)
+
+
+def clear_topup(params: Params) -> None:
+    """Forget earlier top-up rounds (top-up disabled): the top-up plan exists only while top-up is
+    on, so the shards a curated folder must hold are always the plan's plus the top-up plan's."""
+    from synthgen.paths import Layout
+
+    tplan = Layout.from_params(topup_params(params)).plan_file
+    _remove_topup_shards(params, set())
+    tplan.unlink(missing_ok=True)
 
 
 # --- top-up rounds: they cross stages (curate -> plan -> generate -> label), so they live here ---

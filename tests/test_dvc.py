@@ -70,3 +70,19 @@ def test_repro_builds_and_reruns_only_downstream(tmp_path: Path) -> None:
     assert set(widths["width"]) == {64}
     # the version folder follows the params: only the new one is present
     assert len([d for d in ds.iterdir() if d.name.startswith("version=")]) == 1
+
+
+@pytest.mark.slow
+def test_repro_with_topup_is_stable(tmp_path: Path) -> None:
+    """The curate stage runs the top-up rounds; their folder is its output, so a second repro
+    finds nothing to do and `dvc status` reports no changed stage (the plan/generate/label
+    outputs are never written by curate)."""
+    proj = _project(tmp_path, ["plan", "generate", "label", "curate", "publish"])
+    out = _run([sys.executable, "-m", "dvc", "repro"], proj)
+    assert "Running stage 'curate'" in out
+    work = proj / "data/work/incabin-faces"
+    assert (work / "topup").is_dir()
+    out = _run([sys.executable, "-m", "dvc", "repro"], proj)
+    assert "Running stage" not in out
+    status = _run([sys.executable, "-m", "dvc", "status"], proj)
+    assert "changed" not in status and "modified" not in status, status

@@ -3,6 +3,7 @@ DVC so that `dvc status` agrees with the flow run."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -28,9 +29,11 @@ def test_flow_runs_all_stages_and_records_with_dvc(tmp_path: Path, monkeypatch: 
     monkeypatch.chdir(proj)
 
     summary = generate_dataset("params.yaml", analyze=False)
-    assert summary["rows"] == 6
     version_dir = Path(summary["path"])
     assert version_dir.is_dir() and (version_dir / "_manifest.json").exists()
+    # the plan's 6 rows plus the rows of the top-up rounds (curate.topup is on by default)
+    topup = json.loads((version_dir / "_manifest.json").read_text())["planned_vs_accepted"]["topup_rows"]
+    assert summary["rows"] == 6 + topup
     committed = summary["recorded"]["dvc_committed"]
     assert {"plan", "generate", "publish"} <= set(committed)
     lock = yaml.safe_load((proj / "dvc.lock").read_text())

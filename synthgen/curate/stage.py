@@ -126,6 +126,7 @@ def curation_frame(params: CurateRun, max_round: int | None = None,
 def run_curate(params: CurateRun, progress: bool = True) -> StageResult:
     layout = Layout.from_params(params)
     out_dir = layout.stage_dir(STAGE)
+    layout.topup_root.mkdir(parents=True, exist_ok=True)  # an output of the DVC curate stage, even when empty
     prepare_stage_dir(out_dir, _fingerprint(params, layout))
     curated, decisions, srcs, sizes = curation_frame(params)
     result = StageResult(STAGE, out_dir)

@@ -21,7 +21,7 @@ from synthgen import __version__
 from synthgen.contract import conform, hf_image_metadata, published_schema
 from synthgen.errors import DataError
 from synthgen.io import TMP_PREFIX, sha256_file, write_json_atomic, write_text_atomic
-from synthgen.paths import Layout
+from synthgen.paths import Layout, topup_shards
 from synthgen.publish.card import dataset_card
 from synthgen.sections import RunParams
 from synthgen.shards import read_parquet, write_parquet_atomic
@@ -81,6 +81,15 @@ def input_shards(layout: Layout, source_stage: str) -> list[Path]:
     return files
 
 
+def require_topup_shards(params: RunParams, files: list[Path]) -> None:
+    """Refuse a curated folder that lacks a shard of the top-up plan (rounds unfinished)."""
+    have = {int(f.stem.split("-")[1]) for f in files}
+    missing = sorted(set(topup_shards(params)) - have)
+    if missing:
+        raise DataError(f"curated/ lacks {len(missing)} top-up shard(s), e.g. shard {missing[0]}",
+                        where=str(files[0].parent), fix="run `synthgen curate` (it finishes the top-up rounds)")
+
+
 def planned_vs_accepted_summary(layout: Layout) -> dict[str, Any] | None:
     """The curate report's planned-vs-accepted figures (JSD in bits and the shares behind them),
     for the manifest and the card; None when the report holds none."""
@@ -99,6 +108,8 @@ def planned_vs_accepted_summary(layout: Layout) -> dict[str, Any] | None:
 def run_publish(params: RunParams, source_stage: str = "curated", progress: bool = True) -> PublishResult:
     layout = Layout.from_params(params)
     files = input_shards(layout, source_stage)
+    if source_stage == "curated":
+        require_topup_shards(params, files)
     layout.dataset_dir.mkdir(parents=True, exist_ok=True)
     for stale in layout.dataset_dir.glob(TMP_PREFIX + "*"):
         shutil.rmtree(stale, ignore_errors=True)
