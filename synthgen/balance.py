@@ -121,13 +121,28 @@ def accepted_needed(planned: Mapping[str, int], accepted: Mapping[str, int]) -> 
 
 
 def renders_needed(needed: Mapping[str, int], acceptance: Mapping[str, float | None],
-                   min_rate: float) -> dict[str, int]:
+                   min_rate: float, requested: Mapping[str, int] | None = None,
+                   give_up_after: int | None = None) -> dict[str, int]:
     """Renders that should yield ``needed`` accepted rows per bin at the bin's observed acceptance
-    rate, floored at ``min_rate`` (a bin that accepted nothing so far is tried at that rate, not
-    skipped: a better renderer or a lucky draw may still land it)."""
+    rate, floored at ``min_rate`` (a bin that accepted little so far is tried at that rate).
+
+    A bin that accepted nothing out of ``give_up_after`` or more requested rows gets none: the
+    renderer and labellers do not agree on it, and more of the same renders would spend the budget
+    without moving the accepted shares (``unreachable`` lists such bins)."""
     out = {}
     for k, n in needed.items():
         rate = acceptance.get(k)
+        if (give_up_after is not None and requested is not None and rate == 0
+                and requested.get(k, 0) >= give_up_after):
+            out[k] = 0
+            continue
         rate = max(min_rate, rate if rate is not None else min_rate)
         out[k] = int(np.ceil(n / rate)) if n > 0 else 0
     return out
+
+
+def unreachable(needed: Mapping[str, int], acceptance: Mapping[str, float | None],
+                requested: Mapping[str, int], give_up_after: int) -> list[str]:
+    """Bins that need rows but accepted none of ``give_up_after`` or more requested."""
+    return [k for k, n in needed.items()
+            if n > 0 and acceptance.get(k) == 0 and requested.get(k, 0) >= give_up_after]

@@ -161,7 +161,7 @@ def plan_topup_round(params: Params, round_: int) -> list[int]:
     Deterministic: the same params and labelled rows give the same specs, so a re-run finds the
     round already in the top-up plan and only finishes its missing shards. A round that comes out
     differently (params or labels changed) replaces it and every later round."""
-    from synthgen.balance import accepted_needed, renders_needed
+    from synthgen.balance import accepted_needed, renders_needed, unreachable
     from synthgen.curate.report import planned_vs_accepted
     from synthgen.curate.stage import curation_frame
     from synthgen.paths import Layout
@@ -180,9 +180,11 @@ def plan_topup_round(params: Params, round_: int) -> list[int]:
         quotas = {}
         for a, cov in planned_vs_accepted(frame, cfg.attributes).items():
             need = accepted_needed(cov.planned, cov.accepted)
-            quotas[a] = renders_needed(need, cov.acceptance(), cfg.min_rate)
-            logger.info("top-up round %d: %s JSD %.4f bits, accepted rows needed %s", round_, a, cov.jsd,
-                        {k: v for k, v in need.items() if v})
+            quotas[a] = renders_needed(need, cov.acceptance(), cfg.min_rate, cov.requested, cfg.give_up_after)
+            logger.info("top-up round %d: %s JSD %.4f bits, accepted rows needed %s%s", round_, a, cov.jsd,
+                        {k: v for k, v in need.items() if v},
+                        "".join(f"; {k} unreachable (0 of {cov.requested[k]} accepted)"
+                                for k in unreachable(need, cov.acceptance(), cov.requested, cfg.give_up_after)))
         # Spread the budget over the rounds left: a later round plans with the acceptance rates
         # the earlier ones measured, instead of one round spending everything on a guess.
         share = math.ceil(left / (cfg.max_rounds - round_ + 1))

@@ -15,15 +15,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from helpers import tiny_params
-from synthgen.balance import accepted_needed, coverage, jsd, renders_needed, shares
+
+from synthgen.balance import accepted_needed, coverage, jsd, renders_needed, shares, unreachable
 from synthgen.config import Params
 from synthgen.plan.config import PlanParams
 from synthgen.plan.planner import plan_random
 from synthgen.plan.topup import first_free_index, plan_topup
 from synthgen.vocab import age_group
-
 
 # --- pure parts ---------------------------------------------------------------------------------
 
@@ -54,6 +53,11 @@ def test_accepted_needed_restores_planned_shares_without_dropping_rows() -> None
 def test_renders_needed_scales_by_acceptance_with_a_floor() -> None:
     out = renders_needed({"a": 10, "b": 10, "c": 0}, {"a": 0.5, "b": 0.0, "c": None}, min_rate=0.2)
     assert out == {"a": 20, "b": 50, "c": 0}
+    # a bin that accepted none of many requested rows gets no more renders: the budget goes elsewhere
+    out = renders_needed({"a": 10, "b": 10}, {"a": 0.5, "b": 0.0}, 0.2, requested={"a": 30, "b": 30}, give_up_after=20)
+    assert out == {"a": 20, "b": 0}
+    assert unreachable({"a": 10, "b": 10}, {"a": 0.5, "b": 0.0}, {"a": 30, "b": 30}, 20) == ["b"]
+    assert renders_needed({"b": 10}, {"b": 0.0}, 0.2, requested={"b": 5}, give_up_after=20) == {"b": 50}
 
 
 def test_coverage_counts_planned_requested_and_accepted() -> None:

@@ -70,6 +70,8 @@ class TopupParams(Section):
     min_rate: float = Field(0.1, gt=0, le=1, description="acceptance rate assumed for a bin that "
                                                          "accepted less (caps the renders one bin asks for)")
     min_specs: int = Field(5, ge=1, description="a round asking for fewer extra specs is not run")
+    give_up_after: int = Field(20, ge=1, description="a bin that accepted none of this many requested rows "
+                                                     "gets no more top-up specs (reported as unreachable)")
 
 
 class CurateParams(Section):
