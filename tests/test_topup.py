@@ -70,8 +70,8 @@ def test_topup_planner_pins_bins_keeps_people_and_is_deterministic() -> None:
     params = PlanParams(n=40, identities=10, shard_size=16)
     base = plan_random(params, 7)
     quotas = {"age_group": {age_group(base[0].age): 6}, "expression": {"disgust": 8}, "gaze_zone": {}}
-    specs = plan_topup(params, 7, 1, base, quotas, 12)
-    again = plan_topup(params, 7, 1, base, quotas, 12)
+    specs = plan_topup(params, 7, 1, base, quotas, 14)
+    again = plan_topup(params, 7, 1, base, quotas, 14)
     assert [s.model_dump() for s in specs] == [s.model_dump() for s in again]
     assert specs[0].index == first_free_index(base, 16) == 48  # a new shard, after the plan's
     assert sum(s.expression == "disgust" for s in specs) >= 8
@@ -80,7 +80,7 @@ def test_topup_planner_pins_bins_keeps_people_and_is_deterministic() -> None:
     for s in specs:  # the plan's people, same split: no identity in two splits
         assert people[s.identity] == (s.split, s.age, s.gender, s.identity_seed)
     assert not {s.sample_id for s in specs} & {s.sample_id for s in base}
-    other_round = plan_topup(params, 7, 2, base + specs, quotas, 12)
+    other_round = plan_topup(params, 7, 2, base + specs, quotas, 14)
     assert other_round[0].index == 64 and not {s.sample_id for s in other_round} & {s.sample_id for s in specs}
 
 
@@ -153,6 +153,7 @@ def test_killed_topup_rerun_completes_with_the_same_bytes(topped: tuple[Params, 
     the middle of a top-up round, re-run, and must end byte-identical to the uninterrupted run."""
     p, _ = topped
     src, d = p.data_dir / "work" / "incabin-faces", tmp_path / "data"
+    (d / "work" / "incabin-faces").mkdir(parents=True)
     for part in ("plan.parquet", "generated", "labelled"):
         (shutil.copytree if (src / part).is_dir() else shutil.copy)(src / part, d / "work" / "incabin-faces" / part)
     q = p.model_copy(update={"data_dir": d})

@@ -1,9 +1,8 @@
 """Top-up planning: extra specs for the bins that curation accepted below the plan's share.
 
-A round asks for ``n`` specs and, per attribute, how many of them to pin to each bin
-(``quotas``, from ``synthgen.balance``); specs not pinned for an attribute keep its random
-distribution. Each attribute's pins are shuffled on their own, so the attributes pair at random
-rather than piling every pin onto the same specs.
+A round asks for ``n`` specs and, per attribute, how many renders each bin asks for (``quotas``,
+from ``synthgen.balance``). Each spec pins at most one attribute to one bin (``pin_slots``); its
+other attributes keep their random distribution.
 
 The top-up reuses the plan's people: an age-group (or gender) pin picks an identity of the plan in
 that group, so every identity keeps its split (no person in two splits) and its age, gender and
@@ -53,7 +52,7 @@ def first_free_index(specs: Sequence[SceneSpec], shard_size: int) -> int:
     return n_shards(last + 1, shard_size) * shard_size
 
 
-def _pins(n: int, quota: Mapping[str, int], rng: np.random.Generator) -> list[str | None]:
+def _pins(n: int, quota: Mapping[str, int]) -> list[str | None]:
     """``n`` slots: each bin's quota (scaled down together when they exceed ``n``), the rest None."""
     bins = [k for k, v in quota.items() if v > 0]
     want = [quota[k] for k in bins]
@@ -61,9 +60,25 @@ def _pins(n: int, quota: Mapping[str, int], rng: np.random.Generator) -> list[st
     if total == 0:
         return [None] * n
     counts = allocate(min(n, total), want)
-    slots: list[str | None] = [b for b, c in zip(bins, counts) for _ in range(c)]
-    slots += [None] * (n - len(slots))
-    order = rng.permutation(n)
+    slots: list[str | None] = [b for b, c in zip(bins, counts, strict=True) for _ in range(c)]
+    return slots + [None] * (n - len(slots))
+
+
+def pin_slots(n: int, quotas: Mapping[str, Mapping[str, int]], rng: np.random.Generator) -> list[tuple[str, str] | None]:
+    """One pin at most per spec: the ``n`` specs are shared among the attributes in proportion to
+    the renders each asks for, then among each attribute's bins by its quotas; shuffled.
+
+    Pinning every attribute of a spec at once would multiply the bins' acceptance rates (a
+    disgusted 70-year-old looking at the lap is rarely accepted); one pin per spec keeps each
+    top-up render as likely to be accepted as its one hard bin allows."""
+    names = sorted(a for a, q in quotas.items() if sum(q.values()) > 0)
+    if not names or n <= 0:
+        return [None] * max(n, 0)
+    shares = allocate(n, [sum(quotas[a].values()) for a in names])
+    slots: list[tuple[str, str] | None] = []
+    for a, k in zip(names, shares, strict=True):
+        slots += [None if b is None else (a, b) for b in _pins(k, quotas[a])]
+    order = rng.permutation(len(slots))
     return [slots[i] for i in order]
 
 
@@ -83,26 +98,24 @@ def plan_topup(params: PlanParams, seed: int, round_: int, existing: Sequence[Sc
     if not people:
         raise ConfigError("the plan has no specs to top up", where="plan.n", fix="plan at least one spec")
     start = first_free_index(existing, params.shard_size)
-    pins = {a: _pins(n, q, np.random.default_rng([tseed, _PIN, i])) for i, (a, q) in enumerate(sorted(quotas.items()))}
+    slots = pin_slots(n, quotas, np.random.default_rng([tseed, _PIN]))
     specs: list[SceneSpec] = []
-    for j in range(n):
+    for j, slot in enumerate(slots):
         index = start + j
         rng = np.random.default_rng([tseed, _PICK, index])
+        attr, value = slot if slot is not None else ("", "")
         pool = people
-        group, gender = pins.get("age_group", [None] * n)[j], pins.get("gender", [None] * n)[j]
-        if group is not None:
-            pool = [p for p in pool if age_group(float(p.attributes["age"])) == group] or pool
-        if gender is not None:
-            pool = [p for p in pool if p.attributes["gender"] == gender] or pool
+        if attr == "age_group":
+            pool = [p for p in pool if age_group(float(p.attributes["age"])) == value] or pool
+        elif attr == "gender":
+            pool = [p for p in pool if p.attributes["gender"] == value] or pool
         ident = pool[int(rng.integers(len(pool)))]
         overrides: dict[str, Any] = {}
-        expression = pins.get("expression", [None] * n)[j]
-        if expression is not None:
-            overrides["expression"] = expression
-        zone = pins.get("gaze_zone", [None] * n)[j]
-        if zone is not None:
+        if attr == "expression":
+            overrides["expression"] = value
+        elif attr == "gaze_zone":
             try:
-                overrides.update(_gaze_override(zone, params, overrides,
+                overrides.update(_gaze_override(value, params, overrides,
                                                 np.random.default_rng([tseed, _GAZE, index])))
             except ConfigError as err:
                 logger.warning("top-up: %s; spec %d keeps a random gaze", err.what, index)
