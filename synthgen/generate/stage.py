@@ -1,4 +1,8 @@
-"""The generate stage: plan shard K -> ``work/<name>/generated/shard-K.parquet``."""
+"""The generate stage: plan shard K -> ``work/<name>/generated/shard-K.parquet``.
+
+The plan must carry these params' plan fingerprint; each shard carries the generate fingerprint's
+hash, and the run holds the plan and generated locks, so two runs never mix shards in one folder.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,11 @@ from synthgen.config import Params
 from synthgen.contract import conform, generated_schema, image_struct
 from synthgen.generate.base import GENERATORS, Generator
 from synthgen.images import encode_png
+from synthgen.lineage import generate_fingerprint, generate_hash
+from synthgen.locks import stage_locks, stages_up_to
 from synthgen.paths import Layout
-from synthgen.plan.planner import plan_shards, read_plan
+from synthgen.plan.planner import read_plan
+from synthgen.plan.stage import require_plan
 from synthgen.shards import StageResult, default_workers, prepare_stage_dir, run_sharded, write_parquet_atomic
 
 STAGE = "generated"
@@ -63,31 +70,36 @@ def generate_shard(params: Params, shard: int) -> Path:
         )
     table = conform(pa.Table.from_pylist(rows), generated_schema())
     return write_parquet_atomic(
-        table, layout.shard_file(STAGE, shard), row_group_size=params.publish.row_group_size
+        table, layout.shard_file(STAGE, shard), row_group_size=params.publish.row_group_size,
+        stage_hash=generate_hash(params),
     )
 
 
-def fingerprint(params: Params) -> dict[str, object]:
-    """What a generated shard depends on; a change discards the old shards."""
-    return {"seed": params.seed, "plan": params.plan.model_dump(mode="json"),
-            "generate": params.generate.model_dump(mode="json")}
+# What a generated shard depends on; a change discards the old shards.
+fingerprint = generate_fingerprint
 
 
 def prepare_generate(params: Params) -> list[int]:
-    """Ready the output folder (keeping finished shards when params are unchanged); list the shards."""
+    """Ready the output folder (keeping finished shards when params are unchanged); list the shards.
+
+    Refuses a plan made with other params (run `synthgen plan`)."""
     layout = Layout.from_params(params)
-    get_generator(params)  # missing weights or a bad config fail here, before old shards are discarded
-    prepare_stage_dir(layout.stage_dir(STAGE), fingerprint(params))
-    return plan_shards(layout.plan_file)
+    with stage_locks(layout.work_dir, stages_up_to("generated")):
+        shards = require_plan(params)
+        get_generator(params)  # missing weights or a bad config fail here, before old shards are discarded
+        prepare_stage_dir(layout.stage_dir(STAGE), fingerprint(params), generate_hash(params))
+        return shards
 
 
 def run_generate(params: Params, shards: list[int] | None = None, progress: bool = True) -> StageResult:
     layout = Layout.from_params(params)
-    all_shards = prepare_generate(params)
-    todo = shards if shards is not None else all_shards
-    workers = default_workers(params.generate.workers)
-    if params.generate.backend != "procedural":
-        workers = 1  # one model per device; multi-GPU runs one process per device (see README)
-    return run_sharded(
-        STAGE, generate_shard, params, todo, lambda s: layout.shard_file(STAGE, s), workers, progress
-    )
+    with stage_locks(layout.work_dir, stages_up_to("generated")):
+        all_shards = prepare_generate(params)
+        todo = shards if shards is not None else all_shards
+        workers = default_workers(params.generate.workers)
+        if params.generate.backend != "procedural":
+            workers = 1  # one model per device; multi-GPU runs one process per device (see README)
+        return run_sharded(
+            STAGE, generate_shard, params, todo, lambda s: layout.shard_file(STAGE, s), workers, progress,
+            stage_hash=generate_hash(params),
+        )

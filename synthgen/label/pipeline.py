@@ -116,6 +116,10 @@ def _label_chunk(params_json: str, items: list[tuple[dict[str, Any] | None, dict
 
 
 def _worker_init() -> None:
+    # A worker of a killed run must not keep labelling (and holding its models' memory).
+    from synthgen.lifeline import die_with_parent
+
+    die_with_parent()
     # One process per core: keep each library to one thread so workers do not fight for cores.
     import cv2
 
