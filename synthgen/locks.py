@@ -108,7 +108,7 @@ def _acquire(lock: Path, timeout: float) -> None:
         fl.acquire(timeout=timeout, poll_interval=0.2)
     except Timeout:
         raise LockBusyError(
-            f"{lock.name[len('.lock-'):]} is locked by {describe_holder(lock)}",
+            f"another run holds the {lock.name[len('.lock-'):]} lock: {describe_holder(lock)}",
             where=str(lock.parent),
             fix=f"wait for that run to finish (waited {timeout:g} s; set {ENV_WAIT} to wait longer)",
         ) from None

@@ -13,12 +13,12 @@ from typing import Any
 from synthgen.config import Params
 from synthgen.generate.stage import generate_shard, run_generate
 from synthgen.plan.stage import run_plan
-from synthgen.publish.stage import PublishResult, run_publish
+from synthgen.publish.stage import PublishResult, run_publish, verify_dataset
 from synthgen.shards import StageResult
 
 __all__ = [
     "run_plan", "run_generate", "generate_shard", "run_label", "label_shard", "run_curate",
-    "run_publish", "run_analyze", "run_train", "PublishResult", "StageResult",
+    "run_publish", "run_analyze", "run_train", "PublishResult", "StageResult", "verify_dataset",
 ]
 
 
