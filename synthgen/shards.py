@@ -266,7 +266,7 @@ def run_sharded(
     """Run ``fn(params, shard)`` for every shard not done (missing, damaged footer, or made with
     other params than ``stage_hash``), in ``workers`` processes that die with this one."""
     result = StageResult(stage, out_file(0).parent)
-    todo = []
+    todo: list[int] = []
     for s in shards:
         (result.skipped if shard_done(out_file(s), stage_hash) else todo).append(s)
     columns = [TextColumn(f"[bold]{stage}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]

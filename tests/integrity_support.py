@@ -42,7 +42,13 @@ def write_params(folder: Path, data_dir: Path, name: str = "params", **overrides
 def run_reference(data_dir: Path, params_file: Path) -> None:
     """plan -> generate -> label -> curate -> publish, in this process, by the stage functions."""
     from synthgen.config import load_params
-    from synthgen.stages import run_curate, run_generate, run_label, run_plan, run_publish
+    from synthgen.stages import (
+        run_curate,
+        run_generate,
+        run_label,
+        run_plan,
+        run_publish,
+    )
 
     params = load_params(params_file, [])
     run_plan(params)

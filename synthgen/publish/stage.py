@@ -154,7 +154,7 @@ def _build(params: Params, layout: Layout, files: list[Path], source_stage: str,
             )
 
     rows = sum(split_rows.values())
-    manifest = {
+    manifest: dict[str, Any] = {
         "name": layout.name,
         "version": layout.version,
         "synthgen_version": __version__,
