@@ -42,6 +42,30 @@ def _watch(parent: int) -> None:
             os._exit(1)
 
 
+_watching: list[int] = []
+
+
+def watch_parent() -> None:
+    """Poll-only guard (no prctl): end this process within ``POLL_S`` once its parent is gone.
+
+    For pools whose worker-starting thread may end before the workers do (PR_SET_PDEATHSIG fires
+    when the *thread* that forked the worker exits), e.g. a Prefect ``ProcessPoolTaskRunner``
+    (``initializer=watch_parent``). Idempotent: one watcher per process."""
+    if _watching:
+        return
+    parent = os.getppid()
+    _watching.append(parent)
+    threading.Thread(target=_watch, args=(parent,), name="synthgen-lifeline", daemon=True).start()
+
+
+def watch_parent_if_worker() -> None:
+    """``watch_parent`` when this process is a multiprocessing worker (a no-op in a main process)."""
+    import multiprocessing
+
+    if multiprocessing.parent_process() is not None:
+        watch_parent()
+
+
 def die_with_parent() -> None:
     """Make this (worker) process end when its parent ends; call it in a pool initializer."""
     parent = os.getppid()
@@ -49,5 +73,5 @@ def die_with_parent() -> None:
     # The parent may have died before prctl took effect; then we were re-parented already.
     if os.getppid() != parent:
         os._exit(1)
-    threading.Thread(target=_watch, args=(parent,), name="synthgen-lifeline", daemon=True).start()
+    watch_parent()
     logger.debug("worker %d bound to parent %d (pdeathsig=%s)", os.getpid(), parent, armed)

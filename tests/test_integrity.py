@@ -409,3 +409,56 @@ def test_generated_shard_from_other_params_is_refused_per_shard(ref: dict, tmp_p
     assert generate_hash(other) != generate_hash(params)
     with pytest.raises(DataError, match="generated shard was made with other params"):
         label_shard(other, 0)
+
+
+# --- locks handed down to a run's own processes; workers that outlive nothing ---------------------
+
+def test_a_lock_is_handed_down_to_child_processes_only(tmp_path: Path) -> None:
+    """A run holding a lock (e.g. a flow) lets its own worker processes into the stage; any other
+    process still waits and then fails with the holder named."""
+    from synthgen.locks import stage_locks
+
+    work = tmp_path / "work"
+    probe = ("import sys, pathlib\nfrom synthgen.locks import stage_locks\n"
+             f"with stage_locks(pathlib.Path({str(work)!r}), ['curated'], timeout=0.2):\n    print('in')\n")
+    with stage_locks(work, ["curated"]):
+        child = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                               env={**cli_env(), "SYNTHGEN_LOCKS_HELD": os.environ["SYNTHGEN_LOCKS_HELD"]})
+        stranger = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=cli_env())
+    assert child.returncode == 0 and child.stdout.strip() == "in", child.stderr[-2000:]
+    assert stranger.returncode != 0 and "another run holds the curated lock" in stranger.stderr
+    assert "SYNTHGEN_LOCKS_HELD" not in os.environ  # released, and no longer handed down
+
+
+def test_a_pool_worker_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
+    """What a flow's task worker does through ``watch_parent_if_worker`` (poll-only, no prctl)."""
+    import signal
+
+    from tests.integrity_support import alive
+
+    pidfile = tmp_path / "worker.pid"
+    script = (
+        "import multiprocessing as mp, pathlib, time\n"
+        "def work(path):\n"
+        "    import os\n"
+        "    from synthgen.lifeline import watch_parent_if_worker\n"
+        "    watch_parent_if_worker()\n"
+        "    pathlib.Path(path).write_text(str(os.getpid()))\n"
+        "    time.sleep(120)\n"
+        "if __name__ == '__main__':\n"
+        f"    p = mp.get_context('spawn').Process(target=work, args=({str(pidfile)!r},))\n"
+        "    p.start(); p.join()\n"
+    )
+    (tmp_path / "run_pool.py").write_text(script)  # spawn re-imports the main module: it needs a file
+    main = subprocess.Popen([sys.executable, str(tmp_path / "run_pool.py")], env=cli_env())
+    try:
+        assert wait_for(lambda: pidfile.exists() and pidfile.read_text().strip().isdigit(), 60)
+        worker = int(pidfile.read_text())
+        assert alive(worker)
+        os.kill(main.pid, signal.SIGKILL)
+        main.wait()
+        assert wait_for(lambda: not alive(worker), 10), "the worker outlived its parent"
+    finally:
+        main.kill()
+        if pidfile.exists() and pidfile.read_text().strip().isdigit() and alive(int(pidfile.read_text())):
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)

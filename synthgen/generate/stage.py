@@ -16,6 +16,7 @@ from synthgen.contract import conform, generated_schema, image_struct
 from synthgen.generate.base import GENERATORS, Generator
 from synthgen.images import encode_png
 from synthgen.lineage import generate_fingerprint, generate_hash
+from synthgen.lifeline import watch_parent_if_worker
 from synthgen.locks import stage_locks, stages_up_to
 from synthgen.paths import Layout
 from synthgen.plan.planner import read_plan
@@ -39,6 +40,7 @@ def get_generator(params: Params) -> Generator:
 
 
 def generate_shard(params: Params, shard: int) -> Path:
+    watch_parent_if_worker()  # a pool worker (e.g. a flow task) ends when its run is killed
     layout = Layout.from_params(params)
     specs = read_plan(layout.plan_file, shard=shard)
     gen = get_generator(params)

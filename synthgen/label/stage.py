@@ -13,6 +13,7 @@ from synthgen.config import Params
 from synthgen.errors import DataError
 from synthgen.label.pipeline import get_labelers, label_rows
 from synthgen.lineage import generate_hash, label_fingerprint, label_hash
+from synthgen.lifeline import watch_parent_if_worker
 from synthgen.locks import stage_locks, stages_up_to
 from synthgen.paths import Layout
 from synthgen.plan.stage import require_plan
@@ -35,6 +36,7 @@ UPSTREAM = "generated"
 
 
 def label_shard(params: Params, shard: int) -> Path:
+    watch_parent_if_worker()  # a pool worker (e.g. a flow task) ends when its run is killed
     layout = Layout.from_params(params)
     src = layout.shard_file(UPSTREAM, shard)
     table = read_parquet(src)
