@@ -11,11 +11,14 @@ that every process computes alone, with no coordinator.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 
 from synthgen.generate.config import GenerateRun
 from synthgen.shards import StageResult
+
+logger = logging.getLogger(__name__)
 
 
 def launched_processes() -> int:
@@ -61,6 +64,8 @@ def run_generate_distributed(params: GenerateRun, shards: Sequence[int] | None =
     # (preparing removes temp files, which would be other processes' shards in flight).
     state.wait_for_everyone()
     mine = shards_for_process(todo, state.process_index, state.num_processes)
+    logger.info("process %d of %d renders %d of %d shard(s) on %s", state.process_index, state.num_processes,
+                len(mine), len(todo), state.device)
     result = run_sharded(STAGE, generate_shard, params, mine, lambda s: layout.shard_file(STAGE, s),
                          workers=1, progress=progress and state.is_local_main_process)
     state.wait_for_everyone()
