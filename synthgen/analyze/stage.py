@@ -150,7 +150,8 @@ def run_analyze(params: AnalyzeRun, reference: Reference, progress: bool = True)
     real, ref_name, demo = read_reference(reference.path), reference.name, reference.demo
     real_meta = real.drop_columns([c for c in ("image", "control_image") if c in real.column_names])
     real_meta = _subsample(real_meta, ap.max_rows, params.seed + 1)
-    if EXTRACTORS.get(ap.features.name).needs_images:
+    extractor_cls: Any = EXTRACTORS.get(ap.features.name)  # the registered class, with its declarations
+    if extractor_cls.needs_images:
         synth_full = load_synthetic(layout.version_dir, ap.accepted_only, with_images=True)
         synth_full = synth_full.filter(pc.is_in(synth_full.column("sample_id"), synth.column("sample_id")))
         synth, real_for_features = synth_full, real.filter(pc.is_in(real.column("sample_id"), real_meta.column("sample_id")))
