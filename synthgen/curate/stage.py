@@ -20,15 +20,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from synthgen.config import Params
+from synthgen.curate.config import CurateRun
 from synthgen.curate.core import Decisions, decide, decision_columns, with_decisions
 from synthgen.curate.report import write_controllability
 from synthgen.errors import DataError
 from synthgen.io import sha256_file, stable_hash
-from synthgen.lineage import label_hash
+from synthgen.lineage import label_hash, require_plan
 from synthgen.locks import stage_locks, stages_up_to
 from synthgen.paths import Layout
-from synthgen.plan.stage import require_plan
 from synthgen.shards import (
     StageResult,
     list_shards,
@@ -56,7 +55,7 @@ def _content_digest(table: pa.Table) -> str:
     return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
 
 
-def _fingerprint(params: Params, rows_digest: str) -> dict:
+def _fingerprint(params: CurateRun, rows_digest: str) -> dict:
     ref = params.curate.identity_reference
     ref_hash = sha256_file(ref) if ref is not None and Path(ref).is_file() else None
     return {"curate": params.curate.model_dump(mode="json"), "upstream": label_hash(params),
@@ -83,13 +82,13 @@ def read_decision_frame(layout: Layout, shards: list[int]) -> tuple[pl.DataFrame
     return frame, sizes
 
 
-def run_curate(params: Params, progress: bool = True) -> StageResult:
+def run_curate(params: CurateRun, progress: bool = True) -> StageResult:
     layout = Layout.from_params(params)
     with stage_locks(layout.work_dir, stages_up_to("curated")):
         return _run_curate(params, layout, progress)
 
 
-def _run_curate(params: Params, layout: Layout, progress: bool) -> StageResult:
+def _run_curate(params: CurateRun, layout: Layout, progress: bool) -> StageResult:
     out_dir = layout.stage_dir(STAGE)
     shards = require_plan(params)
     require_stage(layout.stage_dir(UPSTREAM), shards, lambda s: layout.shard_file(UPSTREAM, s),
@@ -106,7 +105,7 @@ def _run_curate(params: Params, layout: Layout, progress: bool) -> StageResult:
     start = 0
     with Progress(*columns, disable=not progress, transient=False) as bar:
         task = bar.add_task("curate", total=len(shards))
-        for shard, size in zip(shards, sizes):
+        for shard, size in zip(shards, sizes, strict=True):
             part = Decisions(decisions.reasons[start: start + size])
             ids = frame.get_column("sample_id")[start: start + size].to_list()
             start += size

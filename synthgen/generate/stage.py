@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from synthgen.config import Params
 from synthgen.contract import conform, generated_schema, image_struct
 from synthgen.generate.base import GENERATORS, Generator
+from synthgen.generate.config import GenerateRun
+from synthgen.generate.parallel import launched_processes, run_distributed
 from synthgen.images import encode_png
-from synthgen.lineage import generate_fingerprint, generate_hash
 from synthgen.lifeline import watch_parent_if_worker
+from synthgen.lineage import generate_fingerprint, generate_hash, require_plan
 from synthgen.locks import stage_locks, stages_up_to
 from synthgen.paths import Layout
-from synthgen.plan.planner import read_plan
-from synthgen.plan.stage import require_plan
 from synthgen.shards import StageResult, default_workers, prepare_stage_dir, run_sharded, write_parquet_atomic
+from synthgen.spec import read_plan
 
 STAGE = "generated"
 
@@ -35,11 +35,11 @@ def _generator(generate_json: str) -> Generator:
     return GENERATORS.create(cfg.backend, cfg)
 
 
-def get_generator(params: Params) -> Generator:
+def get_generator(params: GenerateRun) -> Generator:
     return _generator(params.generate.model_dump_json())
 
 
-def generate_shard(params: Params, shard: int) -> Path:
+def generate_shard(params: GenerateRun, shard: int) -> Path:
     watch_parent_if_worker()  # a pool worker (e.g. a flow task) ends when its run is killed
     layout = Layout.from_params(params)
     specs = read_plan(layout.plan_file, shard=shard)
@@ -81,7 +81,7 @@ def generate_shard(params: Params, shard: int) -> Path:
 fingerprint = generate_fingerprint
 
 
-def prepare_generate(params: Params) -> list[int]:
+def prepare_generate(params: GenerateRun) -> list[int]:
     """Ready the output folder (keeping finished shards when params are unchanged); list the shards.
 
     Refuses a plan made with other params (run `synthgen plan`)."""
@@ -93,14 +93,26 @@ def prepare_generate(params: Params) -> list[int]:
         return shards
 
 
-def run_generate(params: Params, shards: list[int] | None = None, progress: bool = True) -> StageResult:
+def run_generate(params: GenerateRun, shards: list[int] | None = None, progress: bool = True) -> StageResult:
+    """Render every planned shard whose output is missing.
+
+    Under ``accelerate launch`` (``WORLD_SIZE`` > 1) each process renders its own share of the
+    shards (``synthgen.generate.parallel``); otherwise shards run in as many processes as the
+    backend declares it can use (``Generator.max_processes``)."""
     layout = Layout.from_params(params)
+    if launched_processes() > 1:
+        # One process per device under `accelerate launch`: the main one prepares the folder (with
+        # the locks); the processes are siblings, so the render phase does not take them.
+        todo = list(shards) if shards is not None else require_plan(params)
+        return run_distributed(STAGE, lambda: prepare_generate(params), generate_shard, params, todo,
+                               lambda s: layout.shard_file(STAGE, s), progress)
     with stage_locks(layout.work_dir, stages_up_to("generated")):
         all_shards = prepare_generate(params)
         todo = shards if shards is not None else all_shards
         workers = default_workers(params.generate.workers)
-        if params.generate.backend != "procedural":
-            workers = 1  # one model per device; multi-GPU runs one process per device (see README)
+        cap = get_generator(params).max_processes
+        if cap is not None:
+            workers = min(workers, cap)
         return run_sharded(
             STAGE, generate_shard, params, todo, lambda s: layout.shard_file(STAGE, s), workers, progress,
             stage_hash=generate_hash(params),

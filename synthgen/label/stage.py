@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from synthgen.config import Params
 from synthgen.errors import DataError
+from synthgen.label.config import LabelRun
 from synthgen.label.pipeline import get_labelers, label_rows
-from synthgen.lineage import generate_hash, label_fingerprint, label_hash
 from synthgen.lifeline import watch_parent_if_worker
+from synthgen.lineage import generate_hash, label_fingerprint, label_hash, require_plan
 from synthgen.locks import stage_locks, stages_up_to
 from synthgen.paths import Layout
-from synthgen.plan.stage import require_plan
 from synthgen.shards import (
     StageResult,
     default_workers,
@@ -35,7 +34,7 @@ STAGE = "labelled"
 UPSTREAM = "generated"
 
 
-def label_shard(params: Params, shard: int) -> Path:
+def label_shard(params: LabelRun, shard: int) -> Path:
     watch_parent_if_worker()  # a pool worker (e.g. a flow task) ends when its run is killed
     layout = Layout.from_params(params)
     src = layout.shard_file(UPSTREAM, shard)
@@ -58,7 +57,7 @@ def upstream_fingerprint(layout: Layout) -> str | None:
     return marker_hash(layout.stage_dir(UPSTREAM))
 
 
-def prepare_label_dir(params: Params) -> None:
+def prepare_label_dir(params: LabelRun) -> None:
     """Ready the output folder, keeping finished shards when the label params and the generated
     shards' fingerprint are unchanged. The dataset version is not part of the fingerprint: it
     also hashes curate params, which do not change labels. Needs only the generate stage's
@@ -69,7 +68,7 @@ def prepare_label_dir(params: Params) -> None:
         prepare_stage_dir(layout.stage_dir(STAGE), label_fingerprint(params), label_hash(params))
 
 
-def prepare_label(params: Params) -> list[int]:
+def prepare_label(params: LabelRun) -> list[int]:
     """Check the generated folder is complete and made with these params, ready the output folder,
     and list the shards to label."""
     layout = Layout.from_params(params)
@@ -80,7 +79,7 @@ def prepare_label(params: Params) -> list[int]:
     return expected
 
 
-def run_label(params: Params, shards: list[int] | None = None, progress: bool = True) -> StageResult:
+def run_label(params: LabelRun, shards: list[int] | None = None, progress: bool = True) -> StageResult:
     """Label every generated shard whose labelled copy is missing.
 
     Parallelism: with several shards to do, one shard per core (each labels its rows in one

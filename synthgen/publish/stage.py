@@ -23,15 +23,14 @@ import pyarrow.compute as pc
 import yaml
 
 from synthgen import __version__
-from synthgen.config import Params
 from synthgen.contract import conform, hf_image_metadata, published_schema
 from synthgen.errors import ConfigError, DataError
 from synthgen.io import clean_stale_temps, make_temp_dir, sha256_file, write_json_atomic, write_text_atomic
-from synthgen.lineage import expected_hash, label_hash
+from synthgen.lineage import expected_hash, label_hash, require_plan
 from synthgen.locks import stage_locks, stages_up_to
 from synthgen.paths import SHARD_STAGES, Layout
-from synthgen.plan.stage import require_plan
 from synthgen.publish.card import dataset_card
+from synthgen.sections import RunParams
 from synthgen.shards import MANIFEST, list_versions, read_parquet, require_stage, write_parquet_atomic
 
 logger = logging.getLogger(__name__)
@@ -83,7 +82,7 @@ def _swap_in(tmp_dir: Path, final_dir: Path) -> None:
 _COMMANDS = {"generated": "synthgen generate", "labelled": "synthgen label", "curated": "synthgen curate"}
 
 
-def input_shards(params: Params, layout: Layout, source_stage: str) -> list[Path]:
+def input_shards(params: RunParams, layout: Layout, source_stage: str) -> list[Path]:
     """The source stage's shards, after checking it is complete and made with these params."""
     if source_stage not in SHARD_STAGES:
         raise ConfigError(f"unknown stage {source_stage!r} to publish from", where="--from",
@@ -97,7 +96,7 @@ def input_shards(params: Params, layout: Layout, source_stage: str) -> list[Path
         except (OSError, ValueError, AttributeError):
             fp = None
         if isinstance(fp, dict) and (fp.get("upstream") != label_hash(params)
-                                     or fp.get("curate") != params.curate.model_dump(mode="json")):
+                                     or fp.get("curate") != params.model_dump(mode="json").get("curate")):
             raise DataError("curated/ was made with other params (label or curate section differ)",
                             where=str(folder), fix=f"run `{command}` with these params")
     require_stage(folder, expected, lambda s: layout.shard_file(source_stage, s),
@@ -105,7 +104,7 @@ def input_shards(params: Params, layout: Layout, source_stage: str) -> list[Path
     return [layout.shard_file(source_stage, s) for s in expected]
 
 
-def run_publish(params: Params, source_stage: str = "curated", progress: bool = True) -> PublishResult:
+def run_publish(params: RunParams, source_stage: str = "curated", progress: bool = True) -> PublishResult:
     layout = Layout.from_params(params)
     with stage_locks(layout.work_dir, stages_up_to("publish")):
         files = input_shards(params, layout, source_stage)
@@ -124,7 +123,7 @@ def run_publish(params: Params, source_stage: str = "curated", progress: bool = 
     return result
 
 
-def _build(params: Params, layout: Layout, files: list[Path], source_stage: str, tmp_dir: Path) -> PublishResult:
+def _build(params: RunParams, layout: Layout, files: list[Path], source_stage: str, tmp_dir: Path) -> PublishResult:
     split_rows: Counter[str] = Counter()
     accepted = 0
     reasons: Counter[str] = Counter()
