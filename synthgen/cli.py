@@ -53,6 +53,9 @@ def friendly(fn: F) -> F:
 
 def _params(path: Path, overrides: list[str] | None) -> Any:
     from synthgen.config import load_params
+    from synthgen.logs import configure
+
+    configure()  # stage summaries at INFO on stderr
 
     return load_params(path, overrides or [])
 
@@ -213,6 +216,25 @@ def query(
     for row in shown.iter_rows():
         t.add_row(*["" if v is None else (f"{v:.3g}" if isinstance(v, float) else str(v))[:60] for v in row])
     out.print(t)
+
+
+@app.command()
+@friendly
+def verify(
+    dataset: Annotated[str, typer.Argument(help="dataset name (under data/datasets) or its folder")] = "incabin-faces",
+    version: Annotated[Optional[str], typer.Option(help="one version only (default: every complete version)")] = None,
+    data_dir: Annotated[Path, typer.Option(help="root of the data folder")] = Path("data"),
+) -> None:
+    """Check published files against the manifest (SHA-256 and row counts); exit 2 on any difference."""
+    from synthgen.stages import verify_dataset
+
+    folder = Path(dataset) if Path(dataset).is_dir() else data_dir / "datasets" / dataset
+    versions, problems = verify_dataset(folder, version)
+    for line in problems:
+        console.print(Text.assemble(("bad: ", "bold red"), line), highlight=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(2)
+    console.print(f"ok: {len(versions)} version(s) match their manifests ({', '.join(v.name for v in versions)})")
 
 
 @app.command()

@@ -13,24 +13,62 @@ through the ``real`` stage) before handing a plain ``Reference`` to ``analyze`` 
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import pyarrow.parquet as pq
 
 from synthgen.config import Params
 from synthgen.paths import topup_params
 from synthgen.reference import Reference
 from synthgen.shards import StageResult
 
-logger = logging.getLogger(__name__)
-
 if TYPE_CHECKING:
     from synthgen.analyze.result import AnalysisResult
     from synthgen.publish.stage import PublishResult
     from synthgen.train.runner import TrainResult
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _rows(folder: Path) -> int:
+    """Rows in a stage folder's shards, from the Parquet footers (no data read)."""
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in sorted(folder.glob("shard-*.parquet")))
+
+
+def _summary(result: Any) -> str:
+    if isinstance(result, StageResult):
+        return (f"{len(result.written)} shard(s) written, {len(result.skipped)} kept, "
+                f"{_rows(result.out_dir)} rows in {result.out_dir}")
+    if hasattr(result, "rows") and hasattr(result, "accepted"):
+        return f"version {result.version}: {result.rows} rows, {result.accepted} accepted, splits {result.splits}"
+    return str(result)
+
+
+def _logged(stage: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Log a whole-stage summary at INFO (what it wrote, how many rows, how long it took)."""
+
+    def deco(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            start = time.perf_counter()
+            result = fn(*args, **kwargs)
+            logger.info("%s: %s (%.1f s)", stage, _summary(result), time.perf_counter() - start)
+            return result
+
+        return wrapper
+
+    return deco
+
 
 __all__ = [
     "run_plan",
@@ -38,10 +76,11 @@ __all__ = [
     "prepare_label", "prepare_label_dir", "label_shard", "run_label",
     "run_curate", "run_publish", "run_analyze", "run_train",
     "topup_params", "plan_topup_round", "run_topup", "clear_topup", "TopupResult",
-    "resolve_reference", "Reference", "StageResult",
+    "verify_dataset", "resolve_reference", "Reference", "StageResult",
 ]
 
 
+@_logged("plan")
 def run_plan(params: Params) -> Path:
     from synthgen.plan.stage import run_plan as fn
 
@@ -60,6 +99,7 @@ def generate_shard(params: Params, shard: int) -> Path:
     return fn(params, shard)
 
 
+@_logged("generate")
 def run_generate(params: Params, shards: list[int] | None = None, progress: bool = True) -> StageResult:
     from synthgen.generate.stage import run_generate as fn
 
@@ -85,24 +125,34 @@ def label_shard(params: Params, shard: int) -> Path:
     return fn(params, shard)
 
 
+@_logged("label")
 def run_label(params: Params, shards: list[int] | None = None, progress: bool = True) -> StageResult:
     from synthgen.label.stage import run_label as fn
 
     return fn(params, shards=shards, progress=progress)
 
 
+@_logged("curate")
 def run_curate(params: Params, progress: bool = True, topup: bool = True) -> StageResult:
     """Curate every labelled row. With ``curate.topup.enabled`` (and ``topup``), first run the
     top-up rounds (``run_topup``), so the curated set holds the plan's rows and the rounds' rows.
     A flow that ran the rounds as tasks passes ``topup=False``: the finished rounds are curated
     either way."""
+    import polars as pl
+
+    from synthgen.curate.core import reject_summary
     from synthgen.curate.stage import run_curate as fn
 
     if not params.curate.topup.enabled:
         clear_topup(params)
     elif topup:
         run_topup(params, progress=progress)
-    return fn(params, progress=progress)
+    result = fn(params, progress=progress)
+    files = sorted(result.out_dir.glob("shard-*.parquet"))
+    if files:
+        reasons = {r["reason"]: r["rows"] for r in reject_summary(pl.scan_parquet(files)).iter_rows(named=True)}
+        logger.info("curate: rejects by reason %s", reasons or "none")
+    return result
 
 
 def clear_topup(params: Params) -> None:
@@ -161,9 +211,19 @@ def plan_topup_round(params: Params, round_: int) -> list[int]:
     Deterministic: the same params and labelled rows give the same specs, so a re-run finds the
     round already in the top-up plan and only finishes its missing shards. A round that comes out
     differently (params or labels changed) replaces it and every later round."""
+    from synthgen.locks import stage_locks
+    from synthgen.paths import Layout
+
+    # one planner at a time in the top-up folder (generate and label lock their own stages there)
+    with stage_locks(Layout.from_params(topup_params(params)).work_dir, ["plan"]):
+        return _plan_topup_round(params, round_)
+
+
+def _plan_topup_round(params: Params, round_: int) -> list[int]:
     from synthgen.balance import accepted_needed, renders_needed, unreachable
     from synthgen.curate.report import planned_vs_accepted
     from synthgen.curate.stage import curation_frame
+    from synthgen.lineage import plan_hash
     from synthgen.paths import Layout
     from synthgen.plan.topup import plan_topup
     from synthgen.spec import read_plan, read_plan_rounds, write_plan
@@ -176,7 +236,7 @@ def plan_topup_round(params: Params, round_: int) -> list[int]:
     specs: list = []
     left = topup_budget(params) - len(prior)
     if round_ <= cfg.max_rounds and left >= cfg.min_specs:
-        frame = curation_frame(params, max_round=round_ - 1)[0]
+        frame = curation_frame(params, max_round=round_ - 1)
         quotas = {}
         for a, cov in planned_vs_accepted(frame, cfg.attributes).items():
             need = accepted_needed(cov.planned, cov.accepted)
@@ -197,7 +257,9 @@ def plan_topup_round(params: Params, round_: int) -> list[int]:
         keep = {s.index // params.plan.shard_size for s, _ in prior}
         _remove_topup_shards(params, keep)  # before the plan is rewritten: a kill in between stays safe
         if new:
-            write_plan([s for s, _ in new], tplan, params.plan.shard_size, rounds=[k for _, k in new])
+            # the plan params' hash, as the plan stage writes it: generate and label check it
+            write_plan([s for s, _ in new], tplan, params.plan.shard_size, rounds=[k for _, k in new],
+                       stage_hash=plan_hash(params))
         elif tplan.exists():
             tplan.unlink()
     if not specs:
@@ -230,10 +292,19 @@ def run_topup(params: Params, progress: bool = True) -> TopupResult:
     return result
 
 
+
+@_logged("publish")
 def run_publish(params: Params, source_stage: str = "curated", progress: bool = True) -> PublishResult:
     from synthgen.publish.stage import run_publish as fn
 
     return fn(params, source_stage=source_stage, progress=progress)
+
+
+def verify_dataset(dataset_dir: Path, version: str | None = None) -> tuple[list[Path], list[str]]:
+    """Check published versions against their manifests (``synthgen verify``)."""
+    from synthgen.publish.stage import verify_dataset as fn
+
+    return fn(dataset_dir, version)
 
 
 def resolve_reference(params: Params, setting: str | Path | None, progress: bool = True) -> Reference:
@@ -248,12 +319,14 @@ def resolve_reference(params: Params, setting: str | Path | None, progress: bool
     return Reference(path, str(path))
 
 
+@_logged("analyze")
 def run_analyze(params: Params, progress: bool = True) -> AnalysisResult:
     from synthgen.analyze.stage import run_analyze as fn
 
     return fn(params, resolve_reference(params, params.analyze.reference, progress), progress=progress)
 
 
+@_logged("train")
 def run_train(params: Params, progress: bool = True) -> TrainResult:
     from synthgen.train.stage import run_train as fn
 

@@ -11,9 +11,8 @@ Outputs (``Layout.reports_dir``):
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +24,17 @@ import pyarrow.dataset as ds
 from synthgen.analyze.compare import analyze_tables
 from synthgen.analyze.config import AnalyzeRun
 from synthgen.analyze.plots import image_grid
+from synthgen.analyze.registries import EXTRACTORS
 from synthgen.analyze.report import render_report
 from synthgen.analyze.result import AnalysisResult
 from synthgen.errors import DataError
 from synthgen.gaps import write_gaps
 from synthgen.images import decode_rgb
-from synthgen.io import write_json_atomic, write_text_atomic
+from synthgen.io import csv_text, write_json_atomic, write_text_atomic
 from synthgen.paths import Layout
 from synthgen.reference import Reference, read_reference
+
+logger = logging.getLogger(__name__)
 
 
 def load_synthetic(version_dir: Path, accepted_only: bool, with_images: bool = False) -> pa.Table:
@@ -55,15 +57,6 @@ def _subsample(table: pa.Table, n: int | None, seed: int) -> pa.Table:
         return table
     idx = np.sort(np.random.default_rng(seed).choice(table.num_rows, n, replace=False))
     return table.take(pa.array(idx))
-
-
-def _csv(rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return buf.getvalue()
 
 
 def gaze_density_rows(g: dict[str, Any]) -> list[dict[str, Any]]:
@@ -93,19 +86,19 @@ def write_plot_data(res: AnalysisResult, plots_dir: Path) -> dict[str, str]:
         labels = d["bins"] if d["kind"] == "categorical" else [round((lo + hi) / 2, 3) for lo, hi in zip(d["bins"][:-1], d["bins"][1:])]
         rows = [{"bin": b, "real": round(r / rs, 6), "synthetic": round(s / ss, 6)}
                 for b, r, s in zip(labels, d["real_counts"], d["synth_counts"])]
-        out[a] = str(write_text_atomic(plots_dir / f"attr_{a}.csv", _csv(rows)))
+        out[a] = str(write_text_atomic(plots_dir / f"attr_{a}.csv", csv_text(rows)))
     g = res.info.get("gaze_density") or {}
     rows = gaze_density_rows(g)
     if rows:
-        out["gaze_density"] = str(write_text_atomic(plots_dir / "gaze_density.csv", _csv(rows)))
+        out["gaze_density"] = str(write_text_atomic(plots_dir / "gaze_density.csv", csv_text(rows)))
     cov = res.coverage
     if cov.get("bins"):
         rows = [{"bin": "/".join(b), "real": r, "synthetic": s} for b, r, s in zip(cov["bins"], cov["real_counts"], cov["synth_counts"])]
-        out["coverage"] = str(write_text_atomic(plots_dir / "coverage.csv", _csv(rows)))
+        out["coverage"] = str(write_text_atomic(plots_dir / "coverage.csv", csv_text(rows)))
     p = res.info.get("projection")
     if p:
         rows = [{"x": x, "y": y, "source": s} for x, y, s in zip(p["x"], p["y"], p["source"])]
-        out["projection"] = str(write_text_atomic(plots_dir / "projection.csv", _csv(rows)))
+        out["projection"] = str(write_text_atomic(plots_dir / "projection.csv", csv_text(rows)))
     return out
 
 
@@ -167,12 +160,15 @@ def run_analyze(params: AnalyzeRun, reference: Reference, progress: bool = True)
     real, ref_name, demo = read_reference(reference.path), reference.name, reference.demo
     real_meta = real.drop_columns([c for c in ("image", "control_image") if c in real.column_names])
     real_meta = _subsample(real_meta, ap.max_rows, params.seed + 1)
-    if ap.features.name != "identity":
+    extractor_cls: Any = EXTRACTORS.get(ap.features.name)  # the registered class, with its declarations
+    if extractor_cls.needs_images:
         synth_full = load_synthetic(layout.version_dir, ap.accepted_only, with_images=True)
         synth_full = synth_full.filter(pc.is_in(synth_full.column("sample_id"), synth.column("sample_id")))
         synth, real_for_features = synth_full, real.filter(pc.is_in(real.column("sample_id"), real_meta.column("sample_id")))
     else:
         real_for_features = real_meta
+    logger.info("analyze: %d synthetic vs %d real rows (%s), features %s", synth.num_rows, real_for_features.num_rows,
+                ref_name, ap.features.name)
     res = analyze_tables(synth, real_for_features, ap, params.seed, progress, reference_name=ref_name, demo=demo)
     coverage = _planned_vs_accepted(layout.version_dir)
     if coverage is not None:

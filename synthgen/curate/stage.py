@@ -4,12 +4,15 @@
 Near duplicates span shards, so the decision is made once over the small columns of every
 labelled shard (no images), then each shard is rewritten atomically with its rows' decisions.
 Decisions are a pure function of the labelled rows and the params, so a resumed run that rewrites
-only the missing shards writes the same values the finished ones hold.
+only the missing shards writes the same values the finished ones hold. To keep that true, curate
+refuses an incomplete labelled folder (or one made with other params), and its fingerprint covers
+the content of the rows it decided over: curated shards decided over another labelled set are
+redone, never kept.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,14 +26,17 @@ from synthgen.curate.config import CurateRun
 from synthgen.curate.core import Decisions, decide, decision_columns, with_decisions
 from synthgen.curate.report import write_controllability
 from synthgen.errors import DataError
-from synthgen.io import sha256_file
+from synthgen.io import sha256_file, stable_hash
+from synthgen.lineage import label_hash, require_plan
+from synthgen.locks import stage_locks, stages_up_to
 from synthgen.paths import Layout, topup_params
 from synthgen.shards import (
-    MARKER,
     StageResult,
     list_shards,
     prepare_stage_dir,
     read_parquet,
+    require_stage,
+    shard_done,
     write_parquet_atomic,
 )
 from synthgen.spec import plan_rounds
@@ -61,40 +67,43 @@ def topup_plan_file(params: CurateRun) -> Path:
 
 
 def sources(params: CurateRun, max_round: int | None = None) -> list[Source]:
-    """The plan's labelled shards, then (top-up enabled) those of every top-up round in its plan
-    (up to ``max_round``)."""
+    """The plan's labelled shards, then (top-up enabled) those of every top-up round in the top-up
+    plan (up to ``max_round``), after checking each folder is complete and made with these params."""
     layout = Layout.from_params(params)
-    out = [Source(s, layout.shard_file(UPSTREAM, s), 0) for s in labelled_shards(layout)]
-    plan = topup_plan_file(params)
-    if params.curate.topup.enabled and plan.exists():
-        top = Layout.from_params(topup_params(params))
-        for shard, round_ in plan_rounds(plan).items():
-            if max_round is not None and round_ > max_round:
-                continue
-            path = top.shard_file(UPSTREAM, shard)
-            if not path.exists():
-                raise DataError(f"top-up round {round_} is not labelled (shard {shard} missing)", where=str(path),
-                                fix="run `synthgen curate` again (it finishes the top-up rounds)")
-            out.append(Source(shard, path, round_))
+    shards = require_plan(params)
+    require_stage(layout.stage_dir(UPSTREAM), shards, lambda s: layout.shard_file(UPSTREAM, s),
+                  label_hash(params), "synthgen label")
+    out = [Source(s, layout.shard_file(UPSTREAM, s), 0) for s in shards]
+    if params.curate.topup.enabled and topup_plan_file(params).exists():
+        tparams = topup_params(params)
+        top = Layout.from_params(tparams)
+        require_plan(tparams)
+        rounds = {s: r for s, r in plan_rounds(top.plan_file).items() if max_round is None or r <= max_round}
+        require_stage(top.stage_dir(UPSTREAM), list(rounds), lambda s: top.shard_file(UPSTREAM, s),
+                      label_hash(tparams), "synthgen curate (it finishes the top-up rounds)")
+        out += [Source(s, top.shard_file(UPSTREAM, s), r) for s, r in rounds.items()]
     return out
 
 
-def _fingerprint(params: CurateRun, layout: Layout) -> dict:
-    try:
-        upstream = json.loads((layout.stage_dir(UPSTREAM) / MARKER).read_text()).get("hash")
-    except (OSError, ValueError):
-        upstream = None
+def _content_digest(table: pa.Table) -> str:
+    """SHA-256 of the rows curation decides over (Arrow IPC bytes of the small columns)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+
+
+def _fingerprint(params: CurateRun, rows_digest: str) -> dict:
+    """The rows' digest covers the top-up rows too (and their rounds, a column of the table)."""
     ref = params.curate.identity_reference
     ref_hash = sha256_file(ref) if ref is not None and Path(ref).is_file() else None
-    plan = topup_plan_file(params)
-    topup = sha256_file(plan) if params.curate.topup.enabled and plan.exists() else None
-    return {"curate": params.curate.model_dump(mode="json"), "upstream": upstream,
-            "identity_reference": ref_hash, "topup_plan": topup}
+    return {"curate": params.curate.model_dump(mode="json"), "upstream": label_hash(params),
+            "identity_reference": ref_hash, "rows": rows_digest}
 
 
-def read_decision_frame(srcs: list[Source]) -> tuple[pl.DataFrame, list[int]]:
-    """The small columns of every labelled shard, stacked, with each row's ``topup_round``, and
-    each shard's row count."""
+def read_decision_table(srcs: list[Source]) -> tuple[pa.Table, list[int]]:
+    """The small columns of every labelled shard, stacked (Arrow), with each row's
+    ``topup_round``, and each shard's row count."""
     parts, sizes = [], []
     for src in srcs:
         cols = decision_columns(pq.read_schema(src.path))
@@ -102,53 +111,62 @@ def read_decision_frame(srcs: list[Source]) -> tuple[pl.DataFrame, list[int]]:
         part = part.append_column("topup_round", pa.array([src.round] * part.num_rows, pa.int32()))
         parts.append(part)
         sizes.append(part.num_rows)
-    table = pa.concat_tables(parts, promote_options="default")
+    return pa.concat_tables(parts, promote_options="default"), sizes
+
+
+def _decide(table: pa.Table, params: CurateRun) -> tuple[pl.DataFrame, Decisions]:
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
-    return frame, sizes
-
-
-def curation_frame(params: CurateRun, max_round: int | None = None,
-                   ) -> tuple[pl.DataFrame, Decisions, list[Source], list[int]]:
-    """Every labelled row (plan and top-up rounds up to ``max_round``) with ``accepted`` and
-    ``reject_reasons``. Decisions are made over all rows together (near duplicates span shards and
-    rounds)."""
-    srcs = sources(params, max_round)
-    frame, sizes = read_decision_frame(srcs)
     decisions = decide(frame, params.curate)
     curated = frame.with_columns(
         pl.Series("accepted", decisions.accepted, dtype=pl.Boolean),
         pl.Series("reject_reasons", decisions.reasons, dtype=pl.List(pl.String)),
     )
-    return curated, decisions, srcs, sizes
+    return curated, decisions
+
+
+def curation_frame(params: CurateRun, max_round: int | None = None) -> pl.DataFrame:
+    """Every labelled row (plan and top-up rounds up to ``max_round``) with ``accepted`` and
+    ``reject_reasons``. Decisions are made over all rows together (near duplicates span shards and
+    rounds)."""
+    return _decide(read_decision_table(sources(params, max_round))[0], params)[0]
 
 
 def run_curate(params: CurateRun, progress: bool = True) -> StageResult:
     layout = Layout.from_params(params)
+    with stage_locks(layout.work_dir, stages_up_to("curated")):
+        return _run_curate(params, layout, progress)
+
+
+def _run_curate(params: CurateRun, layout: Layout, progress: bool) -> StageResult:
     out_dir = layout.stage_dir(STAGE)
     layout.topup_root.mkdir(parents=True, exist_ok=True)  # an output of the DVC curate stage, even when empty
-    prepare_stage_dir(out_dir, _fingerprint(params, layout))
-    curated, decisions, srcs, sizes = curation_frame(params)
+    srcs = sources(params)
+    table, sizes = read_decision_table(srcs)
+    fingerprint = _fingerprint(params, _content_digest(table))
+    digest = stable_hash(fingerprint)
+    prepare_stage_dir(out_dir, fingerprint, digest)
+    curated, decisions = _decide(table, params)
     result = StageResult(STAGE, out_dir)
     columns = [TextColumn("[bold]curate[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     start = 0
     with Progress(*columns, disable=not progress, transient=False) as bar:
         task = bar.add_task("curate", total=len(srcs))
-        for src, size in zip(srcs, sizes):
+        for src, size in zip(srcs, sizes, strict=True):
             shard = src.shard
             part = Decisions(decisions.reasons[start: start + size])
             ids = curated.get_column("sample_id")[start: start + size].to_list()
             start += size
             target = layout.shard_file(STAGE, shard)
-            if target.exists():
+            if shard_done(target, digest):
                 result.skipped.append(shard)
             else:
-                table = read_parquet(src.path)
-                if table.column("sample_id").to_pylist() != ids:
+                full = read_parquet(src.path)
+                if full.column("sample_id").to_pylist() != ids:
                     raise DataError("labelled shard changed while curating", where=str(target),
                                     fix="re-run `synthgen curate`")
-                write_parquet_atomic(with_decisions(table, part), target,
-                                     row_group_size=params.publish.row_group_size)
+                write_parquet_atomic(with_decisions(full, part), target,
+                                     row_group_size=params.publish.row_group_size, stage_hash=digest)
                 result.written.append(shard)
             bar.advance(task)
     write_controllability(curated, layout.reports_dir / "controllability.json",
