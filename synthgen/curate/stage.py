@@ -79,8 +79,9 @@ def sources(params: CurateRun, max_round: int | None = None) -> list[Source]:
         top = Layout.from_params(tparams)
         require_plan(tparams)
         rounds = {s: r for s, r in plan_rounds(top.plan_file).items() if max_round is None or r <= max_round}
-        require_stage(top.stage_dir(UPSTREAM), list(rounds), lambda s: top.shard_file(UPSTREAM, s),
-                      label_hash(tparams), "synthgen curate (it finishes the top-up rounds)")
+        if rounds:  # planning round 1 reads no top-up shard (and a killed round 1 may have labelled none)
+            require_stage(top.stage_dir(UPSTREAM), list(rounds), lambda s: top.shard_file(UPSTREAM, s),
+                          label_hash(tparams), "synthgen curate")
         out += [Source(s, top.shard_file(UPSTREAM, s), r) for s, r in rounds.items()]
     return out
 
