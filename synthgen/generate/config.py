@@ -42,6 +42,7 @@ def _with_backend_sections() -> type[_GenerateFields]:
     fields: dict[str, Any] = {}
     for name in GENERATORS.sections():
         cls = GENERATORS.section(name)
+        assert cls is not None  # sections() lists only names that declared a class
         fields[name] = (cls, Field(default_factory=cls))
     model: type[_GenerateFields] = create_model("GenerateParams", __base__=_GenerateFields,
                                                 __module__=__name__, **fields)
