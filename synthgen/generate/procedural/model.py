@@ -291,16 +291,16 @@ def expression_offsets(expression: str, intensity: float) -> tuple[np.ndarray, f
         d[:, 1] -= 0.0012 * r.lid_lower
         jaw_open, widen = 0.004, -0.25
     elif expression == "sadness":
-        d[:, 1] -= 0.0085 * x.inner  # AU1: inner brow heads up
+        d[:, 1] -= 0.010 * x.inner  # AU1: inner brow heads up
         d[:, 0] -= 0.002 * sx * x.inner  # AU4: drawn together
         d[:, 1] += 0.003 * x.outer  # outer tails down: the oblique brow
-        d[:, 1] += 0.007 * corners  # AU15: corners down
+        d[:, 1] += 0.009 * corners  # AU15: corners down
         d[:, 0] -= 0.002 * sx * corners
         d[:, 1] -= 0.003 * x.lower_lip_outer * (1 - corners)  # AU17: lower lip pushed up
         d[:, 2] -= 0.002 * x.lower_lip_outer
-        d[:, 1] -= 0.003 * x.chin
-        d[:, 2] -= 0.002 * x.chin
-        jaw_open, widen = 0.0, -0.35
+        d[:, 1] -= 0.004 * x.chin  # AU17: chin boss up
+        d[:, 2] -= 0.003 * x.chin
+        jaw_open, widen = 0.0, -0.6  # drooping upper lids
     elif expression == "surprise":
         d[:, 1] -= 0.011 * brows  # AU1+2: whole brows up
         d[:, 1] -= 0.002 * x.inner
@@ -315,10 +315,11 @@ def expression_offsets(expression: str, intensity: float) -> tuple[np.ndarray, f
         d[:, 0] += 0.008 * (r.corner_l - r.corner_r)  # AU20: lips stretched sideways
         d[:, 1] += 0.002 * corners
         d[:, 2] += 0.002 * corners
-        jaw_open, widen = 0.008, 1.2
+        d[:, 1] += 0.003 * x.lower_lip_outer * (1 - corners)  # AU16+25: lower lip pulled down, lower teeth show
+        jaw_open, widen = 0.011, 1.2
     elif expression == "disgust":
-        d[:, 1] -= 0.0055 * x.upper_lip_outer  # AU10: upper lip raised
-        d[:, 1] -= 0.004 * r.upper_lip * (1 - corners)
+        d[:, 1] -= 0.0075 * x.upper_lip_outer  # AU10: upper lip raised, uncovering the upper teeth
+        d[:, 1] -= 0.006 * r.upper_lip * (1 - corners)
         d[:, 1] -= 0.0025 * r.nose  # AU9: nose wrinkled up
         d[:, 1] -= 0.003 * x.nose_wings
         d[:, 0] += 0.002 * sx * x.nose_wings
@@ -327,12 +328,12 @@ def expression_offsets(expression: str, intensity: float) -> tuple[np.ndarray, f
         d[:, 0] -= 0.002 * sx * x.inner
         d[:, 1] -= 0.003 * r.cheeks  # cheeks raised, lower lids pushed up
         d[:, 1] -= 0.0015 * r.lid_lower
-        d[:, 1] += 0.003 * corners
+        d[:, 1] += 0.004 * corners
         d[:, 1] -= 0.0015 * x.lower_lip_outer * (1 - corners)
-        jaw_open, widen = 0.002, -0.6
+        jaw_open, widen = 0.003, -0.8
     elif expression == "anger":
-        d[:, 1] += 0.008 * brows  # AU4: brows lowered and drawn together, inner heads lowest
-        d[:, 1] += 0.009 * x.inner
+        d[:, 1] += 0.010 * brows  # AU4: brows lowered and drawn together, inner heads lowest
+        d[:, 1] += 0.011 * x.inner
         d[:, 1] -= 0.002 * x.outer
         d[:, 0] -= 0.005 * sx * brows * (1 - r.side)
         d[:, 2] -= 0.002 * x.inner

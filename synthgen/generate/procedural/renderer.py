@@ -95,7 +95,9 @@ class Scene:
 
         v = fm.shape_face(spec.identity_seed, spec.gender, spec.age)
         heights = fm.eyeball_centre_heights(v)
+        self.rest_local = v.copy()  # before the expression: where the teeth sit (skull and jaw)
         d, jaw, widen = fm.expression_offsets(spec.expression, spec.expression_intensity)
+        self.jaw_open = jaw
         v[: fm.N_MESH] += d
         v = fm.open_jaw(v, jaw)
         v = fm.widen_eyes(v, widen)
@@ -145,6 +147,41 @@ def _sample(tex: np.ndarray, uv: np.ndarray) -> np.ndarray:
     maps = maps.reshape(rows, cols, 2)
     out = cv2.remap(tex, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return out.reshape(-1, tex.shape[2])[:n]
+
+
+def _teeth(sc: Scene, k: np.ndarray, x0: int, y0: int, shape: tuple[int, int]) -> np.ndarray:
+    """Teeth seen through the mouth opening, as (H, W, 4): colour and coverage in the mouth's box.
+
+    Why anchored to the rest face, not to the lips: upper teeth belong to the skull and lower teeth
+    to the jaw, so a raised upper lip (disgust, AU10) or pulled corners (happiness, AU12) uncover
+    the upper teeth, and an open jaw (surprise, AU26) shows a dark cavity between the two rows;
+    teeth that moved with the lips showed the same band whatever the expression."""
+    out = np.zeros((*shape, 4), np.float32)
+    rest = sc.rest_local
+    up = rest[fm.LIP_INNER_UPPER]
+    lo = rest[fm.LIP_INNER_LOWER]
+    half = float(np.abs(up[:, 0]).max())
+    xs = np.linspace(-0.8 * half, 0.8 * half, 12)
+    order = np.argsort(up[:, 0])
+    y_up = np.interp(xs, up[order, 0], up[order, 1])
+    order = np.argsort(lo[:, 0])
+    y_lo = np.interp(xs, lo[order, 0], lo[order, 1]) + 1.1 * sc.jaw_open
+    recede = 0.004 * (xs / half) ** 2  # the arch: side teeth further back
+    z = float(up[:, 2].mean()) + 0.003 + recede
+    for top, bottom, dz in ((y_up - 0.004, y_up + 0.0022, 0.0),  # upper incisors, edge ~2 mm below the lip line
+                            (y_lo - 0.0015, y_lo + 0.004, 0.35 * sc.jaw_open)):  # lower teeth ride on the jaw
+        poly = np.concatenate([np.stack([xs, top, z + dz], 1), np.stack([xs, bottom, z + dz], 1)[::-1]])
+        tp = np.round((project(sc.to_cam(poly), k) - [x0, y0]) * 16).astype(np.int32)
+        mask = np.zeros(shape, np.float32)
+        cv2.fillPoly(mask, [tp], 1.0, cv2.LINE_AA, shift=4)
+        out[..., 3] = np.maximum(out[..., 3], mask)
+    # Enamel colour, darker towards the mouth corners (less light reaches the side teeth).
+    cols = np.arange(shape[1], dtype=np.float32)
+    centre = project(sc.to_cam(np.array([[0.0, float(up[:, 1].mean()), float(up[:, 2].mean())]])), k)[0, 0] - x0
+    span = max(float(np.ptp(project(sc.to_cam(up), k)[:, 0])) / 2, 1.0)
+    fall = np.clip(1 - 0.6 * ((cols - centre) / span) ** 2, 0.25, 1.0)
+    out[..., :3] = np.array([0.50, 0.46, 0.40], np.float32) * fall[None, :, None]
+    return out
 
 
 def render_spec(spec: SceneSpec, width: int, height: int, supersample: int = 2,
@@ -198,7 +235,7 @@ def render_spec(spec: SceneSpec, width: int, height: int, supersample: int = 2,
     p_pix = np.ascontiguousarray(attrs[:, 3:6])
     tex = skin_texture(spec.identity_seed, spec.gender, int(round(spec.age / 5) * 5), spec.skin_tone, nir)
     if spec.expression != "neutral" and spec.expression_intensity > 0:
-        tex = tex * (1 - 0.45 * spec.expression_intensity * expression_folds(spec.expression))[..., None]
+        tex = tex * (1 - 0.6 * spec.expression_intensity * expression_folds(spec.expression))[..., None]
     alb = _sample(tex, attrs[:, 6:8])
     e = light.irradiance(n_pix, p_pix)
     put(frags.flat, alb * e[:, None] + 0.05 * light.specular(n_pix, p_pix, 12)[:, None])
@@ -230,15 +267,13 @@ def render_spec(spec: SceneSpec, width: int, height: int, supersample: int = 2,
     if x1 > x0 and y1 > y0:
         mouth = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillPoly(mouth, [np.round((ip - [x0, y0]) * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
-        teeth_l = sc.local[fm.LIP_INNER_UPPER]
-        teeth = np.concatenate([teeth_l, (teeth_l + np.array([0.0, 0.0045, 0.002]))[::-1]])
-        tp = project(sc.to_cam(teeth), k) - [x0, y0]
-        tmask = np.zeros_like(mouth)
-        cv2.fillPoly(tmask, [np.round(tp * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
         my, mx = np.nonzero(mouth.astype(bool) & free[y0:y1, x0:x1])
-        col = np.where(tmask[my, mx, None].astype(bool), grey(np.array([0.27, 0.25, 0.22])),
-                       grey(np.array([0.04, 0.01, 0.01])))
-        put((my + y0) * shape[1] + mx + x0, col)
+        if len(my):
+            tcol = _teeth(sc, k, x0, y0, mouth.shape)
+            cavity = grey(np.array([0.035, 0.008, 0.008]))
+            w = tcol[my, mx, 3:4]
+            col = tcol[my, mx, :3] * w + cavity * (1 - w)
+            put((my + y0) * shape[1] + mx + x0, grey(col) if nir else col)
 
     # 4. Head, neck, hair and torso (quadrics), front to back.
     s = sc.scale

@@ -161,13 +161,35 @@ def _feature_masks() -> dict[str, np.ndarray]:
         p = uv[i] * TEX
         cv2.circle(cheek, (int(p[0]), int(p[1])), 16, 1.0, -1)
     masks["cheeks"] = cv2.GaussianBlur(cheek, (0, 0), 8)
+    # Where freckles go: across the nose bridge and the upper cheeks.
+    zone = canvas()
+    nose = uv[fm.NOSE_TIP] * TEX
+    cv2.rectangle(zone, (int(nose[0] - 70), int(nose[1] - 32)), (int(nose[0] + 70), int(nose[1] + 12)), 1.0, -1)
+    masks["freckle_zone"] = zone
     return masks
 
 
-@lru_cache(maxsize=64)
+def _blurred_noise(rng: np.random.Generator, sigma: float) -> np.ndarray:
+    return cv2.GaussianBlur(rng.standard_normal((TEX, TEX), dtype=np.float32), (0, 0), sigma)
+
+
+def _mix(tex: np.ndarray, colour: np.ndarray, w: np.ndarray) -> None:
+    """In place: ``tex = tex * (1 - w) + colour * w`` (w: (TEX, TEX))."""
+    tex *= (1.0 - w)[..., None]
+    tex += w[..., None] * np.asarray(colour, np.float32)
+
+
+@lru_cache(maxsize=128)
 def skin_texture(identity_seed: int, gender: str, age_bin: int, skin_tone: int, nir: bool) -> np.ndarray:
     """Albedo map (TEX, TEX, 3) float32, linear; for NIR the three channels are equal.
-    ``age_bin`` is the age rounded to 5 years (wrinkles change slowly), keeping the cache useful."""
+    ``age_bin`` is the age rounded to 5 years (wrinkles change slowly), keeping the cache useful.
+
+    Colour layers (lips, brows, stubble) are mixed in first; every darkening layer (pores, lash
+    line, socket, wrinkles, spots) is then multiplied into one grey shading map and applied once:
+    all in float32, which made this the cheapest of the per-identity steps (it was a third of the
+    render time when each spec brought a new identity). Per-identity skin detail (mottling, moles
+    and freckles at identity-fixed places) gives recognisers something that stays the same across
+    pose, light and expression."""
     age = float(age_bin)
     look = make_look(identity_seed, gender, age, skin_tone)
     mk = _feature_masks()
@@ -182,43 +204,54 @@ def skin_texture(identity_seed: int, gender: str, age_bin: int, skin_tone: int, 
         base, lips, brow, contrast = look.skin, look.lips, look.brow, 1.0
     tex = np.empty((TEX, TEX, 3), np.float32)
     tex[:] = base
-    noise = cv2.GaussianBlur(rng.normal(0, 1, (TEX, TEX)).astype(np.float32), (0, 0), 1.5)
-    # Children's skin is smooth; skin texture coarsens with age.
-    tex *= (1 + (0.02 if age < 14 else 0.05 + 0.05 * np.clip((age - 40) / 40, 0, 1)) * contrast * noise)[..., None]
-    tex *= (1 - 0.12 * contrast * mk["cheeks"][..., None] * np.array([0.0, 1.0, 0.8]))  # blush
-    tex = tex * (1 - mk["lips"][..., None]) + lips * mk["lips"][..., None]
-    tex *= (1 - 0.55 * mk["mouth_line"])[..., None]
-    tex *= (1 - 0.35 * contrast * mk["socket"])[..., None]
+    _mix(tex, lips, mk["lips"])
     bw = np.clip(mk["brow"] * look.brow_thickness, 0, 1)
     bw = cv2.GaussianBlur(bw, (0, 0), 1.0 + 0.4 * rng.random())
-    tex = tex * (1 - 0.85 * bw[..., None]) + brow * 0.85 * bw[..., None]
-    tex *= (1 - 0.8 * mk["lash"])[..., None]
-    tex *= (1 - 0.35 * mk["lower_lash"])[..., None]
-    tex *= (1 - 0.6 * mk["nostril"])[..., None]
+    _mix(tex, brow * 0.85, 0.85 * bw)
+    noise = _blurred_noise(rng, 1.5)
+    blotch = _blurred_noise(rng, 4.0)
+    detail = rng.random((TEX, TEX), dtype=np.float32)
+    if look.stubble > 0:
+        st = mk["lower_face"] * (0.45 + 0.5 * cv2.GaussianBlur((detail < 0.45).astype(np.float32), (0, 0), 0.6))
+        beard = brow if not nir else base * 0.3
+        _mix(tex, beard, (0.75 * contrast * look.stubble) * st)
+    # One grey shading map for every darkening layer.
+    grain = 0.02 if age < 14 else 0.05 + 0.05 * np.clip((age - 40) / 40, 0, 1)
+    shade = 1 + grain * contrast * noise
+    shade *= 1 - 0.55 * mk["mouth_line"]
+    shade *= 1 - 0.35 * contrast * mk["socket"]
+    shade *= (1 - 0.8 * mk["lash"]) * (1 - 0.35 * mk["lower_lash"])
+    if gender == "female" and age >= 16:
+        # Eye make-up: a darker lash line (a cue the 32 x 32 gender chip keeps); kept light so that
+        # closed lids still read as skin, not as a dark iris.
+        shade *= np.clip(1 - 0.35 * mk["lash"] - 0.15 * mk["lower_lash"], 0, 1)
+    shade *= 1 - 0.6 * mk["nostril"]
+    # Identity marks: a few moles and (for light skin) freckles at identity-fixed places.
+    marks = np.zeros((TEX, TEX), np.float32)
+    for _ in range(int(rng.integers(0, 4))):
+        x, y = rng.uniform(50, 206), rng.uniform(60, 220)
+        cv2.circle(marks, (int(x), int(y)), int(rng.integers(1, 3)), 1.0, -1)
+    if skin_tone <= 4 and rng.random() < 0.35:
+        marks = np.maximum(marks, 0.5 * (mk["freckle_zone"] * (detail > 0.985)))
+    shade *= 1 - 0.45 * contrast * cv2.GaussianBlur(marks, (0, 0), 0.8)
     if age > 30:
         k_age = min((age - 30) / 40, 1.0)
-        tex *= (1 - k_age * 0.55 * contrast * mk["wrinkles"])[..., None]
-        tex *= (1 - k_age**1.5 * 0.5 * contrast * mk["old_lines"])[..., None]
+        shade *= 1 - k_age * 0.55 * contrast * mk["wrinkles"]
+        shade *= 1 - k_age**1.5 * 0.5 * contrast * mk["old_lines"]
         # Uneven, blotchy old skin and age spots (weaker in NIR, where melanin barely shows).
-        blotch = cv2.GaussianBlur(rng.normal(0, 1, (TEX, TEX)).astype(np.float32), (0, 0), 4.0)
-        tex *= (1 + 0.12 * k_age * contrast * blotch)[..., None]
+        shade *= 1 + 0.12 * k_age * contrast * blotch
         if age > 50:
             spots = np.zeros((TEX, TEX), np.float32)
             for _ in range(int(6 + 18 * min((age - 50) / 30, 1.0))):
                 x, y = rng.uniform(40, 216), rng.uniform(20, 200)
                 cv2.circle(spots, (int(x), int(y)), int(rng.integers(2, 5)), 1.0, -1)
-            spots = cv2.GaussianBlur(spots, (0, 0), 1.2)
-            tex *= (1 - 0.3 * contrast * spots[..., None] * np.array([0.8, 1.0, 1.1]))
-    if look.stubble > 0:
-        dots = (rng.random((TEX, TEX)) < 0.45).astype(np.float32)
-        st = mk["lower_face"] * (0.45 + 0.5 * cv2.GaussianBlur(dots, (0, 0), 0.6)) * look.stubble
-        beard = brow if not nir else base * 0.3
-        tex = tex * (1 - 0.75 * contrast * st[..., None]) + beard * 0.75 * contrast * st[..., None]
-    if gender == "female" and age >= 16:
-        # Eye make-up: a darker lash line (a cue the 32 x 32 gender chip keeps); kept light so that
-        # closed lids still read as skin, not as a dark iris.
-        tex *= (1 - 0.35 * mk["lash"] - 0.15 * mk["lower_lash"]).clip(0, 1)[..., None]
-    return tex.astype(np.float32)
+            shade *= 1 - 0.3 * contrast * cv2.GaussianBlur(spots, (0, 0), 1.2)
+    else:
+        shade *= 1 + 0.04 * contrast * blotch  # faint mottling at any age, per identity
+    tex *= shade[..., None]
+    # Blush on the cheeks (green and blue absorbed, red kept).
+    tex *= 1 - (0.12 * contrast) * mk["cheeks"][..., None] * np.array([0.0, 1.0, 0.8], np.float32)
+    return tex
 
 
 @lru_cache(maxsize=8)
