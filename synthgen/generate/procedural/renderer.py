@@ -282,7 +282,7 @@ def render_spec(spec: SceneSpec, width: int, height: int, supersample: int = 2,
     hit = raycast_ellipsoid(sc.to_cam(skull_c), rot, skull_r, k, free)
     if hit is not None:
         loc = hit.local * skull_r + skull_c  # head-local position
-        hairline = (-0.052 * s + 0.045 * np.clip((np.abs(loc[:, 0]) - 0.058 * s) / 0.02, 0, 1)
+        hairline = ((-0.052 + look.hairline) * s + 0.045 * np.clip((np.abs(loc[:, 0]) - 0.058 * s) / 0.02, 0, 1)
                     + 0.11 * np.clip((loc[:, 2] - 0.04 * s) / 0.08, 0, 1))
         is_hair = loc[:, 1] < hairline
         if look.bald > 0:
@@ -311,7 +311,7 @@ def render_spec(spec: SceneSpec, width: int, height: int, supersample: int = 2,
         put(neck.flat[keep], (shade(neck, skin * 0.8) * shadow)[keep])
     if look.long_hair:
         hit = raycast_ellipsoid(sc.to_cam(np.array([0.0, 0.04, 0.10]) * s), rot,
-                                np.array([0.09, 0.145, 0.085]) * s, k, free)
+                                np.array([0.09, 0.145, 0.085]) * s * np.array([look.hair_volume, 1.0, 1.0]), k, free)
         if hit is not None:
             put(hit.flat, shade(hit, hair, 0.02, 8))
     if torso is not None:

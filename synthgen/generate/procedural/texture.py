@@ -51,6 +51,8 @@ class Look:
     bald: float  # 0 full hair .. 1 bald crown
     stubble: float
     brow_thickness: float
+    hairline: float = 0.0  # metres the hairline sits lower (>0) or higher (<0) than average
+    hair_volume: float = 1.0  # scale of the long-hair volume
 
 
 def make_look(identity_seed: int, gender: str, age: float, skin_tone: int) -> Look:
@@ -74,8 +76,10 @@ def make_look(identity_seed: int, gender: str, age: float, skin_tone: int) -> Lo
     long_hair = bool(rng.random() < (0.08 if male else 0.9)) and age >= 3
     bald = float(np.clip((age - 45) / 30, 0, 1) * rng.uniform(0, 1)) if male and rng.random() < 0.5 else 0.0
     stubble = float(rng.uniform(0.5, 1.0)) if male and age >= 18 and rng.random() < 0.75 else 0.0
+    hr = np.random.default_rng([identity_seed, 4])  # a separate stream: earlier draws stay as they were
     return Look(skin, lips, hair, hair * 0.8, srgb_to_linear(iris_srgb), clothes, long_hair, bald, stubble,
-                float(rng.uniform(0.9, 1.3) * (1.4 if male else 0.75)))
+                float(rng.uniform(0.9, 1.3) * (1.4 if male else 0.75)),
+                hairline=float(hr.normal(0, 0.007)), hair_volume=float(hr.uniform(0.85, 1.15)))
 
 
 def _uvpx(idx: list[int]) -> np.ndarray:
