@@ -19,10 +19,13 @@ class Registry(Generic[T]):
     """Name -> factory. ``lazy`` maps names to modules imported on first use, so that heavy
     backends (torch, diffusers) cost nothing until chosen."""
 
-    def __init__(self, kind: str, lazy: dict[str, str] | None = None) -> None:
+    def __init__(self, kind: str, lazy: dict[str, str] | None = None, sections: dict[str, str] | None = None) -> None:
         self.kind = kind
         self._factories: dict[str, Callable[..., T]] = {}
         self._lazy = dict(lazy or {})
+        # name -> "module:Class" of the backend's own params.yaml section (light: pydantic only), so
+        # params validate a backend's section without importing the backend itself.
+        self._sections = dict(sections or {})
 
     def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
         def deco(factory: Callable[..., T]) -> Callable[..., T]:
@@ -45,6 +48,17 @@ class Registry(Generic[T]):
                 fix=f"choose one of: {', '.join(self.names()) or '(none registered)'}",
             )
         return self._factories[name]
+
+    def section(self, name: str) -> type[Any] | None:
+        """The config class a backend declared for its params.yaml section, or None."""
+        ref = self._sections.get(name)
+        if ref is None:
+            return None
+        module, _, cls = ref.partition(":")
+        return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+
+    def sections(self) -> list[str]:
+        return sorted(self._sections)
 
     def create(self, name: str, *args: Any, **kwargs: Any) -> T:
         return self.get(name)(*args, **kwargs)

@@ -26,11 +26,11 @@ from synthgen.errors import ConfigError, ModelUnavailableError  # noqa: E402
 from synthgen.generate.base import GENERATORS  # noqa: E402
 from synthgen.generate.config import GenerateParams  # noqa: E402
 from synthgen.generate.diffusion.backend import DiffusionGenerator  # noqa: E402
-from synthgen.generate.diffusion.parallel import my_shards, shards_for_process  # noqa: E402
 from synthgen.generate.diffusion.pipeline import PIPELINES  # noqa: E402
 from synthgen.generate.diffusion.prompts import build_prompt  # noqa: E402
 from synthgen.generate.diffusion.tiny import save_tiny  # noqa: E402
-from synthgen.plan.spec import SceneSpec  # noqa: E402
+from synthgen.generate.parallel import my_shards, shards_for_process  # noqa: E402
+from synthgen.spec import SceneSpec  # noqa: E402
 
 MODES = ("txt2img", "controlnet", "img2img", "controlnet_img2img")
 
@@ -161,7 +161,8 @@ def test_size_must_be_a_multiple_of_8(tiny: dict[str, tuple[Path, Path]]) -> Non
 def test_generate_stage_writes_diffusion_rows(tiny: dict[str, tuple[Path, Path]], tmp_path: Path) -> None:
     from synthgen.generate.stage import generate_shard
     from synthgen.paths import Layout
-    from synthgen.plan.planner import plan_specs, write_plan
+    from synthgen.plan.planner import plan_specs
+    from synthgen.spec import write_plan
 
     model, controlnet = tiny["sd"]
     params = parse_params({

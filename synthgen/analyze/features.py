@@ -17,8 +17,8 @@ from typing import Any, Protocol
 import numpy as np
 import pyarrow as pa
 
+from synthgen.analyze.registries import EXTRACTORS
 from synthgen.errors import DataError, ModelUnavailableError
-from synthgen.registry import Registry
 
 IDENTITY_COLUMN = "meas_identity_embedding"
 
@@ -36,7 +36,10 @@ class FeatureExtractor(Protocol):
     def extract(self, table: pa.Table, progress: bool = False) -> Features: ...
 
 
-EXTRACTORS: Registry[FeatureExtractor] = Registry("feature extractor")
+# ``needs_images`` (a class attribute of every extractor): whether it reads pixels, so the stage
+# loads image bytes only for extractors that need them.
+
+
 
 
 @EXTRACTORS.register("identity")
@@ -44,6 +47,7 @@ class IdentityEmbedding:
     """Reads the stored embedding: rows without a face (null or empty embedding) are skipped."""
 
     name = "identity"
+    needs_images = False  # reads the labellers' stored embedding column
 
     def __init__(self, column: str = IDENTITY_COLUMN, **_: Any) -> None:
         self.column = column
@@ -87,6 +91,7 @@ class _TransformersVision:
     """Shared loading and batching for hub vision backbones."""
 
     name = ""
+    needs_images = True
 
     def __init__(self, model: str, batch_size: int = 32, device: str = "cpu", image_size: int | None = None, **_: Any) -> None:
         self.model_id, self.batch_size, self.device = model, batch_size, device

@@ -41,7 +41,7 @@ def decide(frame: pl.DataFrame, params: CurateParams) -> Decisions:
     """Reasons for every row of a labelled frame (needs the ``meas_*`` columns)."""
     if "meas_face_count" not in frame.columns:
         raise DataError("rows carry no meas_* columns: they were not labelled",
-                        fix="run `synthgen label` (or synthgen.label.label_rows) before curating")
+                        fix="run `synthgen label` (or synthgen.label.pipeline.label_rows) before curating")
     reasons: list[list[str]] = [[] for _ in range(frame.height)]
     notes: list[str] = []
     codes: list[str] = []

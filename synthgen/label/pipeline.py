@@ -20,11 +20,11 @@ from typing import Any
 import pyarrow as pa
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from synthgen.contract import MEAS_NAMES, meas_table
 from synthgen.errors import ConfigError, DataError, SynthgenError
 from synthgen.images import decode_rgb
 from synthgen.label.base import DETECTION_KEYS, LABELERS, FaceContext, Labeler
 from synthgen.label.config import LabelParams
-from synthgen.label.schema import MEAS_NAMES, meas_table
 
 # Row columns the labellers may look at besides the image (the cabin geometry for gaze zones).
 CONTEXT_COLUMNS = ("req_camera", "req_seat")

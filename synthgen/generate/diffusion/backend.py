@@ -20,7 +20,7 @@ from synthgen.generate.diffusion.config import DiffusionParams
 from synthgen.generate.diffusion.prompts import build_prompt
 from synthgen.generate.diffusion.weights import ResolvedWeights, resolve_weights
 from synthgen.io import stable_hash
-from synthgen.plan.spec import SceneSpec
+from synthgen.spec import SceneSpec
 
 BACKEND_VERSION = "1.0"
 
@@ -47,10 +47,11 @@ class DiffusionGenerator:
     """Renders specs in batches of ``batch_size``; each sample's noise comes from its own seed."""
 
     name = "diffusion"
+    max_processes: int | None = 1  # one pipeline per device; more devices: `accelerate launch`
 
     def __init__(self, cfg: GenerateParams, renderer: Generator | None = None) -> None:
         self.cfg = cfg
-        self.params = cfg.diffusion
+        self.params: DiffusionParams = cfg.section("diffusion")
         check_size(cfg)
         # Resolve weights first: a missing model fails here in milliseconds, before torch loads.
         self.weights = resolve_weights(self.params)

@@ -1,7 +1,8 @@
-"""Data-parallel generation over several GPUs: one process per GPU, each rendering its own shards.
+"""Data-parallel generation over several devices: one process per device, each rendering its own shards.
 
-Launch the same command once per GPU (``accelerate launch --num_processes N -m synthgen.generate.diffusion.parallel
-params.yaml``, or N workers with ``LOCAL_RANK``/``RANK``/``WORLD_SIZE`` set). Each process
+Launch the same command once per device (``accelerate launch --num_processes N -m synthgen generate``,
+or N processes with ``LOCAL_RANK``/``RANK``/``WORLD_SIZE`` set); ``run_generate`` sees ``WORLD_SIZE``
+and comes here. Nothing here is specific to a backend. Each process
 loads the pipeline on its own device (``device: auto`` picks ``PartialState().device``) and
 writes whole shard files, so no tensors cross processes and the shard runner's atomic writes
 keep a killed run resumable. Shard k goes to process ``k % num_processes``: a fixed, even split
@@ -10,11 +11,16 @@ that every process computes alone, with no coordinator.
 
 from __future__ import annotations
 
-import sys
+import os
 from collections.abc import Sequence
 
-from synthgen.config import Params, load_params
+from synthgen.generate.config import GenerateRun
 from synthgen.shards import StageResult
+
+
+def launched_processes() -> int:
+    """How many processes a launcher (``accelerate launch``, torchrun) started for this run."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def shards_for_process(shards: Sequence[int], process_index: int, num_processes: int) -> list[int]:
@@ -32,7 +38,7 @@ def my_shards(shards: Sequence[int]) -> list[int]:
     return shards_for_process(shards, state.process_index, state.num_processes)
 
 
-def run_generate_distributed(params: Params, shards: Sequence[int] | None = None,
+def run_generate_distributed(params: GenerateRun, shards: Sequence[int] | None = None,
                              progress: bool = True) -> StageResult:
     """The generate stage, split over the processes of an ``accelerate launch``.
 
@@ -42,8 +48,8 @@ def run_generate_distributed(params: Params, shards: Sequence[int] | None = None
 
     from synthgen.generate.stage import STAGE, generate_shard, prepare_generate
     from synthgen.paths import Layout
-    from synthgen.plan.planner import plan_shards
     from synthgen.shards import run_sharded
+    from synthgen.spec import plan_shards
 
     state = PartialState()
     layout = Layout.from_params(params)
@@ -59,17 +65,3 @@ def run_generate_distributed(params: Params, shards: Sequence[int] | None = None
                          workers=1, progress=progress and state.is_local_main_process)
     state.wait_for_everyone()
     return result
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m synthgen.generate.diffusion.parallel [params.yaml] [key=value ...]``"""
-    args = list(sys.argv[1:] if argv is None else argv)
-    path = args.pop(0) if args and "=" not in args[0] else "params.yaml"
-    params = load_params(path, overrides=args)
-    result = run_generate_distributed(params)
-    print(f"generated {len(result.written)} shard(s), skipped {len(result.skipped)} -> {result.out_dir}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
