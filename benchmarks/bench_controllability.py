@@ -251,12 +251,14 @@ def expression_table(src: str, req: np.ndarray, meas: np.ndarray, mask: np.ndarr
     m = mask & np.array([isinstance(v, str) for v in meas])
     out = [line(src, "expression top-1 (intensity >= 0.5)",
                 f"{np.mean(meas[m] == req[m]):.2f} (n={m.sum()})")]
-    rec = []
+    rec, worst = [], (float("inf"), "-")
     for e in classes:
         k = m & (req == e)
-        r = float(np.mean(meas[k] == e)) if k.any() else float("nan")
+        if k.any():
+            worst = min(worst, (float(np.mean(meas[k] == e)), e))
         rec.append(f"{e} {int(np.sum(meas[k] == e))}/{int(k.sum())}")
     out.append(line(src, "  per-class recall", ", ".join(rec)))
+    out.append(line(src, "  worst class recall", f"{worst[0]:.2f} ({worst[1]})"))
     return out
 
 
@@ -268,9 +270,9 @@ def main() -> None:
     g.add_argument("--tune-only", action="store_true", help="only the labellers the renderer is tuned against")
     g.add_argument("--heldout", action="store_true", help="only the held-out readers (plus the detector/landmarks they align with)")
     args = ap.parse_args()
+    from synthgen.generate.procedural.backend import VERSION as GENERATOR_VERSION
     from synthgen.label.config import LabelParams
     from synthgen.label.pipeline import label_rows
-    from synthgen.generate.procedural.backend import VERSION as GENERATOR_VERSION
 
     do_tune, do_held = not args.heldout, not args.tune_only
     main_r, twins = render(args.n, neutral_twins=do_held)

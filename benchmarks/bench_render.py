@@ -16,8 +16,6 @@ import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-import numpy as np
-
 from synthgen.generate.procedural.backend import ProceduralGenerator
 from synthgen.images import encode_png
 from synthgen.spec import SceneSpec

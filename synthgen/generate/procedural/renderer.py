@@ -142,10 +142,11 @@ def _sample(tex: np.ndarray, uv: np.ndarray) -> np.ndarray:
     n = len(uv)
     cols = 1024
     rows = -(-n // cols)
-    maps = np.zeros((rows * cols, 2), np.float32)
-    maps[:n] = uv
-    maps = maps.reshape(rows, cols, 2)
-    out = cv2.remap(tex, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    flat = np.zeros((rows * cols, 2), np.float32)
+    flat[:n] = uv
+    maps = flat.reshape(rows, cols, 2)
+    out = np.asarray(cv2.remap(tex, maps, None, cv2.INTER_LINEAR,  # type: ignore[call-overload]
+                               borderMode=cv2.BORDER_REPLICATE))
     return out.reshape(-1, tex.shape[2])[:n]
 
 

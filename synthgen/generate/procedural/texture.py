@@ -209,8 +209,8 @@ def skin_texture(identity_seed: int, gender: str, age_bin: int, skin_tone: int, 
     tex = np.empty((TEX, TEX, 3), np.float32)
     tex[:] = base
     _mix(tex, lips, mk["lips"])
-    bw = np.clip(mk["brow"] * look.brow_thickness, 0, 1)
-    bw = cv2.GaussianBlur(bw, (0, 0), 1.0 + 0.4 * rng.random())
+    bw: np.ndarray = cv2.GaussianBlur(np.clip(mk["brow"] * look.brow_thickness, 0, 1).astype(np.float32), (0, 0),
+                                      1.0 + 0.4 * rng.random())
     _mix(tex, brow * 0.85, 0.85 * bw)
     noise = _blurred_noise(rng, 1.5)
     blotch = _blurred_noise(rng, 4.0)
