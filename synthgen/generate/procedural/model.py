@@ -155,8 +155,12 @@ def _lower_lid_y(v: np.ndarray, up: list[int], lo: list[int]) -> np.ndarray:
 
 # Rest lid positions relative to the measured mean face once the eyeball sits at canthal height:
 # the upper lid margin rests about 1 mm over the iris top, the lower lid near the iris bottom.
-UPPER_LID_REST = 0.0012
-LOWER_LID_REST = 0.0015
+# 0.6.0: the lids rest 2 mm further apart than in 0.5.0 (upper margin at the iris top, lower lid
+# 1.5 mm under the iris): with the narrower 0.5.0 aperture MediaPipe's iris and eye-corner points
+# moved together with the iris, and the geometric reader saw almost no vertical gaze (18 frontal
+# renders, gaze pitch -30..+20: slope 0.11 -> 0.21, bias +7.1 -> +4.2 degrees).
+UPPER_LID_REST = -0.001
+LOWER_LID_REST = 0.003
 # Fraction of the iris's vertical travel that the lids follow (the upper lid keeps its cover of
 # the iris when the eye looks up or down; the lower lid moves much less).
 UPPER_LID_FOLLOW = 0.8
@@ -475,8 +479,9 @@ def shape_face(identity_seed: int, gender: str, age: float) -> np.ndarray:
     elif age > 45:
         # Sagging: jowls and cheeks drop, the lips thin, the nose lengthens.
         k = min((age - 45) / 35, 1.0)
-        mesh[:, 1] += 0.007 * k * r.jaw * r.side
-        mesh[:, 1] += 0.004 * k * r.cheeks
+        mesh[:, 1] += 0.011 * k * r.jaw * r.side
+        mesh[:, 1] += 0.006 * k * r.cheeks
+        mesh[:, 2] += 0.003 * k * r.cheeks  # cheeks lose their fullness
         mesh[:, 1] += 0.002 * k * r.nose
         lip_y = mesh[[13, 14], 1].mean()
         mesh[:, 1] -= 0.0015 * k * lipw * np.sign(mesh[:, 1] - lip_y)

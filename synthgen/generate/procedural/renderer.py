@@ -253,7 +253,7 @@ class _Frame:
             if hit is None:
                 continue
             ang = np.degrees(np.arccos(np.clip(hit.local @ sc.gaze_local.astype(np.float32), -1, 1)))
-            sclera = self.grey(np.array([0.62, 0.55, 0.52]))
+            sclera = self.grey(np.array([0.78, 0.70, 0.66]))  # near-white: the eye corners stand out from skin
             iris = np.full(3, 0.30, np.float32) if self.nir else self.look.iris.astype(np.float32)
             pupil = np.full(3, 0.9 if bright_pupil else 0.01, np.float32)
             w_iris = np.clip((29.0 - ang) / 1.5, 0, 1)[:, None]

@@ -165,6 +165,28 @@ def _feature_masks() -> dict[str, np.ndarray]:
         p = uv[i] * TEX
         cv2.circle(cheek, (int(p[0]), int(p[1])), 16, 1.0, -1)
     masks["cheeks"] = cv2.GaussianBlur(cheek, (0, 0), 8)
+    # Broad age shading: a fold is a soft shadow under a soft highlight, not a drawn line. Tear
+    # troughs and eye bags under the lower lids, deep nasolabial and marionette folds, hollow
+    # temples and cheeks, the jowl line.
+    dark, light = canvas(), canvas()
+    for s in (-1, 1):
+        lo_lid = uv[145 if s < 0 else 374] * TEX
+        cv2.ellipse(dark, (int(lo_lid[0]), int(lo_lid[1] + 9)), (15, 4), -s * 12, 0, 180, 1.0, 3, cv2.LINE_AA)
+        cv2.ellipse(light, (int(lo_lid[0]), int(lo_lid[1] + 5)), (12, 3), -s * 12, 0, 180, 1.0, 3, cv2.LINE_AA)
+        wing = uv[98 if s < 0 else 327] * TEX
+        corner = uv[61 if s < 0 else 291] * TEX
+        p0, p1 = wing + np.array([s * 3, -2]), corner + np.array([s * 6, 4])
+        cv2.line(dark, tuple(int(v) for v in p0), tuple(int(v) for v in p1), 1.0, 4, cv2.LINE_AA)
+        cv2.line(light, tuple(int(v) for v in p0 + [s * 5, 0]), tuple(int(v) for v in p1 + [s * 6, -2]), 1.0, 4,
+                 cv2.LINE_AA)
+        m0 = corner + np.array([s * 2, 4])
+        cv2.line(dark, tuple(int(v) for v in m0), tuple(int(v) for v in m0 + [s * 6, 26]), 1.0, 3, cv2.LINE_AA)
+        cheek = uv[50 if s < 0 else int(m.mirror[50])] * TEX
+        cv2.circle(dark, (int(cheek[0] + s * 14), int(cheek[1] + 16)), 12, 0.6, -1)
+        temple = uv[70 if s < 0 else int(m.mirror[70])] * TEX
+        cv2.circle(dark, (int(temple[0] + s * 6), int(temple[1] + 4)), 10, 0.5, -1)
+    masks["age_dark"] = cv2.GaussianBlur(dark, (0, 0), 3.0)
+    masks["age_light"] = cv2.GaussianBlur(light, (0, 0), 3.0)
     # Where freckles go: across the nose bridge and the upper cheeks.
     zone = canvas()
     nose = uv[fm.NOSE_TIP] * TEX
@@ -241,6 +263,7 @@ def skin_texture(identity_seed: int, gender: str, age_bin: int, skin_tone: int, 
     if age > 30:
         k_age = min((age - 30) / 40, 1.0)
         shade *= 1 - k_age * 0.55 * contrast * mk["wrinkles"]
+        shade *= 1 - k_age * 0.35 * contrast * mk["age_dark"] + k_age * 0.12 * contrast * mk["age_light"]
         shade *= 1 - k_age**1.5 * 0.5 * contrast * mk["old_lines"]
         # Uneven, blotchy old skin and age spots (weaker in NIR, where melanin barely shows).
         shade *= 1 + 0.12 * k_age * contrast * blotch
