@@ -67,9 +67,71 @@ def bench(size: int, n: int) -> dict[str, float]:
     }
 
 
+PARTS = {
+    "identity skin texture (cached per identity)": ("texture_mod", "skin_texture"),
+    "face mesh rasterisation (ID buffer, barycentrics)": ("renderer", "rasterize_mesh"),
+    "face texturing and lighting": ("frame", "draw_face"),
+    "eyeballs": ("frame", "draw_eyes"),
+    "mouth cavity and teeth": ("frame", "draw_mouth"),
+    "head, hair, ears, neck, torso (ray-cast quadrics)": ("frame", "draw_head_and_body"),
+    "cabin": ("renderer", "draw_cabin"),
+    "glasses": ("renderer", "_draw_glasses"),
+    "exposure, downsample, sRGB, noise": ("frame", "finish"),
+    "scene geometry (shape, expression, lids, eyes)": ("renderer", "Scene"),
+    "control map": ("renderer", "draw_control"),
+}
+
+
+def parts(n: int) -> None:
+    """CPU ms per image of each drawing step (256 x 256, one process), by wrapping the steps:
+    says where the render cost goes when realism adds to it."""
+    from collections import Counter
+
+    from synthgen.generate.procedural import renderer
+
+    acc: Counter[str] = Counter()
+    owners = {"renderer": renderer, "frame": renderer._Frame}
+
+    def wrap(label: str, owner: object, name: str) -> None:
+        fn = getattr(owner, name)
+
+        def timed(*a: object, **k: object) -> object:
+            t = time.process_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                acc[label] += time.process_time() - t
+
+        setattr(owner, name, timed)
+
+    for label, (where, name) in PARTS.items():
+        if where == "texture_mod":
+            wrap(label, renderer, "skin_texture")  # the renderer's own reference to it
+        else:
+            wrap(label, owners[where], name)
+    batch = specs(n)
+    g = ProceduralGenerator(256, 256)
+    for s in batch[:3]:
+        g.render(s)
+    acc.clear()
+    t = time.process_time()
+    images = [g.render(s).image for s in batch]
+    total = time.process_time() - t
+    t = time.process_time()
+    for im in images:
+        encode_png(im)
+    png = time.process_time() - t
+    print(f"CPU ms per image at 256x256 by part ({n} default-plan specs; the face step includes the texture):")
+    for label, v in acc.most_common():
+        print(f"  {label:52s} {1000 * v / n:6.1f}  ({v / png:4.2f}x PNG)")
+    print(f"  {'total render':52s} {1000 * total / n:6.1f}  ({total / png:4.2f}x PNG)")
+    print(f"  {'PNG encode of the same images':52s} {1000 * png / n:6.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=60, help="images per measurement")
+    ap.add_argument("--parts", action="store_true", help="also print the CPU cost of each drawing step")
     args = ap.parse_args()
     print(f"cores: {os.cpu_count()}  load average: {os.getloadavg()[0]:.2f}  images per run: {args.n}")
     print(f"{'size':>9} | {'ms/img':>7} | {'CPU ms/img':>10} | {'img/s 1 proc':>12} | {'img/s 2 proc':>12} | {'PNG ms':>6} | {'render/PNG':>10} | {'CPU render/PNG':>14}")
@@ -77,7 +139,10 @@ def main() -> None:
         r = bench(size, args.n)
         print(f"{size:>4}x{size:<4} | {r['ms_per_image']:7.1f} | {r['cpu_ms_per_image']:10.1f} | {r['img_s_1proc']:12.1f} | {r['img_s_2proc']:12.1f} | "
               f"{r['png_ms']:6.2f} | {r['render_over_png']:10.2f} | {r['cpu_render_over_png']:14.2f}")
+    if args.parts:
+        parts(args.n)
 
 
 if __name__ == "__main__":
     main()
+
