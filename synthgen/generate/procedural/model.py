@@ -155,12 +155,14 @@ def _lower_lid_y(v: np.ndarray, up: list[int], lo: list[int]) -> np.ndarray:
 
 # Rest lid positions relative to the measured mean face once the eyeball sits at canthal height:
 # the upper lid margin rests about 1 mm over the iris top, the lower lid near the iris bottom.
-# 0.6.0: the lids rest 2 mm further apart than in 0.5.0 (upper margin at the iris top, lower lid
-# 1.5 mm under the iris): with the narrower 0.5.0 aperture MediaPipe's iris and eye-corner points
-# moved together with the iris, and the geometric reader saw almost no vertical gaze (18 frontal
-# renders, gaze pitch -30..+20: slope 0.11 -> 0.21, bias +7.1 -> +4.2 degrees).
-UPPER_LID_REST = -0.001
-LOWER_LID_REST = 0.003
+# 0.6.0: the lids rest about 1 mm further apart than in 0.5.0 (upper margin near the iris top,
+# lower lid about 1 mm under the iris). With the narrower 0.5.0 aperture MediaPipe's iris and
+# eye-corner points moved together with the iris and the geometric reader saw almost no vertical
+# gaze. A trade-off measured on 18 frontal renders (gaze pitch -30..+20) and 70 fer renders:
+# lids 2.2 mm further apart gave gaze slope 0.11 -> 0.21 but fer read neutral faces as surprise or
+# fear (neutral 7/10 -> 3/10, sadness 2/10 -> 0/10); this middle gives slope 0.18, neutral 6/10.
+UPPER_LID_REST = 0.0003
+LOWER_LID_REST = 0.0025
 # Fraction of the iris's vertical travel that the lids follow (the upper lid keeps its cover of
 # the iris when the eye looks up or down; the lower lid moves much less).
 UPPER_LID_FOLLOW = 0.8
