@@ -331,3 +331,20 @@ def test_benchmark_roc_auc_and_facs_reader() -> None:
     disgust = z.copy()
     disgust[9], disgust[7], disgust[3] = 0.05, 0.06, 0.03
     assert au_classify(disgust) == "disgust"
+
+
+def test_eyes_converge_on_near_targets_and_stay_parallel_for_far_ones() -> None:
+    from synthgen.cabin import gaze_angles_toward
+    from synthgen.generate.procedural.renderer import Scene
+
+    rng = np.random.default_rng(3)
+    yaw, pitch = gaze_angles_toward("instrument_cluster", "rearview_mirror", "driver", rng)
+    near = Scene(spec(gaze_yaw=yaw, gaze_pitch=pitch, camera="rearview_mirror", seat="driver"), 256, 256, 1, 0.42)
+    g_r, g_l = near.eye_gaze_local
+    # The subject's right eye (x < 0) turns towards +x, the left towards -x: they cross in front.
+    assert g_r[0] - g_l[0] > np.sin(np.radians(2.0))
+    mean = (g_r + g_l) / np.linalg.norm(g_r + g_l)
+    assert np.degrees(np.arccos(np.clip(mean @ near.gaze_local, -1, 1))) < 1.0  # the cyclopean gaze is kept
+    yaw, pitch = gaze_angles_toward("windshield", "rearview_mirror", "driver", rng)
+    far = Scene(spec(gaze_yaw=yaw, gaze_pitch=pitch, camera="rearview_mirror", seat="driver"), 256, 256, 1, 0.42)
+    assert np.allclose(far.eye_gaze_local[0], far.eye_gaze_local[1])

@@ -102,14 +102,22 @@ class Scene:
         v = fm.open_jaw(v, jaw)
         v = fm.widen_eyes(v, widen)
         v = fm.close_eyelids(v, spec.eye_openness, pitch_local)
-        # Eyeballs and irises: rotate with the eye-in-head gaze.
-        turn = _rotation_between(np.array([0.0, 0.0, -1.0]), g)
+        # Eyeballs and irises: rotate with the eye-in-head gaze, each eye towards the fixation point
+        # (vergence: a near target such as the cluster turns both eyes inwards).
         model = fm.load_model()
         self.eyeball_local = []
+        self.eye_gaze_local = []
+        fixation = fixation_distance(spec.camera, spec.seat, self.gaze_cam, self.eye)
         for j, c in enumerate((fm.R_PUPIL, fm.L_PUPIL)):
             centre = np.array([v[c, 0], heights[j], v[c, 2] + fm.EYEBALL_BEHIND_PUPIL])
             self.eyeball_local.append(centre)
-            v[c] = centre + g * fm.EYEBALL_BEHIND_PUPIL
+            ge = g
+            if fixation is not None:
+                ge = g * fixation - centre  # head-local: origin at the mid-eye point
+                ge = ge / np.linalg.norm(ge)
+            self.eye_gaze_local.append(ge)
+            turn = _rotation_between(np.array([0.0, 0.0, -1.0]), ge)
+            v[c] = centre + ge * fm.EYEBALL_BEHIND_PUPIL
             ring = np.zeros((4, 3))
             ring[:, :2] = model.iris_ring_dirs[j] * fm.IRIS_RADIUS
             v[c + 1 : c + 5] = v[c] + ring @ turn.T
@@ -135,6 +143,28 @@ class Scene:
             "req_gaze_zone": cabin.gaze_zone(self.spec.camera, self.spec.seat, self.gaze_cam, self.eye),
             "req_camera_matrix": self.k.ravel().astype(float).tolist(),
         }, px
+
+
+# Zones whose targets are near enough for vergence to show (about 0.3-1 m from the eyes); the
+# road through the windshield and the world through the side windows are far: parallel eyes.
+NEAR_ZONES = ("rearview_mirror", "instrument_cluster", "infotainment", "lap", "left_mirror", "right_mirror")
+
+
+def fixation_distance(camera: str, seat: str, gaze_cam: np.ndarray, eye_cam: np.ndarray) -> float | None:
+    """Distance (metres) from the mid-eye point to what the gaze ray hits first, when that is a near
+    zone (``NEAR_ZONES``); None for far targets and misses (the eyes stay parallel)."""
+    r_cab, _ = cabin.camera_pose(camera, seat)
+    d = r_cab.T @ np.asarray(gaze_cam, float)
+    d /= np.linalg.norm(d)
+    origin = cabin.to_cabin(camera, seat, np.asarray(eye_cam, float))
+    best: tuple[int, float, str] | None = None
+    for z in cabin.zones(seat):
+        t = z.hit(origin, d)
+        if t is not None and (best is None or (z.priority, t) < best[:2]):
+            best = (z.priority, t, z.name)
+    if best is None or best[2] not in NEAR_ZONES:
+        return None
+    return float(best[1])
 
 
 def _sample(tex: np.ndarray, uv: np.ndarray) -> np.ndarray:
@@ -248,11 +278,11 @@ class _Frame:
         """Eyeballs (sclera, iris with a dark limbus, pupil), seen through the eye holes."""
         sc = self.sc
         bright_pupil = self.nir and self.rng.random() < 0.3
-        for centre in sc.eyeball_local:
+        for centre, gaze in zip(sc.eyeball_local, sc.eye_gaze_local, strict=True):
             hit = raycast_ellipsoid(sc.to_cam(centre), sc.rot, np.full(3, fm.EYEBALL_RADIUS), self.k, self.free)
             if hit is None:
                 continue
-            ang = np.degrees(np.arccos(np.clip(hit.local @ sc.gaze_local.astype(np.float32), -1, 1)))
+            ang = np.degrees(np.arccos(np.clip(hit.local @ gaze.astype(np.float32), -1, 1)))
             sclera = self.grey(np.array([0.78, 0.70, 0.66]))  # near-white: the eye corners stand out from skin
             iris = np.full(3, 0.30, np.float32) if self.nir else self.look.iris.astype(np.float32)
             pupil = np.full(3, 0.9 if bright_pupil else 0.01, np.float32)
