@@ -53,6 +53,9 @@ def friendly(fn: F) -> F:
 
 def _params(path: Path, overrides: list[str] | None) -> Any:
     from synthgen.config import load_params
+    from synthgen.logs import configure
+
+    configure()  # stage summaries at INFO on stderr
 
     return load_params(path, overrides or [])
 

@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 from synthgen.errors import ConfigError
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Registry(Generic[T]):
@@ -27,8 +28,11 @@ class Registry(Generic[T]):
         # params validate a backend's section without importing the backend itself.
         self._sections = dict(sections or {})
 
-    def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
-        def deco(factory: Callable[..., T]) -> Callable[..., T]:
+    def register(self, name: str) -> Callable[[F], F]:
+        """Decorator: register a factory (a class or a function) under ``name``. What it builds is
+        checked against the protocol by the registry contract tests, for every registered name."""
+
+        def deco(factory: F) -> F:
             if name in self._factories and self._factories[name] is not factory:
                 raise ValueError(f"{self.kind} {name!r} registered twice")
             self._factories[name] = factory
@@ -55,7 +59,8 @@ class Registry(Generic[T]):
         if ref is None:
             return None
         module, _, cls = ref.partition(":")
-        return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+        section: type[Any] = getattr(importlib.import_module(module), cls)
+        return section
 
     def sections(self) -> list[str]:
         return sorted(self._sections)

@@ -13,8 +13,14 @@ through the ``real`` stage) before handing a plain ``Reference`` to ``analyze`` 
 
 from __future__ import annotations
 
+import functools
+import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import pyarrow.parquet as pq
 
 from synthgen.config import Params
 from synthgen.reference import Reference
@@ -25,6 +31,42 @@ if TYPE_CHECKING:
     from synthgen.publish.stage import PublishResult
     from synthgen.train.runner import TrainResult
 
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _rows(folder: Path) -> int:
+    """Rows in a stage folder's shards, from the Parquet footers (no data read)."""
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in sorted(folder.glob("shard-*.parquet")))
+
+
+def _summary(result: Any) -> str:
+    if isinstance(result, StageResult):
+        return (f"{len(result.written)} shard(s) written, {len(result.skipped)} kept, "
+                f"{_rows(result.out_dir)} rows in {result.out_dir}")
+    if hasattr(result, "rows") and hasattr(result, "accepted"):
+        return f"version {result.version}: {result.rows} rows, {result.accepted} accepted, splits {result.splits}"
+    return str(result)
+
+
+def _logged(stage: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Log a whole-stage summary at INFO (what it wrote, how many rows, how long it took)."""
+
+    def deco(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            start = time.perf_counter()
+            result = fn(*args, **kwargs)
+            logger.info("%s: %s (%.1f s)", stage, _summary(result), time.perf_counter() - start)
+            return result
+
+        return wrapper
+
+    return deco
+
+
 __all__ = [
     "run_plan",
     "prepare_generate", "generate_shard", "run_generate",
@@ -34,6 +76,7 @@ __all__ = [
 ]
 
 
+@_logged("plan")
 def run_plan(params: Params) -> Path:
     from synthgen.plan.stage import run_plan as fn
 
@@ -52,6 +95,7 @@ def generate_shard(params: Params, shard: int) -> Path:
     return fn(params, shard)
 
 
+@_logged("generate")
 def run_generate(params: Params, shards: list[int] | None = None, progress: bool = True) -> StageResult:
     from synthgen.generate.stage import run_generate as fn
 
@@ -77,18 +121,29 @@ def label_shard(params: Params, shard: int) -> Path:
     return fn(params, shard)
 
 
+@_logged("label")
 def run_label(params: Params, shards: list[int] | None = None, progress: bool = True) -> StageResult:
     from synthgen.label.stage import run_label as fn
 
     return fn(params, shards=shards, progress=progress)
 
 
+@_logged("curate")
 def run_curate(params: Params, progress: bool = True) -> StageResult:
+    import polars as pl
+
+    from synthgen.curate.core import reject_summary
     from synthgen.curate.stage import run_curate as fn
 
-    return fn(params, progress=progress)
+    result = fn(params, progress=progress)
+    files = sorted(result.out_dir.glob("shard-*.parquet"))
+    if files:
+        reasons = {r["reason"]: r["rows"] for r in reject_summary(pl.scan_parquet(files)).iter_rows(named=True)}
+        logger.info("curate: rejects by reason %s", reasons or "none")
+    return result
 
 
+@_logged("publish")
 def run_publish(params: Params, source_stage: str = "curated", progress: bool = True) -> PublishResult:
     from synthgen.publish.stage import run_publish as fn
 
@@ -107,12 +162,14 @@ def resolve_reference(params: Params, setting: str | Path | None, progress: bool
     return Reference(path, str(path))
 
 
+@_logged("analyze")
 def run_analyze(params: Params, progress: bool = True) -> AnalysisResult:
     from synthgen.analyze.stage import run_analyze as fn
 
     return fn(params, resolve_reference(params, params.analyze.reference, progress), progress=progress)
 
 
+@_logged("train")
 def run_train(params: Params, progress: bool = True) -> TrainResult:
     from synthgen.train.stage import run_train as fn
 

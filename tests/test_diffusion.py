@@ -195,3 +195,45 @@ def test_shards_split_over_processes() -> None:
     assert my_shards(shards) == sorted(shards)  # not launched: one process does everything
     with pytest.raises(ValueError):
         shards_for_process(shards, 3, 3)
+
+
+@pytest.mark.slow
+def test_launched_generate_splits_shards_over_processes(tmp_path: Path) -> None:
+    """`synthgen generate` under a launcher (WORLD_SIZE=2, gloo on the CPU): each process renders its
+    own shards, together they complete the stage, and the shards equal a single-process run's."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from helpers import tiny_params
+
+    from synthgen.paths import Layout
+    from synthgen.stages import run_generate, run_plan
+
+    sets = ["--set", f"data_dir={tmp_path / 'dist'}", "--set", "plan.n=8", "--set", "plan.shard_size=2",
+            "--set", "plan.identities=4", "--set", "generate.width=64", "--set", "generate.height=64"]
+    single = tiny_params(tmp_path / "single", n=8, shard_size=2, size=64, plan={"identities": 4})
+    run_plan(single)
+    run_generate(single, progress=False)
+    subprocess.run([sys.executable, "-m", "synthgen", "plan", *sets], check=True, capture_output=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = []
+    for rank in (0, 1):
+        env = os.environ | {"WORLD_SIZE": "2", "RANK": str(rank), "LOCAL_RANK": str(rank), "LOCAL_WORLD_SIZE": "2",
+                            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "ACCELERATE_USE_CPU": "true"}
+        procs.append(subprocess.Popen([sys.executable, "-m", "synthgen", "generate", "-q", *sets], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    for rank, out in enumerate(outs):  # each process rendered its own half, none rendered everything
+        assert f"process {rank} of 2 runs 2 of 4 generated shard(s)" in out, out
+    dist = Layout(tmp_path / "dist", single.dataset.name, Layout.from_params(single).version).stage_dir("generated")
+    ref = Layout.from_params(single).stage_dir("generated")
+    names = sorted(p.name for p in ref.glob("shard-*.parquet"))
+    assert names == sorted(p.name for p in dist.glob("shard-*.parquet")) and len(names) == 4
+    for name in names:
+        a, b = pq.read_table(ref / name), pq.read_table(dist / name)
+        assert a.column("image").to_pylist() == b.column("image").to_pylist()

@@ -83,18 +83,18 @@ def joint_coverage(
                 break
         else:
             used.append(a)
-    bins = list(itertools.product(*(CATEGORIES[a] for a in used))) if used else [()]
+    bins: list[tuple[str, ...]] = list(itertools.product(*(CATEGORIES[a] for a in used))) if used else [()]
     index = {b: i for i, b in enumerate(bins)}
     counts, unknown = [], {}
     for side, data in (("real", real), ("synthetic", synth)):
         c = np.zeros(len(bins), np.int64)
-        cols = [list(data[a]) for a in used]
+        cols = [list(data[a] or ()) for a in used]
         lengths = [len(v) for v in data.values() if v is not None]
         n = len(cols[0]) if cols else (lengths[0] if lengths else 0)
         miss = 0
         for i in range(n):
             key = tuple(str(col[i]) if col[i] is not None else None for col in cols)
-            j = index.get(key)
+            j = None if None in key else index.get(key)  # type: ignore[arg-type]  # None rules out a bin
             if j is None:
                 miss += 1
             else:

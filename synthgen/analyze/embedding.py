@@ -86,7 +86,7 @@ def embedding_metrics(
         return [MetricValue.missing(n, str(err), MEANING[n], scope) for n in metric_values(tuple(metrics))]
     for m in metrics:
         try:
-            vals = METRICS.get(m)(real, synth, params, seed)
+            vals: list[MetricValue] = METRICS.get(m)(real, synth, params, seed)
             out += [MetricValue(v.name, v.value, v.meaning, v.reason, v.extra, scope) for v in vals]
         except NotComputable as err:
             out += [MetricValue.missing(n, str(err), MEANING[n], scope) for n in METRIC_VALUES[m]]

@@ -60,7 +60,7 @@ class IdentityEmbedding:
                 fix="label the rows first (`synthgen label`, or the importers' labelling), or choose analyze.features.name: dinov2/clip",
             )
         vals = table.column(self.column).to_pylist()
-        keep, rows, skipped = [], [], {}
+        keep, rows, skipped = [], [], {}  # type: list[Any], list[int], dict[str, int]
         dims = {len(v) for v in vals if v}
         if len(dims) > 1:
             raise DataError(f"{self.column} holds vectors of different lengths {sorted(dims)}", where="identity features",
@@ -98,7 +98,7 @@ class _TransformersVision:
         self.model = self._load(model)
         self.model.eval().to(device)
         cfg = self._vision_config()
-        self.image_size = int(image_size or getattr(cfg, "image_size", 224))
+        self.image_size = int(image_size or getattr(cfg, "image_size", None) or 224)
         self.mean, self.std = _NORMALISE[self.name]
 
     def _vision_config(self) -> Any:
@@ -126,7 +126,7 @@ class _TransformersVision:
 
         s = self.image_size
         batch = np.stack([cv2.resize(im, (s, s), interpolation=cv2.INTER_AREA) for im in images]).astype(np.float32) / 255.0
-        batch = (batch - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        batch = np.asarray((batch - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32), np.float32)
         return torch.from_numpy(batch.transpose(0, 3, 1, 2).copy()).to(self.device)
 
     def _embed(self, pixels: Any) -> Any:
@@ -141,7 +141,7 @@ class _TransformersVision:
         if "image" not in table.column_names:
             raise DataError("no 'image' column", where=f"{self.name} features", fix="pass rows that follow the row contract")
         images = table.column("image").to_pylist()
-        good, rows, skipped = [], [], {}
+        good, rows, skipped = [], [], {}  # type: list[np.ndarray], list[int], dict[str, int]
         for i, im in enumerate(images):
             try:
                 good.append(decode_rgb((im or {}).get("bytes"), where=f"row {i}"))

@@ -7,7 +7,6 @@ extractor is one line here plus its ``@register`` in the implementing module.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from synthgen.registry import Registry
@@ -20,7 +19,7 @@ EXTRACTORS: Registry[Any] = Registry(
 # A metric is ``fn(real, synth, params, seed) -> list[MetricValue]``; ``METRIC_VALUES`` names the values it
 # reports (prdc reports four), so that a metric that cannot be computed is reported as missing under
 # each of them.
-METRICS: Registry[Callable[..., Any]] = Registry(
+METRICS: Registry[list[Any]] = Registry(
     "shift metric",
     lazy={name: "synthgen.analyze.embedding" for name in ("fd", "kid", "prdc", "mmd", "domain_auc")},
 )

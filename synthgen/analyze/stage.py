@@ -11,6 +11,7 @@ Outputs (``Layout.reports_dir``):
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from synthgen.images import decode_rgb
 from synthgen.io import csv_text, write_json_atomic, write_text_atomic
 from synthgen.paths import Layout
 from synthgen.reference import Reference, read_reference
+
+logger = logging.getLogger(__name__)
 
 
 def load_synthetic(version_dir: Path, accepted_only: bool, with_images: bool = False) -> pa.Table:
@@ -147,12 +150,15 @@ def run_analyze(params: AnalyzeRun, reference: Reference, progress: bool = True)
     real, ref_name, demo = read_reference(reference.path), reference.name, reference.demo
     real_meta = real.drop_columns([c for c in ("image", "control_image") if c in real.column_names])
     real_meta = _subsample(real_meta, ap.max_rows, params.seed + 1)
-    if EXTRACTORS.get(ap.features.name).needs_images:
+    extractor_cls: Any = EXTRACTORS.get(ap.features.name)  # the registered class, with its declarations
+    if extractor_cls.needs_images:
         synth_full = load_synthetic(layout.version_dir, ap.accepted_only, with_images=True)
         synth_full = synth_full.filter(pc.is_in(synth_full.column("sample_id"), synth.column("sample_id")))
         synth, real_for_features = synth_full, real.filter(pc.is_in(real.column("sample_id"), real_meta.column("sample_id")))
     else:
         real_for_features = real_meta
+    logger.info("analyze: %d synthetic vs %d real rows (%s), features %s", synth.num_rows, real_for_features.num_rows,
+                ref_name, ap.features.name)
     res = analyze_tables(synth, real_for_features, ap, params.seed, progress, reference_name=ref_name, demo=demo)
     out = layout.reports_dir
     res.files["gaps"] = str(write_gaps(out / "gaps.json", res.gaps))

@@ -78,7 +78,7 @@ def reject_summary(data: pl.LazyFrame | pl.DataFrame | pa.Table) -> pl.DataFrame
     columns ``reason``, ``rows``, ``fraction`` (of all rows). Reads only ``reject_reasons``, so it is
     cheap on a lazy scan of many shards."""
     if isinstance(data, pa.Table):
-        data = pl.from_arrow(data.select(["reject_reasons"]))
+        data = pl.DataFrame(pl.from_arrow(data.select(["reject_reasons"])))
     lazy = data.lazy() if isinstance(data, pl.DataFrame) else data
     if "reject_reasons" not in lazy.collect_schema().names():
         raise DataError("no reject_reasons column: these rows were not curated",

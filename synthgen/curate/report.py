@@ -237,7 +237,7 @@ def _plots(frame: pl.DataFrame, report: dict[str, Any], out: Path) -> None:
     for i in range(mat.shape[0]):
         for j in range(mat.shape[1]):
             if mat[i, j]:
-                ax.text(j, i, int(mat[i, j]), ha="center", va="center", fontsize=8)
+                ax.text(j, i, str(int(mat[i, j])), ha="center", va="center", fontsize=8)
     ax.set_xlabel("measured")
     ax.set_ylabel("requested")
     ax.set_title(f"expression accuracy {report['expression']['accuracy']}")

@@ -11,11 +11,16 @@ that every process computes alone, with no coordinator.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
-from synthgen.generate.config import GenerateRun
-from synthgen.shards import StageResult
+from synthgen.errors import ConfigError
+from synthgen.shards import ParamsT, StageResult, run_sharded
+
+logger = logging.getLogger(__name__)
 
 
 def launched_processes() -> int:
@@ -30,38 +35,40 @@ def shards_for_process(shards: Sequence[int], process_index: int, num_processes:
     return sorted(shards)[process_index::num_processes]
 
 
-def my_shards(shards: Sequence[int]) -> list[int]:
-    """The shards of the current process as accelerate sees it (all of them when not launched)."""
+def _state() -> Any:
+    """accelerate's view of this process. ``accelerate launch --cpu`` (``ACCELERATE_USE_CPU``) runs
+    the processes on CPUs with gloo; without that flag and without GPUs it sees one process."""
     from accelerate import PartialState
 
-    state = PartialState()
+    return PartialState(cpu=os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes"))
+
+
+def my_shards(shards: Sequence[int]) -> list[int]:
+    """The shards of the current process as accelerate sees it (all of them when not launched)."""
+    state = _state()
     return shards_for_process(shards, state.process_index, state.num_processes)
 
 
-def run_generate_distributed(params: GenerateRun, shards: Sequence[int] | None = None,
-                             progress: bool = True) -> StageResult:
-    """The generate stage, split over the processes of an ``accelerate launch``.
+def run_distributed(stage: str, prepare: Callable[[], object], shard_fn: Callable[[ParamsT, int], Path],
+                    params: ParamsT, shards: Sequence[int], out_file: Callable[[int], Path],
+                    progress: bool = True) -> StageResult:
+    """A shard stage split over the processes of an ``accelerate launch``.
 
     The main process prepares the stage folder (it clears shards made with other params), then
-    every process renders its own shards; the result lists this process's shards only."""
-    from accelerate import PartialState
-
-    from synthgen.generate.stage import STAGE, generate_shard, prepare_generate
-    from synthgen.paths import Layout
-    from synthgen.shards import run_sharded
-    from synthgen.spec import plan_shards
-
-    state = PartialState()
-    layout = Layout.from_params(params)
-    todo = list(shards) if shards is not None else plan_shards(layout.plan_file)
+    every process runs its own shards; the result lists this process's shards only."""
+    state = _state()
+    if state.num_processes != launched_processes():
+        raise ConfigError(f"launched as {launched_processes()} processes, but accelerate sees {state.num_processes}",
+                          where="WORLD_SIZE", fix="start the processes with `accelerate launch` (add --cpu without GPUs)")
     if state.is_main_process:
-        # Prepares (or clears) the stage folder and its marker, renders nothing.
-        prepare_generate(params)
+        prepare()  # prepares (or clears) the stage folder and its marker, renders nothing
     # Nobody writes before the folder is ready, and nobody prepares it again afterwards
     # (preparing removes temp files, which would be other processes' shards in flight).
     state.wait_for_everyone()
-    mine = shards_for_process(todo, state.process_index, state.num_processes)
-    result = run_sharded(STAGE, generate_shard, params, mine, lambda s: layout.shard_file(STAGE, s),
-                         workers=1, progress=progress and state.is_local_main_process)
+    mine = shards_for_process(shards, state.process_index, state.num_processes)
+    logger.info("process %d of %d runs %d of %d %s shard(s) on %s", state.process_index, state.num_processes,
+                len(mine), len(shards), stage, state.device)
+    result = run_sharded(stage, shard_fn, params, mine, out_file, workers=1,
+                         progress=progress and state.is_local_main_process)
     state.wait_for_everyone()
     return result

@@ -10,6 +10,7 @@ import pyarrow as pa
 from synthgen.contract import conform, generated_schema, image_struct
 from synthgen.generate.base import GENERATORS, Generator
 from synthgen.generate.config import GenerateRun
+from synthgen.generate.parallel import launched_processes, run_distributed
 from synthgen.images import encode_png
 from synthgen.paths import Layout
 from synthgen.shards import StageResult, default_workers, prepare_stage_dir, run_sharded, write_parquet_atomic
@@ -87,11 +88,11 @@ def run_generate(params: GenerateRun, shards: list[int] | None = None, progress:
     Under ``accelerate launch`` (``WORLD_SIZE`` > 1) each process renders its own share of the
     shards (``synthgen.generate.parallel``); otherwise shards run in as many processes as the
     backend declares it can use (``Generator.max_processes``)."""
-    from synthgen.generate.parallel import launched_processes, run_generate_distributed
-
-    if launched_processes() > 1:
-        return run_generate_distributed(params, shards, progress)
     layout = Layout.from_params(params)
+    if launched_processes() > 1:
+        todo = list(shards) if shards is not None else plan_shards(layout.plan_file)
+        return run_distributed(STAGE, lambda: prepare_generate(params), generate_shard, params, todo,
+                               lambda s: layout.shard_file(STAGE, s), progress)
     all_shards = prepare_generate(params)
     todo = shards if shards is not None else all_shards
     workers = default_workers(params.generate.workers)

@@ -37,7 +37,7 @@ def _clean(name: str, value: Any) -> Any:
     return value
 
 
-def assign_splits(n_identities: int, fractions: Mapping[str, float], seed: int) -> list[str]:
+def assign_splits(n_identities: int, fractions: Mapping[Any, float], seed: int) -> list[str]:
     """Split identities (not images) so no person appears in two splits. Counts follow the
     fractions by largest remainder, and every split with a positive fraction gets at least one
     identity when there are enough of them."""

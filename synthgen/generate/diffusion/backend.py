@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 from synthgen.errors import ConfigError
 from synthgen.generate.base import GENERATORS, GeneratedSample, Generator
 from synthgen.generate.config import GenerateParams
@@ -81,7 +83,7 @@ class DiffusionGenerator:
         from synthgen.generate.diffusion.pipeline import to_grey
 
         prompts = [build_prompt(s, self.params) for s in specs]
-        control = None
+        control: list[np.ndarray] | None = None
         if self.params.uses_controlnet:
             missing = [r.sample_id for r in renders if r.control is None]
             if missing:
@@ -89,7 +91,7 @@ class DiffusionGenerator:
                     f"the procedural backend drew no control map for {len(missing)} sample(s)",
                     where="generate.diffusion.mode", fix="use mode img2img or txt2img, or enable control maps",
                 )
-            control = [r.control for r in renders]
+            control = [r.control for r in renders if r.control is not None]
         images = self.runner(
             [p.positive for p in prompts], [p.negative for p in prompts], [s.seed for s in specs],
             width=self.cfg.width, height=self.cfg.height, control=control,
