@@ -113,10 +113,13 @@ def _acquire(lock: Path, timeout: float) -> None:
             fix=f"wait for that run to finish (waited {timeout:g} s; set {ENV_WAIT} to wait longer)",
         ) from None
     _held[key] = (fl, 1)
-    write_json_atomic(_holder_path(lock), {
-        "pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
-        "command": " ".join(sys.argv) or sys.executable, "token": _token,
-    })
+    try:
+        write_json_atomic(_holder_path(lock), {
+            "pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
+            "command": " ".join(sys.argv) or sys.executable, "token": _token,
+        })
+    except (OSError, SynthgenError) as err:  # advice only (e.g. a full disk): the lock itself holds
+        logger.warning("could not record the holder of %s: %s", lock, err)
     inherited = _inherited()
     inherited[key] = {"token": _token}
     os.environ[ENV_HELD] = json.dumps(inherited)
