@@ -88,6 +88,8 @@ def copy_data(ref: Path, dest: Path, upto: str) -> Path:
     for stage in STAGE_DIRS:
         if stage in keep:
             shutil.copytree(ref / "work" / NAME / stage, work / stage)
+    if "curated" in keep and (ref / "work" / NAME / "topup").exists():
+        shutil.copytree(ref / "work" / NAME / "topup", work / "topup")  # the curate stage's top-up rounds
     if "publish" in keep:
         shutil.copytree(ref / "datasets", dest / "datasets")
     return dest

@@ -103,6 +103,11 @@ def input_shards(params: RunParams, layout: Layout, source_stage: str) -> list[P
                             where=str(folder), fix=f"run `{command}` with these params")
     require_stage(folder, expected, lambda s: layout.shard_file(source_stage, s),
                   expected_hash(params, source_stage), command)
+    extra = sorted({int(p.stem.split("-")[1]) for p in folder.glob("shard-*.parquet")} - set(expected))
+    if extra:
+        raise DataError(f"{source_stage}/ holds {len(extra)} shard(s) no plan lists (e.g. shard {extra[0]}): "
+                        "the plan or the top-up plan was replaced after it was made", where=str(folder),
+                        fix=f"run `{command}` again")
     return [layout.shard_file(source_stage, s) for s in expected]
 
 
