@@ -26,7 +26,7 @@ from synthgen.curate.config import CurateRun
 from synthgen.curate.core import Decisions, decide, decision_columns, with_decisions
 from synthgen.curate.report import write_controllability
 from synthgen.errors import DataError
-from synthgen.io import sha256_file, stable_hash
+from synthgen.io import sha256_file, stable_hash, write_json_atomic
 from synthgen.lineage import label_hash, require_plan
 from synthgen.locks import stage_locks, stages_up_to
 from synthgen.paths import Layout, topup_params
@@ -44,6 +44,7 @@ from synthgen.spec import plan_rounds
 logger = logging.getLogger(__name__)
 
 STAGE = "curated"
+COVERAGE_FILE = "_coverage.json"
 UPSTREAM = "labelled"
 
 
@@ -170,9 +171,12 @@ def _run_curate(params: CurateRun, layout: Layout, progress: bool) -> StageResul
                                      row_group_size=params.publish.row_group_size, stage_hash=digest)
                 result.written.append(shard)
             bar.advance(task)
-    write_controllability(curated, layout.reports_dir / "controllability.json",
-                          layout.reports_dir / "controllability", notes=decisions.notes,
-                          coverage_attributes=_report_attributes(params))
+    report = write_controllability(curated, layout.reports_dir / "controllability.json",
+                                   layout.reports_dir / "controllability", notes=decisions.notes,
+                                   coverage_attributes=_report_attributes(params))
+    # The planned-vs-accepted figures travel with the curated shards (publish puts them in the
+    # manifest and the card): written last, so a killed curate leaves none and publish refuses.
+    write_json_atomic(out_dir / COVERAGE_FILE, report.get("planned_vs_accepted", {}))
     return result
 
 

@@ -111,13 +111,17 @@ def input_shards(params: RunParams, layout: Layout, source_stage: str) -> list[P
     return [layout.shard_file(source_stage, s) for s in expected]
 
 
-def planned_vs_accepted_summary(layout: Layout) -> dict[str, Any] | None:
-    """The curate report's planned-vs-accepted figures (JSD in bits and the shares behind them),
-    for the manifest and the card; None when the report holds none."""
+def planned_vs_accepted_summary(layout: Layout) -> dict[str, Any]:
+    """Curation's planned-vs-accepted figures (JSD in bits and the shares behind them), for the
+    manifest and the card. They live in the curated folder (``_coverage.json``, written last)."""
+    path = layout.stage_dir("curated") / "_coverage.json"
     try:
-        section = json.loads((layout.reports_dir / "controllability.json").read_text())["planned_vs_accepted"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+        section = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise DataError("curated/ is unfinished (no _coverage.json)", where=str(path.parent),
+                        fix="run `synthgen curate`") from None
+    if not section:
+        return {}
     return {
         "jsd_base": section["jsd_base"], "jsd": section["jsd"],
         "topup_rows": section.get("topup_rows", 0), "topup_rounds": section.get("topup_rounds", 0),
@@ -189,7 +193,7 @@ def _build(params: RunParams, layout: Layout, files: list[Path], source_stage: s
     }
     if source_stage == "curated":
         coverage = planned_vs_accepted_summary(layout)
-        if coverage is not None:
+        if coverage:
             manifest["planned_vs_accepted"] = coverage
     params_yaml = yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False)
     write_text_atomic(tmp_dir / CARD, dataset_card(manifest, params_yaml))
