@@ -6,10 +6,10 @@ from pathlib import Path
 
 from synthgen.config import Params
 from synthgen.paths import Layout
-from synthgen.plan.planner import plan_specs, write_plan
+from synthgen.plan.planner import effective_shard_size, plan_specs, write_plan
 
 
 def run_plan(params: Params) -> Path:
     layout = Layout.from_params(params)
     specs = plan_specs(params.plan, params.seed)
-    return write_plan(specs, layout.plan_file, params.plan.shard_size)
+    return write_plan(specs, layout.plan_file, effective_shard_size(params.plan))

@@ -17,6 +17,7 @@ import numpy as np
 
 from synthgen import cabin
 from synthgen.generate.procedural import model as fm
+from synthgen.generate.procedural import conditions, eyestate  # driver-monitoring conditions
 from synthgen.generate.procedural.cabin_view import draw_cabin
 from synthgen.generate.procedural.control import draw_control
 from synthgen.generate.procedural.raster import (
@@ -96,10 +97,11 @@ class Scene:
         v = fm.shape_face(spec.identity_seed, spec.gender, spec.age)
         heights = fm.eyeball_centre_heights(v)
         d, jaw, widen = fm.expression_offsets(spec.expression, spec.expression_intensity)
+        openness, jaw, widen = eyestate.adjust(spec.eye_state, spec.eye_openness, jaw, widen)
         v[: fm.N_MESH] += d
         v = fm.open_jaw(v, jaw)
         v = fm.widen_eyes(v, widen)
-        v = fm.close_eyelids(v, spec.eye_openness, pitch_local)
+        v = fm.close_eyelids(v, openness, pitch_local)
         # Eyeballs and irises: rotate with the eye-in-head gaze.
         turn = _rotation_between(np.array([0.0, 0.0, -1.0]), g)
         model = fm.load_model()
@@ -286,6 +288,8 @@ def render_spec(spec: SceneSpec, width: int, height: int, supersample: int = 2,
     # 5. Glasses over everything.
     if spec.glasses != "none":
         _draw_glasses(canvas, sc, k, spec.glasses == "sunglasses", nir)
+    # 6. Driver-monitoring conditions (occluders, belt, IR lenses, light band) and their labels.
+    labels.update(conditions.draw(canvas, sc, k, light, skin, hair, nir))
 
     # Auto-exposure metered on the face: mean irradiance -> 1, then a target brightness that keeps
     # dark skin visible, as a face-metered camera does. Downsample in linear light, then encode.
@@ -299,7 +303,7 @@ def render_spec(spec: SceneSpec, width: int, height: int, supersample: int = 2,
     code = _SRGB_LUT[np.clip(canvas * (exposure * (_LUT_N - 1)), 0, _LUT_N - 1).astype(np.int32)]
     noise = rng.standard_normal(code.shape, dtype=np.float32) * (3.0 if nir else 1.8)
     img = np.clip(code + noise + 0.5, 0, 255).astype(np.uint8)
-    image = img[..., 0].copy() if nir else img
+    image = conditions.finish(img[..., 0].copy() if nir else img, spec)
     return Rendered(image, draw_control(px, width, height), labels)
 
 
