@@ -58,6 +58,8 @@ OCCLUDERS: tuple[str, ...] = get_args(Occluder)
 # Eye state on top of eye_openness: squint narrows the lids, yawn opens the jaw and narrows the eyes.
 EyeState = Literal["open", "squint", "closed", "yawn"]
 EYE_STATES: tuple[str, ...] = get_args(EyeState)
+# How far each state opens the lids relative to eye_openness (the renderer poses lids with it).
+EYE_STATE_OPENNESS: dict[str, float] = {"open": 1.0, "squint": 0.45, "closed": 0.0, "yawn": 0.6}
 
 # Light bands, from night with the camera's active NIR illumination to hard sun with window-frame
 # shadow stripes and glare on glasses. "cabin" is the plain in-cabin light used by default.

@@ -153,6 +153,8 @@ class PlanParams(BaseModel):
     def _targeted_needs_gaps(self) -> "PlanParams":
         if self.mode == "targeted" and self.gaps is None:
             raise ValueError("mode 'targeted' needs plan.gaps (the gaps.json written by `analyze`)")
+        if self.kind == "sequence" and self.mode != "random":
+            raise ValueError("kind 'sequence' plans clips with mode 'random' only")
         return self
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from synthgen.generate.procedural import model as fm
+from synthgen.vocab import EYE_STATE_OPENNESS
 
 YAWN_JAW_M = 0.032  # jaw drop at the chin for a full yawn (about 3 cm)
-SQUINT_OPENNESS = 0.45
-YAWN_OPENNESS = 0.5
+SQUINT_OPENNESS = EYE_STATE_OPENNESS["squint"]
+YAWN_OPENNESS = EYE_STATE_OPENNESS["yawn"]
 
 # Lid-margin centres: MediaPipe 159 (upper) and 145 (lower) on the subject's right eye.
 _UPPER, _LOWER = 159, 145
