@@ -8,9 +8,10 @@ its frames vary what a driver varies over seconds:
 - road fixations with small saccades every 0.4-1.5 s, and a slow head sway;
 - glances away to the cabin's gaze zones (synthgen.cabin) at ``glance_rate_per_min``, dwelling a
   lognormal 1 s typically and 3-4.5 s one time in five, reached by head movement ("owl": the head
-  makes 80% of the turn, over 0.4 s) or by the eyes alone ("lizard", the head moving only as far as
+  makes 80% of the turn, in 0.25 s plus 1 s per 150 degrees) or by the eyes alone ("lizard", the head moving only as far as
   the eyes cannot reach);
-- microsleeps (0.6-2.5 s closures with a head nod) from KSS 7, yawns (4-6 s) from KSS 5;
+- microsleeps (0.6-2.5 s closures with a head nod) from KSS 7, yawns (4-6 s, 0.3 (KSS - 4) per
+  minute) from KSS 5;
 - phone use: a call at the ear, or a phone held up and looked at.
 Every random choice comes from a generator seeded by (seed, purpose, clip), so clip ``c`` is the same
 whatever ``n`` is. The clip's planned events are computed from its per-frame states with
@@ -33,7 +34,7 @@ from synthgen.plan.spec import SceneSpec
 from synthgen.vocab import EYE_STATE_OPENNESS
 
 _CLIP, _FRAME_SEED = 5, 6
-HEAD_TURN_S = 0.4
+HEAD_TURN_S = 0.25
 OWL_SHARE = 0.8
 AWAY_TARGETS = ("instrument_cluster", "infotainment", "rearview_mirror", "left_mirror", "right_mirror",
                 "left_window", "right_window", "lap")
@@ -117,13 +118,19 @@ def behaviour(camera: str, seat: str, kss: int, frames: int, fps: float, rng: np
     def glance(start: float, end: float, yaw: float, pitch: float, movement: str, target: str) -> None:
         sel = (t >= start) & (t < end)
         gy[sel], gp[sel] = yaw, pitch
-        if movement == "owl":
-            w_in = _min_jerk((t - start) / HEAD_TURN_S)
-            w_out = 1.0 - _min_jerk((t - end) / HEAD_TURN_S)
-            w = np.where(t < end, w_in, w_out * _min_jerk((end - start) / HEAD_TURN_S))
-            w = np.where(t < start, 0.0, w)
-            hy[:] = hy + w * OWL_SHARE * (yaw - fy)
-            hp[:] = hp + w * OWL_SHARE * (pitch - fp)
+        # The head turns smoothly (minimum jerk, 0.25 s plus 1 s per 150 degrees: peak speeds stay
+        # under 200 deg/s): by OWL_SHARE of the turn for an owl glance, and for a lizard glance only
+        # as far as the eyes cannot reach on their own.
+        shares = []
+        for delta, lim in ((yaw - fy, max_eye_yaw), (pitch - fp, max_eye_pitch)):
+            shares.append(OWL_SHARE if movement == "owl" else max(0.0, 1.0 - 0.9 * lim / max(abs(delta), 1e-9)))
+        turn_s = HEAD_TURN_S + abs(shares[0] * (yaw - fy)) / 150.0
+        w_in = _min_jerk((t - start) / turn_s)
+        w_out = 1.0 - _min_jerk((t - end) / turn_s)
+        w = np.where(t < end, w_in, w_out * _min_jerk((end - start) / turn_s))
+        w = np.where(t < start, 0.0, w)
+        hy[:] = hy + w * shares[0] * (yaw - fy)
+        hp[:] = hp + w * shares[1] * (pitch - fp)
         glances.append({"target": target, "start_s": start, "end_s": end, "movement": movement})
 
     # Phone episode.
@@ -172,28 +179,34 @@ def behaviour(camera: str, seat: str, kss: int, frames: int, fps: float, rng: np
             closure = np.maximum(closure, np.where((t >= s) & (t < e + 0.15), ramp, 0.0))
             nod = np.where((t >= s) & (t < e + 0.3), np.minimum(_min_jerk((t - s) / 0.5), 1 - _min_jerk((t - e) / 0.3)), 0.0)
             hp[:] = hp - 8.0 * nod
+    # Blinks as a renewal process: a refractory 0.3 s after each blink, then an exponential wait
+    # sized so that the rate outside microsleeps is 12 + 2 (KSS - 1) per minute.
     blink_ms = 150.0 + 25.0 * (kss - 1)
-    last = -1.0
-    for s in _poisson_times(rng, 12.0 + 2.0 * (kss - 1), dur):
-        if s - last < 0.3 or any(a - 0.3 < s < b + 0.3 for a, b in sleeps):
-            continue
+    rate = 12.0 + 2.0 * (kss - 1)
+    mean_wait = max(60.0 / rate - 0.3 - blink_ms / 1000.0, 0.2)
+    s = rng.uniform(0.0, 60.0 / rate)
+    while s < dur:
         d = float(np.clip(rng.lognormal(np.log(blink_ms / 1000.0), 0.25), 0.08, 0.45))
+        asleep = [b for a, b in sleeps if a - 0.3 < s + d and s < b + 0.3]
+        if asleep:
+            s = max(asleep) + 0.3 + rng.exponential(mean_wait)
+            continue
         x = (t - s) / d
         prof = np.where(x < 0.4, x / 0.4, np.where(x < 0.6, 1.0, (1.0 - x) / 0.4))
         closure = np.maximum(closure, np.where((x >= 0) & (x < 1), prof, 0.0))
-        last = s + d
+        s = s + d + 0.3 + rng.exponential(mean_wait)
     openness = base_open * (1.0 - closure)
     eye_state = ["open"] * frames
     if kss >= 5:
-        for s in _poisson_times(rng, 0.6 * (kss - 4), dur):
+        for s in _poisson_times(rng, 0.3 * (kss - 4), dur):
             length = rng.uniform(4.0, 6.0)
             sel = (t >= s + 0.2 * length) & (t < s + 0.8 * length)
             for i in np.flatnonzero(sel):
                 eye_state[i] = "yawn"
 
-    # Eyes turn at most so far inside the head: the head follows when they would.
-    hy = np.clip(hy, gy - max_eye_yaw, gy + max_eye_yaw)
-    hp = np.clip(hp, gp - max_eye_pitch, gp + max_eye_pitch)
+    # Eyes turn at most so far inside the head: while the head is still turning, the gaze waits.
+    gy = np.clip(gy, hy - max_eye_yaw, hy + max_eye_yaw)
+    gp = np.clip(gp, hp - max_eye_pitch, hp + max_eye_pitch)
     return Timeline(t, gy, gp, np.clip(hy, -90, 90), np.clip(hp, -60, 60), hr, openness, eye_state,
                     occluder, glances)
 
