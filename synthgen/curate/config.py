@@ -12,7 +12,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-DEFAULT_FILTERS = ["label_error", "face_count", "low_quality", "mismatch", "near_duplicate", "identity_leak"]
+DEFAULT_FILTERS = ["label_error", "face_count", "low_quality", "mismatch", "conditions", "near_duplicate",
+                   "identity_leak"]
 
 
 class _Section(BaseModel):

@@ -15,6 +15,7 @@ DEFAULT_LABELERS = [
     "age_gender",
     "fer",
     "quality",
+    "eye_aperture",
 ]
 
 

@@ -59,6 +59,9 @@ MEAS_FIELDS: list[pa.Field] = [
     pa.field("meas_quality_face_size", F64),
     pa.field("meas_quality_labeler", STR),
     pa.field("meas_phash", STR),
+    # eye opening (driver-monitoring conditions, docs/conditions.md)
+    pa.field("meas_ear", F32S),
+    pa.field("meas_ear_labeler", STR),
 ]
 MEAS_SCHEMA = pa.schema(MEAS_FIELDS)
 MEAS_NAMES = frozenset(MEAS_SCHEMA.names)
