@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from synthgen.plan.distributions import Categorical, Constant, Distribution, TruncNormal, Uniform
 from synthgen.plan.spec import SceneSpec
-from synthgen.vocab import SPLITS
+from synthgen.vocab import GAZE_ZONES, SPLITS, GazeZone, LightBand, Occluder
 
 # Identity-level attributes are drawn once per identity (a person keeps age, gender and skin tone
 # across their images); the others are drawn per image.
@@ -126,6 +126,30 @@ class SequenceParams(BaseModel):
         return check_allowed("kss", dist)
 
 
+class CoverageParams(BaseModel):
+    """``plan.mode: coverage``: every cell of the Euro NCAP matrix (synthgen.ncap) over these values
+    gets ``min_count`` specs; ``plan.n`` is then ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_count: int = Field(1, ge=1, le=10_000)
+    glance_targets: list[GazeZone] = Field(default_factory=lambda: list(GAZE_ZONES))
+    movements: list[Literal["road", "owl", "lizard"]] = Field(default_factory=lambda: ["owl", "lizard"])
+    occluders: list[Occluder] = Field(default_factory=lambda: ["none"])
+    light_bands: list[LightBand] = Field(default_factory=lambda: ["cabin"])
+    age_bands: list[Literal["<16", "16-29", "30-49", "50-64", "65-80", ">80"]] = Field(
+        default_factory=lambda: ["16-29", "30-49", "50-64", "65-80"])
+    skin_types: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6])
+
+    @field_validator("skin_types")
+    @classmethod
+    def _fitz(cls, v: list[int]) -> list[int]:
+        bad = [x for x in v if x not in (1, 2, 3, 4, 5, 6)]
+        if bad:
+            raise ValueError(f"Fitzpatrick skin types are 1..6, got {bad}")
+        return v
+
+
 class PlanParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -133,7 +157,7 @@ class PlanParams(BaseModel):
     identities: int = Field(60, ge=1, description="distinct synthetic people")
     shard_size: int = Field(100, ge=1, le=100_000, description="specs per shard (one task each)")
     splits: dict[Literal["train", "val", "test"], float] = {"train": 0.8, "val": 0.1, "test": 0.1}
-    mode: Literal["random", "targeted"] = "random"
+    mode: Literal["random", "targeted", "coverage"] = "random"
     gaps: Path | None = Field(None, description="gaps.json from `analyze`, used by mode: targeted")
     max_eye_in_head_yaw: float = Field(35.0, gt=0, le=60)
     max_eye_in_head_pitch: float = Field(25.0, gt=0, le=45)
@@ -141,6 +165,7 @@ class PlanParams(BaseModel):
     conditions: ConditionAttributes = ConditionAttributes()
     kind: Literal["images", "sequence"] = "images"
     sequence: SequenceParams = SequenceParams()
+    coverage: CoverageParams = CoverageParams()
 
     @field_validator("splits")
     @classmethod

@@ -125,6 +125,10 @@ def plan_specs(params: PlanParams, seed: int) -> list[SceneSpec]:
         from synthgen.plan.sequence import plan_sequences
 
         return plan_sequences(params, seed)
+    if params.mode == "coverage":
+        from synthgen.plan.coverage import plan_coverage
+
+        return plan_coverage(params, seed)
     if params.mode == "targeted":
         from synthgen.plan.targeted import plan_targeted
 

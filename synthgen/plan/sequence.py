@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from synthgen import cabin, dsm
+from synthgen.ncap import forward_angles
 from synthgen.errors import ConfigError
 from synthgen.geometry import gaze_angles, gaze_vector
 from synthgen.io import stable_hash
@@ -72,12 +73,6 @@ def _poisson_times(rng: np.random.Generator, rate_per_min: float, duration_s: fl
     return out
 
 
-def _forward(camera: str, seat: str) -> tuple[float, float]:
-    """Camera-frame angles of looking straight down the road."""
-    rot, _ = cabin.camera_pose(camera, seat)
-    return gaze_angles(rot @ np.array([0.0, 0.0, 1.0]))
-
-
 def _reachable_targets(camera: str, seat: str, rng: np.random.Generator) -> list[tuple[str, float, float]]:
     out = []
     for z in AWAY_TARGETS:
@@ -96,7 +91,7 @@ def behaviour(camera: str, seat: str, kss: int, frames: int, fps: float, rng: np
     dur = frames / fps
     t = np.arange(frames) / fps
     kss = max(int(kss), 1)
-    fy, fp = _forward(camera, seat)
+    fy, fp = forward_angles(camera, seat)
 
     # Road fixations with small saccades (steps), and a slow head sway.
     gy = np.full(frames, fy)
