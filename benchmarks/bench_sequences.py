@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import tempfile
 import time
@@ -195,7 +196,8 @@ def clips(n: int, frames: int, fps: float, workers: int) -> dict[str, Any]:
     specs = plan_sequences(params, 77)
     by_clip = [specs[c * frames:(c + 1) * frames] for c in range(n)]
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(workers) as ex:
+    # spawn: the face models loaded by earlier sections must not be forked (glibc heap corruption)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as ex:
         measured = list(ex.map(_clip_worker, [([s.model_dump() for s in clip], SIZE) for clip in by_clip]))
     wall = time.perf_counter() - t0
     planned_n = found = false_pos = 0

@@ -41,7 +41,7 @@ def write_mp4(rows: list[dict[str, Any]], path: str | Path, fps: float, overlay:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".mp4", dir=path.parent)
     Path(tmp_name).unlink()  # VideoWriter creates the file itself
-    writer = cv2.VideoWriter(tmp_name, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
+    writer = cv2.VideoWriter(tmp_name, cv2.VideoWriter.fourcc(*"mp4v"), float(fps), (w, h))
     try:
         if not writer.isOpened():
             raise DataError("OpenCV cannot open an MP4 writer", where=str(path), fix="install opencv-python with video support")

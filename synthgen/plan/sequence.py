@@ -57,8 +57,8 @@ class Timeline:
     glances: list[dict[str, object]] = field(default_factory=list)  # planned: target, start, end, movement
 
 
-def _min_jerk(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
+def _min_jerk(x: np.ndarray | float) -> np.ndarray:
+    x = np.clip(np.asarray(x, float), 0.0, 1.0)
     return x**3 * (10 - 15 * x + 6 * x**2)
 
 
@@ -221,7 +221,7 @@ def plan_clip(clip: int, params: PlanParams, seed: int, identity: Identity) -> l
     zones = [cabin.zone_of_angles(base.camera, base.seat, float(y), float(p))
              for y, p in zip(tl.gaze_yaw, tl.gaze_pitch)]
     eff = [effective_openness(o, s) for o, s in zip(tl.openness, tl.eye_state)]
-    events = dsm.clip_events(eff, zones, sq.fps, tl.head_yaw, tl.gaze_yaw).to_json()
+    events = dsm.clip_events(eff, zones, sq.fps, tl.head_yaw.tolist(), tl.gaze_yaw.tolist()).to_json()
     seq_id = stable_hash({"seed": seed, "clip": clip, "base": base.sample_id, "kss": kss})
     common = base.model_dump(exclude={"sample_id", "index", "seed"})
     out = []

@@ -130,9 +130,9 @@ def _labels(sc: _SceneLike, spec: SceneSpec, shape: tuple[int, int], occ_z: np.n
     mask_img = None
     box: list[float] = []
     if drawn.any():
-        m = drawn.reshape(shape).astype(np.float32)
+        m: np.ndarray = drawn.reshape(shape).astype(np.float32)
         if ss > 1:
-            m = cv2.resize(m, (shape[1] // ss, shape[0] // ss), interpolation=cv2.INTER_AREA)
+            m = np.asarray(cv2.resize(m, (shape[1] // ss, shape[0] // ss), interpolation=cv2.INTER_AREA))
         mask = (m >= 0.5).astype(np.uint8) * 255
         ys, xs = np.nonzero(mask)
         if len(xs):
@@ -190,7 +190,7 @@ def finish(image: np.ndarray, spec: SceneSpec) -> np.ndarray:
     if spec.light_band == "cabin" and spec.motion_blur == 0 and spec.jpeg_quality == 0:
         return image
     rng = np.random.default_rng([spec.seed, _RNG_STREAM, 1])
-    out = image.astype(np.float32)
+    out: np.ndarray = image.astype(np.float32)
     if spec.motion_blur > 0:
         n = int(np.ceil(spec.motion_blur)) * 2 + 1
         ker = np.zeros((n, n), np.float32)
@@ -198,17 +198,17 @@ def finish(image: np.ndarray, spec: SceneSpec) -> np.ndarray:
         c = n // 2
         for t in np.linspace(-spec.motion_blur / 2, spec.motion_blur / 2, 4 * n):
             ker[int(round(c + t * np.sin(ang))), int(round(c + t * np.cos(ang)))] += 1
-        out = cv2.filter2D(out, -1, ker / ker.sum(), borderType=cv2.BORDER_REPLICATE)
+        out = np.asarray(cv2.filter2D(out, -1, ker / ker.sum(), borderType=cv2.BORDER_REPLICATE))
     lux = BAND_LUX[spec.light_band]
     sigma = max(0.0, 2.5 * float(np.log10(BAND_LUX["cabin"] / lux)))  # shot/read noise grows in the dark
     if sigma > 0:
         out = out + rng.standard_normal(out.shape).astype(np.float32) * sigma
-    img = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    img: np.ndarray = np.clip(out + 0.5, 0, 255).astype(np.uint8)
     if spec.jpeg_quality > 0:
         colour = img.ndim == 3
         ok, buf = cv2.imencode(".jpg", img[..., ::-1] if colour else img,
                                [cv2.IMWRITE_JPEG_QUALITY, int(spec.jpeg_quality)])
         if ok:
-            dec = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+            dec = np.asarray(cv2.imdecode(buf, cv2.IMREAD_UNCHANGED))
             img = np.ascontiguousarray(dec[..., ::-1]) if colour else dec
     return img
