@@ -37,7 +37,7 @@ from synthgen.generate.procedural.renderer import render_spec
 from synthgen.images import encode_png
 from synthgen.label.base import FaceContext
 from synthgen.label.eye_aperture import MESH_EYES_68
-from synthgen.plan.spec import SceneSpec
+from synthgen.spec import SceneSpec
 from synthgen.vocab import EYE_STATES, OCCLUDERS
 
 SIZE = 256

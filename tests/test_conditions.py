@@ -15,7 +15,7 @@ from synthgen.images import decode_rgb
 from synthgen.io import stable_hash
 from synthgen.plan.config import PlanParams
 from synthgen.plan.planner import plan_random
-from synthgen.plan.spec import CONDITION_DEFAULTS, SceneSpec
+from synthgen.spec import CONDITION_DEFAULTS, SceneSpec
 from synthgen.vocab import EYE_STATES, OCCLUDERS
 
 BASE = dict(sample_id="t", index=0, seed=5, identity=0, identity_seed=11, age=35, gender="male",

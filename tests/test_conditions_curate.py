@@ -14,7 +14,7 @@ from synthgen.generate.procedural.renderer import render_spec
 from synthgen.images import encode_png
 from synthgen.label.config import LabelParams
 from synthgen.label.pipeline import build_labelers, label_one
-from synthgen.plan.spec import SceneSpec
+from synthgen.spec import SceneSpec
 
 BASE = dict(sample_id="t", index=0, seed=5, identity=0, identity_seed=11, age=35, gender="male", skin_tone=4)
 

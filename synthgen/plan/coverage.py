@@ -25,7 +25,7 @@ from synthgen.errors import ConfigError
 from synthgen.io import stable_hash
 from synthgen.plan.config import PlanParams
 from synthgen.plan.planner import Identity, sample_spec
-from synthgen.plan.spec import SceneSpec
+from synthgen.spec import SceneSpec
 
 logger = logging.getLogger(__name__)
 _CELL = 21

@@ -31,7 +31,7 @@ from synthgen.geometry import gaze_angles, gaze_vector
 from synthgen.io import stable_hash
 from synthgen.plan.config import PlanParams
 from synthgen.plan.planner import Identity, id_values, plan_identities, sample_spec
-from synthgen.plan.spec import SceneSpec
+from synthgen.spec import SceneSpec
 from synthgen.vocab import EYE_STATE_OPENNESS
 
 _CLIP, _FRAME_SEED = 5, 6

@@ -22,7 +22,7 @@ from synthgen.generate.procedural import occluders as oc
 from synthgen.generate.procedural.eyestate import aperture_mm
 from synthgen.generate.procedural.raster import project
 from synthgen.images import encode_png
-from synthgen.plan.spec import SceneSpec
+from synthgen.spec import SceneSpec
 from synthgen.vocab import BAND_LUX
 
 _RNG_STREAM = 12  # the renderer uses [seed, 7]; conditions draw from their own stream
