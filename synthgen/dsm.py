@@ -128,7 +128,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     m = np.concatenate([[False], np.asarray(mask, bool), [False]])
     d = np.diff(m.astype(np.int8))
     starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
-    return [(int(s), int(e - s)) for s, e in zip(starts, ends)]
+    return [(int(s), int(e - s)) for s, e in zip(starts, ends, strict=True)]
 
 
 def closures(openness: Sequence[float], fps: float, threshold: float = BLINK_OPENNESS) -> list[Closure]:

@@ -31,7 +31,7 @@ ROAD_DEG = 10.0
 
 
 def age_band(age: float) -> str:
-    for upper, name in zip(_AGE_UPPER, AGE_BANDS):
+    for upper, name in zip(_AGE_UPPER, AGE_BANDS, strict=False):  # the last band is open
         if age < upper:
             return name
     return AGE_BANDS[-1]
@@ -84,7 +84,7 @@ def matrix(planned: Iterable[Mapping[str, Any]], rendered: Iterable[Mapping[str,
     for k, rows in enumerate((planned, rendered, accepted)):
         for r in rows:
             counts.setdefault(cell_of(r), [0, 0, 0])[k] += 1
-    out_cells = [dict(zip(DIMENSIONS, c), planned=v[0], rendered=v[1], accepted=v[2])
+    out_cells = [dict(zip(DIMENSIONS, c, strict=True), planned=v[0], rendered=v[1], accepted=v[2])
                  for c, v in sorted(counts.items(), key=lambda kv: tuple(str(x) for x in kv[0]))]
     filled = sum(1 for c in out_cells if c["accepted"] >= min_count)
     per_dim = {d: sorted({str(c[d]) for c in out_cells}) for d in DIMENSIONS}

@@ -22,8 +22,8 @@ from synthgen.vocab import (
     SKIN_TONE_MAX,
     SKIN_TONE_MIN,
     CameraPosition,
-    EyeState,
     Expression,
+    EyeState,
     Gender,
     Glasses,
     LightBand,
@@ -33,7 +33,6 @@ from synthgen.vocab import (
     Split,
     age_group,
 )
-
 
 # Spec fields published without the ``req_`` prefix: they place a row in its clip.
 SEQUENCE_FIELDS = ("sequence_id", "frame_index", "t_ms", "sequence_events")

@@ -45,7 +45,7 @@ def write_mp4(rows: list[dict[str, Any]], path: str | Path, fps: float, overlay:
     try:
         if not writer.isOpened():
             raise DataError("OpenCV cannot open an MP4 writer", where=str(path), fix="install opencv-python with video support")
-        for r, img in zip(rows, frames):
+        for r, img in zip(rows, frames, strict=True):
             bgr = np.ascontiguousarray(img[..., ::-1])
             if overlay:
                 text = f"{r.get('frame_index', '')} {r.get('t_ms', 0) or 0:.0f}ms {r.get('req_gaze_zone') or ''}"

@@ -51,13 +51,13 @@ def test_condition_distributions_leave_other_attributes_alone() -> None:
                        "jpeg_quality": {"dist": "uniform", "low": 40, "high": 90}},
     }), 3)
     assert {s.occluder for s in cond} == {"none", "face_mask", "cap"}
-    for a, b in zip(plain, cond):
+    for a, b in zip(plain, cond, strict=True):
         assert (a.age, a.gaze_yaw, a.head_pitch, a.expression, a.camera) == (b.age, b.gaze_yaw, b.head_pitch,
                                                                            b.expression, b.camera)
         assert isinstance(b.jpeg_quality, int) and 40 <= b.jpeg_quality <= 90
         if b.light_band == "night_nir":
             assert b.lighting == "nir"  # the camera sees by its own illumination at night
-    changed = [a.sample_id != b.sample_id for a, b in zip(plain, cond)]
+    changed = [a.sample_id != b.sample_id for a, b in zip(plain, cond, strict=True)]
     non_default = [b.occluder != "none" or b.light_band != "cabin" or b.jpeg_quality != 0 for b in cond]
     assert changed == non_default
 

@@ -52,7 +52,7 @@ def write_ncap_report(planned: Iterable[Mapping[str, Any]], rendered: list[Mappi
                       accepted_mask: list[bool], out_dir: Path, cells: Iterable[tuple[Any, ...]] = (),
                       min_count: int = 1) -> dict[str, Any]:
     """Write ``ncap_coverage.json``, ``ncap_coverage.html`` and ``ncap_metrics.json`` to ``out_dir``."""
-    m = ncap.matrix(planned, rendered, [r for r, a in zip(rendered, accepted_mask) if a], cells, min_count)
+    m = ncap.matrix(planned, rendered, [r for r, a in zip(rendered, accepted_mask, strict=True) if a], cells, min_count)
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics = {"n_cells": m["n_cells"], "cells_filled": m["cells_filled"], "fraction_filled": m["fraction_filled"],
                "planned": sum(c["planned"] for c in m["cells"]), "rendered": sum(c["rendered"] for c in m["cells"]),

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from synthgen import cabin, dsm
-from synthgen.ncap import forward_angles
 from synthgen.errors import ConfigError
-from synthgen.geometry import gaze_angles, gaze_vector
+from synthgen.geometry import gaze_angles
 from synthgen.io import stable_hash
+from synthgen.ncap import forward_angles
 from synthgen.plan.config import PlanParams
 from synthgen.plan.planner import Identity, id_values, plan_identities, sample_spec
 from synthgen.spec import SceneSpec
@@ -82,6 +82,29 @@ def _reachable_targets(camera: str, seat: str, rng: np.random.Generator) -> list
             continue
         out.append((z, yaw, pitch))
     return out
+
+
+def _blinks(t: np.ndarray, kss: int, dur: float, sleeps: list[tuple[float, float]],
+            rng: np.random.Generator) -> np.ndarray:
+    """Lid closure (0 open .. 1 closed) per frame from blinks: a renewal process with a refractory
+    0.3 s after each blink, then an exponential wait sized so that the rate outside microsleeps is
+    12 + 2 (KSS - 1) per minute; each blink closes over 40% of its length, stays shut 20%, reopens."""
+    closure = np.zeros(len(t))
+    blink_ms = 150.0 + 25.0 * (kss - 1)
+    rate = 12.0 + 2.0 * (kss - 1)
+    mean_wait = max(60.0 / rate - 0.3 - blink_ms / 1000.0, 0.2)
+    s = rng.uniform(0.0, 60.0 / rate)
+    while s < dur:
+        d = float(np.clip(rng.lognormal(np.log(blink_ms / 1000.0), 0.25), 0.08, 0.45))
+        asleep = [b for a, b in sleeps if a - 0.3 < s + d and s < b + 0.3]
+        if asleep:
+            s = max(asleep) + 0.3 + rng.exponential(mean_wait)
+            continue
+        x = (t - s) / d
+        prof = np.where(x < 0.4, x / 0.4, np.where(x < 0.6, 1.0, (1.0 - x) / 0.4))
+        closure = np.maximum(closure, np.where((x >= 0) & (x < 1), prof, 0.0))
+        s = s + d + 0.3 + rng.exponential(mean_wait)
+    return closure
 
 
 def behaviour(camera: str, seat: str, kss: int, frames: int, fps: float, rng: np.random.Generator,
@@ -174,22 +197,7 @@ def behaviour(camera: str, seat: str, kss: int, frames: int, fps: float, rng: np
             closure = np.maximum(closure, np.where((t >= s) & (t < e + 0.15), ramp, 0.0))
             nod = np.where((t >= s) & (t < e + 0.3), np.minimum(_min_jerk((t - s) / 0.5), 1 - _min_jerk((t - e) / 0.3)), 0.0)
             hp[:] = hp - 8.0 * nod
-    # Blinks as a renewal process: a refractory 0.3 s after each blink, then an exponential wait
-    # sized so that the rate outside microsleeps is 12 + 2 (KSS - 1) per minute.
-    blink_ms = 150.0 + 25.0 * (kss - 1)
-    rate = 12.0 + 2.0 * (kss - 1)
-    mean_wait = max(60.0 / rate - 0.3 - blink_ms / 1000.0, 0.2)
-    s = rng.uniform(0.0, 60.0 / rate)
-    while s < dur:
-        d = float(np.clip(rng.lognormal(np.log(blink_ms / 1000.0), 0.25), 0.08, 0.45))
-        asleep = [b for a, b in sleeps if a - 0.3 < s + d and s < b + 0.3]
-        if asleep:
-            s = max(asleep) + 0.3 + rng.exponential(mean_wait)
-            continue
-        x = (t - s) / d
-        prof = np.where(x < 0.4, x / 0.4, np.where(x < 0.6, 1.0, (1.0 - x) / 0.4))
-        closure = np.maximum(closure, np.where((x >= 0) & (x < 1), prof, 0.0))
-        s = s + d + 0.3 + rng.exponential(mean_wait)
+    closure = np.maximum(closure, _blinks(t, kss, dur, sleeps, rng))
     openness = base_open * (1.0 - closure)
     eye_state = ["open"] * frames
     if kss >= 5:
@@ -219,8 +227,8 @@ def plan_clip(clip: int, params: PlanParams, seed: int, identity: Identity) -> l
     tl = behaviour(base.camera, base.seat, kss, sq.frames, sq.fps, rng, sq.glance_rate_per_min,
                    sq.phone_probability, params.max_eye_in_head_yaw, params.max_eye_in_head_pitch)
     zones = [cabin.zone_of_angles(base.camera, base.seat, float(y), float(p))
-             for y, p in zip(tl.gaze_yaw, tl.gaze_pitch)]
-    eff = [effective_openness(o, s) for o, s in zip(tl.openness, tl.eye_state)]
+             for y, p in zip(tl.gaze_yaw, tl.gaze_pitch, strict=True)]
+    eff = [effective_openness(o, s) for o, s in zip(tl.openness, tl.eye_state, strict=True)]
     events = dsm.clip_events(eff, zones, sq.fps, tl.head_yaw.tolist(), tl.gaze_yaw.tolist()).to_json()
     seq_id = stable_hash({"seed": seed, "clip": clip, "base": base.sample_id, "kss": kss})
     common = base.model_dump(exclude={"sample_id", "index", "seed"})

@@ -22,8 +22,8 @@ from synthgen import cabin
 from synthgen.generate.procedural import model as fm
 from synthgen.generate.procedural.raster import (
     project,
-    raycast_ellipsoid,
     rasterize_mesh,
+    raycast_ellipsoid,
     rowdot,
     vertex_normals,
 )
