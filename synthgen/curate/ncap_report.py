@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ def html_section(m: Mapping[str, Any], max_rows: int = 400) -> str:
     return "".join(parts)
 
 
-def write_ncap_report(planned: Iterable[Mapping[str, Any]], rendered: list[Mapping[str, Any]],
+def write_ncap_report(planned: Iterable[Mapping[str, Any]], rendered: Sequence[Mapping[str, Any]],
                       accepted_mask: list[bool], out_dir: Path, cells: Iterable[tuple[Any, ...]] = (),
                       min_count: int = 1) -> dict[str, Any]:
     """Write ``ncap_coverage.json``, ``ncap_coverage.html`` and ``ncap_metrics.json`` to ``out_dir``."""

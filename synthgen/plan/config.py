@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typing
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -134,13 +134,13 @@ class CoverageParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     min_count: int = Field(1, ge=1, le=10_000)
-    glance_targets: list[GazeZone] = Field(default_factory=lambda: list(GAZE_ZONES))
-    movements: list[Literal["road", "owl", "lizard"]] = Field(default_factory=lambda: ["owl", "lizard"])
-    occluders: list[Occluder] = Field(default_factory=lambda: ["none"])
-    light_bands: list[LightBand] = Field(default_factory=lambda: ["cabin"])
-    age_bands: list[Literal["<16", "16-29", "30-49", "50-64", "65-80", ">80"]] = Field(
-        default_factory=lambda: ["16-29", "30-49", "50-64", "65-80"])
-    skin_types: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6])
+    # (pydantic copies list defaults per instance)
+    glance_targets: list[GazeZone] = [cast(GazeZone, z) for z in GAZE_ZONES]
+    movements: list[Literal["road", "owl", "lizard"]] = ["owl", "lizard"]
+    occluders: list[Occluder] = ["none"]
+    light_bands: list[LightBand] = ["cabin"]
+    age_bands: list[Literal["<16", "16-29", "30-49", "50-64", "65-80", ">80"]] = ["16-29", "30-49", "50-64", "65-80"]
+    skin_types: list[int] = [1, 2, 3, 4, 5, 6]
 
     @field_validator("skin_types")
     @classmethod
