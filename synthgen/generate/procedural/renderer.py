@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 
 from synthgen import cabin
-from synthgen.generate.procedural import model as fm
 from synthgen.generate.procedural import conditions, eyestate  # driver-monitoring conditions
+from synthgen.generate.procedural import model as fm
 from synthgen.generate.procedural.cabin_view import draw_cabin
 from synthgen.generate.procedural.control import draw_control
 from synthgen.generate.procedural.raster import (
