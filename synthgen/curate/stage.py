@@ -174,6 +174,7 @@ def _run_curate(params: CurateRun, layout: Layout, progress: bool) -> StageResul
     report = write_controllability(curated, layout.reports_dir / "controllability.json",
                                    layout.reports_dir / "controllability", notes=decisions.notes,
                                    coverage_attributes=_report_attributes(params))
+    _write_ncap(params, layout, curated)
     # The planned-vs-accepted figures travel with the curated shards (publish puts them in the
     # manifest and the card): written last, so a killed curate leaves none and publish refuses.
     write_json_atomic(out_dir / COVERAGE_FILE, report.get("planned_vs_accepted", {}))
@@ -184,3 +185,19 @@ def _report_attributes(params: CurateRun) -> list[str]:
     """Planned vs accepted is reported for the top-up's attributes (age, expression, gaze zone by
     default) whether or not the top-up runs, so a run without it shows what it would fix."""
     return list(dict.fromkeys([*params.curate.topup.attributes, "age_group", "expression", "gaze_zone"]))
+
+
+def _write_ncap(params: CurateRun, layout: Layout, curated: pl.DataFrame) -> None:
+    """The Euro NCAP coverage matrix of this run (synthgen.curate.ncap_report)."""
+    from synthgen.curate.ncap_report import write_ncap_report
+    from synthgen.plan.coverage import coverage_cells
+    from synthgen.spec import read_plan
+
+    if "req_occluder" not in curated.columns:
+        return  # rows made before the conditions existed
+    coverage = params.plan.mode == "coverage"
+    planned = [s.model_dump() for s in read_plan(layout.plan_file)] if layout.plan_file.exists() else []
+    rows = curated.select([c for c in curated.columns if c.startswith("req_")]).to_dicts()
+    write_ncap_report(planned, rows, curated.get_column("accepted").to_list(), layout.reports_dir,
+                      coverage_cells(params.plan) if coverage else (),
+                      params.plan.coverage.min_count if coverage else 1)
