@@ -132,10 +132,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=60, help="images per measurement")
     ap.add_argument("--parts", action="store_true", help="also print the CPU cost of each drawing step")
+    ap.add_argument("--sizes", default="256,512", help="comma-separated square sizes to time (default 256,512)")
     args = ap.parse_args()
     print(f"cores: {os.cpu_count()}  load average: {os.getloadavg()[0]:.2f}  images per run: {args.n}")
     print(f"{'size':>9} | {'ms/img':>7} | {'CPU ms/img':>10} | {'img/s 1 proc':>12} | {'img/s 2 proc':>12} | {'PNG ms':>6} | {'render/PNG':>10} | {'CPU render/PNG':>14}")
-    for size in (256, 512):
+    for size in (int(v) for v in args.sizes.split(",")):
         r = bench(size, args.n)
         print(f"{size:>4}x{size:<4} | {r['ms_per_image']:7.1f} | {r['cpu_ms_per_image']:10.1f} | {r['img_s_1proc']:12.1f} | {r['img_s_2proc']:12.1f} | "
               f"{r['png_ms']:6.2f} | {r['render_over_png']:10.2f} | {r['cpu_render_over_png']:14.2f}")

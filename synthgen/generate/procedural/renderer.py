@@ -373,7 +373,9 @@ class _Frame:
             canvas = cv2.resize(canvas, (self.sc.w, self.sc.h), interpolation=cv2.INTER_AREA)
         if self.nir:
             canvas = canvas[..., :1]
-        code = _SRGB_LUT[np.clip(canvas * (exposure * (_LUT_N - 1)), 0, _LUT_N - 1).astype(np.int32)]
+        scaled = canvas * np.float32(exposure * (_LUT_N - 1))
+        np.clip(scaled, 0, _LUT_N - 1, out=scaled)
+        code = np.take(_SRGB_LUT, scaled.astype(np.int32))
         noise = self.rng.standard_normal(code.shape, dtype=np.float32) * (3.0 if self.nir else 1.8)
         img = np.clip(code + noise + 0.5, 0, 255).astype(np.uint8)
         return img[..., 0].copy() if self.nir else img
