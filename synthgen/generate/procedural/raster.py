@@ -68,8 +68,13 @@ class MeshFragments:
         """Per-vertex attributes (V, C) -> per-pixel (P, C); stack attributes to gather once."""
         t = take_rows(tris, self.tri)
         a = np.asarray(attr, np.float32)
-        return (take_rows(a, t[:, 0]) * self.bary[:, :1] + take_rows(a, t[:, 1]) * self.bary[:, 1:2]
-                + take_rows(a, t[:, 2]) * self.bary[:, 2:3])
+        out = take_rows(a, t[:, 0])  # in place from here: the same sums, without the temporaries
+        out *= self.bary[:, :1]
+        for j in (1, 2):
+            term = take_rows(a, t[:, j])
+            term *= self.bary[:, j : j + 1]
+            out += term
+        return out
 
 
 def rasterize_mesh(px: np.ndarray, depth: np.ndarray, tris: np.ndarray, shape: tuple[int, int]) -> MeshFragments:
@@ -86,18 +91,22 @@ def rasterize_mesh(px: np.ndarray, depth: np.ndarray, tris: np.ndarray, shape: t
         cv2.fillConvexPoly(buf, tri_pts[t], t, lineType=cv2.LINE_8, shift=SUBPIXEL_BITS)
     flat_buf = buf.reshape(-1)
     flat = np.flatnonzero(flat_buf >= 0)
-    tri = flat_buf[flat]
+    tri = np.take(flat_buf, flat)
     ys, xs = np.divmod(flat, w)
-    # Barycentrics from the 2D affine map of each triangle, precomputed per triangle.
+    # Barycentrics from the 2D affine map of each triangle, precomputed per triangle (float32
+    # coefficients, evaluated in float64 as before): one contiguous gather per coefficient and no
+    # mixed-type strided column arithmetic over every pixel.
     e1, e2 = b - a, c - a
     det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
     det = np.where(np.abs(det) < 1e-12, 1e-12, det)
-    coef = np.stack([a[:, 0], a[:, 1], e2[:, 1] / det, e2[:, 0] / det, e1[:, 0] / det, e1[:, 1] / det], 1)
-    cf = take_rows(coef.astype(np.float32), tri)
-    dx, dy = xs - cf[:, 0], ys - cf[:, 1]
-    l1 = dx * cf[:, 2] - dy * cf[:, 3]
-    l2 = cf[:, 4] * dy - cf[:, 5] * dx
-    bary = np.clip(np.stack([1 - l1 - l2, l1, l2], 1), 0.0, 1.0).astype(np.float32)
+    coef = np.stack([a[:, 0], a[:, 1], e2[:, 1] / det, e2[:, 0] / det, e1[:, 0] / det, e1[:, 1] / det])
+    ax, ay, c2, c3, c4, c5 = (np.take(row, tri) for row in coef.astype(np.float32).astype(np.float64))
+    dx, dy = xs - ax, ys - ay
+    l1 = dx * c2 - dy * c3
+    l2 = c4 * dy - c5 * dx
+    bary = np.empty((len(flat), 3), np.float32)
+    for j, v in enumerate((1 - l1 - l2, l1, l2)):
+        bary[:, j] = np.clip(v, 0.0, 1.0, out=v)
     bary /= (bary[:, 0] + bary[:, 1] + bary[:, 2])[:, None]
     return MeshFragments(flat, tri, bary, buf)
 
