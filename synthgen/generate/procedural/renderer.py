@@ -376,8 +376,11 @@ class _Frame:
         scaled = canvas * np.float32(exposure * (_LUT_N - 1))
         np.clip(scaled, 0, _LUT_N - 1, out=scaled)
         code = np.take(_SRGB_LUT, scaled.astype(np.int32))
-        noise = self.rng.standard_normal(code.shape, dtype=np.float32) * (3.0 if self.nir else 1.8)
-        img = np.clip(code + noise + 0.5, 0, 255).astype(np.uint8)
+        noise = self.rng.standard_normal(code.shape, dtype=np.float32)
+        noise *= 3.0 if self.nir else 1.8
+        code += noise  # in place: (code + noise) + 0.5, clipped, as one expression would
+        code += 0.5
+        img = np.clip(code, 0, 255, out=code).astype(np.uint8)
         return img[..., 0].copy() if self.nir else img
 
 
