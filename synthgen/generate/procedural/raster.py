@@ -34,7 +34,16 @@ def scatter_rows(img: np.ndarray, flat: np.ndarray, rows: np.ndarray) -> None:
 
 
 def rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise dot product of (P, C) arrays (einsum avoids numpy's slow small-axis reductions)."""
+    """Row-wise dot product of (P, C) arrays (einsum avoids numpy's slow small-axis reductions).
+
+    float32 (P, 3), the per-pixel case: three column products summed left to right, which is
+    einsum's float32 arithmetic (the same bits, checked on millions of rows) at a third of its
+    cost; float64 keeps einsum, whose summation order differs."""
+    if a.dtype == b.dtype == np.float32 and a.ndim == b.ndim == 2 and a.shape[1] == b.shape[1] == 3:
+        out = a[:, 0] * b[:, 0]
+        out += a[:, 1] * b[:, 1]
+        out += a[:, 2] * b[:, 2]
+        return out
     return np.einsum("ij,ij->i", a, b)
 
 
