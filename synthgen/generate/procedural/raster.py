@@ -125,7 +125,15 @@ class QuadricHit:
     flat: np.ndarray  # flat pixel index (y * W + x)
     points: np.ndarray  # (P, 3) camera frame
     normals: np.ndarray  # (P, 3)
-    local: np.ndarray  # (P, 3) hit point in the ellipsoid's unit-sphere frame
+    rel: np.ndarray  # (P, 3) points minus the centre (float32)
+    axes: np.ndarray  # (3, 3) float32, the ellipsoid's axes as columns
+    radii: np.ndarray  # (3,) float32
+
+    @property
+    def local(self) -> np.ndarray:
+        """(P, 3) hit points in the ellipsoid's unit-sphere frame; computed on demand, since only
+        the skull and the eyeballs need it."""
+        return (self.rel @ self.axes) / self.radii
 
 
 def raycast_ellipsoid(centre: np.ndarray, axes: np.ndarray, radii: np.ndarray, k: np.ndarray,
@@ -168,21 +176,25 @@ def raycast_ellipsoid(centre: np.ndarray, axes: np.ndarray, radii: np.ndarray, k
     if len(idx) == 0:
         return None
     gy, gx = np.divmod(idx, x1 - x0 + 1)
+    # Ray directions per column and per row of the box, then gathered (the same values as
+    # computing them per pixel).
+    dx = np.take(((np.arange(x0, x1 + 1) - k[0, 2]) / k[0, 0]).astype(np.float32), gx)
+    dy = np.take(((np.arange(y0, y1 + 1) - k[1, 2]) / k[1, 1]).astype(np.float32), gy)
     gy += y0
     gx += x0
-    dx = ((gx - k[0, 2]) / k[0, 0]).astype(np.float32)
-    dy = ((gy - k[1, 2]) / k[1, 1]).astype(np.float32)
     m32, mc32 = m.astype(np.float32), mc.astype(np.float32)
     dmd = (m32[0, 0] * dx * dx + m32[1, 1] * dy * dy + m32[2, 2] + 2 * m32[0, 1] * dx * dy
            + 2 * m32[0, 2] * dx + 2 * m32[1, 2] * dy)
     dmc = mc32[0] * dx + mc32[1] * dy + mc32[2]
     t = (dmc - np.sqrt(np.clip(dmc * dmc - dmd * cmc1, 0.0, None))) / dmd
-    pts = np.stack([dx * t, dy * t, t], 1)
+    pts = np.empty((len(t), 3), np.float32)
+    np.multiply(dx, t, out=pts[:, 0])
+    np.multiply(dy, t, out=pts[:, 1])
+    pts[:, 2] = t
     rel = pts - centre.astype(np.float32)
     normals = rel @ m32
     normals /= np.sqrt(rowdot(normals, normals))[:, None]
-    local = (rel @ axes.astype(np.float32)) / radii.astype(np.float32)
-    return QuadricHit(gy * w + gx, pts, normals, local)
+    return QuadricHit(gy * w + gx, pts, normals, rel, axes.astype(np.float32), radii.astype(np.float32))
 
 
 def clip_polygon_near(poly: np.ndarray, near: float = 0.02) -> np.ndarray:
