@@ -114,12 +114,19 @@ def publish(
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
     source: Annotated[str, typer.Option("--from", help="stage whose shards are published")] = "curated",
+    to: Annotated[Optional[str], typer.Option(
+        "--to", help="also upload the version to a dataset URL, e.g. s3://bucket/datasets/incabin-faces "
+                     "(manifest last: readers skip unfinished uploads)")] = None,
 ) -> None:
     """Write the versioned Parquet dataset (hive folders, manifest with hashes, dataset card)."""
     from synthgen.stages import run_publish
 
     r = run_publish(_params(params, set_), source_stage=source)
     console.print(f"published {r.rows} rows ({r.accepted} accepted), version {r.version} -> {r.version_dir}")
+    if to:
+        from synthgen.storage import upload_version
+
+        console.print(f"uploaded -> {upload_version(r.version_dir, to)}")
 
 
 @app.command()
@@ -177,7 +184,7 @@ def _print_summary(s: dict[str, Any]) -> None:
 @app.command()
 @friendly
 def query(
-    dataset: Annotated[str, typer.Argument(help="dataset name (under data/datasets) or folder")] = "incabin-faces",
+    dataset: Annotated[str, typer.Argument(help="dataset name (under data/datasets), folder, or s3:// URL")] = "incabin-faces",
     where: Annotated[Optional[str], typer.Option(help="SQL condition, e.g. \"accepted AND req_age > 60\"")] = None,
     select: Annotated[Optional[str], typer.Option(help="comma-separated columns")] = None,
     group_by: Annotated[Optional[str], typer.Option("--group-by", help="comma-separated columns: counts per group")] = None,
