@@ -1,13 +1,28 @@
 """Deployments: the generate flow on a cron schedule, and (when available) the training flow
-triggered by each publish. ``synthgen serve`` runs :func:`serve_all` from the project root."""
+triggered by each publish. ``synthgen serve`` runs :func:`serve_all` from the project root.
+
+For several machines, ``python -m flows.deploy`` sets up a Prefect server for prefect.yaml: the
+process work pool, the global concurrency limit that gives each GPU one slot, and the
+deployments; then ``prefect worker start --pool synthgen`` on each node runs them.
+"""
 
 from __future__ import annotations
 
+import argparse
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from flows.runtime import apply_defaults
 
 apply_defaults()
+
+logger = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parents[1]
+POOL = "synthgen"
 
 
 def generate_deployment(params_path: str, cron: str = "0 3 * * *") -> Any:
@@ -32,3 +47,64 @@ def serve_all(params_path: str, cron: str = "0 3 * * *", with_training: bool = T
 
         deployments.append(train_deployment())
     serve(*deployments)
+
+
+def ensure_work_pool(name: str = POOL) -> None:
+    """A process work pool: each worker runs flow runs as subprocesses on its own node."""
+    from prefect import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+        except ObjectAlreadyExists:
+            pass
+
+
+def ensure_gpu_limit(slots: int, name: str | None = None) -> None:
+    """The global concurrency limit GPU work holds (flows/scale.py): one slot per GPU."""
+    from prefect import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
+    from prefect.exceptions import ObjectNotFound
+
+    from flows.scale import GPU_LIMIT
+
+    name = name or GPU_LIMIT
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=slots))
+        else:
+            client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=slots, active=True))
+
+
+def deploy_all(project_dir: Path = ROOT, pool: str = POOL, gpus: int = 1, names: list[str] | None = None) -> None:
+    """Create the pool and the GPU limit, then apply prefect.yaml (``prefect deploy``) from
+    ``project_dir``, the folder the workers will run the flows from."""
+    ensure_work_pool(pool)
+    ensure_gpu_limit(gpus)
+    selected = [a for n in names for a in ("--name", n)] if names else ["--all"]
+    cmd = [sys.executable, "-m", "prefect", "--no-prompt", "deploy", *selected,
+           "--prefect-file", str(ROOT / "prefect.yaml"), "--pool", pool]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(project_dir), os.environ.get("PYTHONPATH")])))
+    r = subprocess.run(cmd, cwd=project_dir, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"prefect deploy failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    logger.info("deployed from %s to pool %s with %d GPU slot(s)", project_dir, pool, gpus)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Set up a Prefect server for prefect.yaml: work pool, "
+                                             "GPU concurrency limit, deployments.")
+    ap.add_argument("--pool", default=POOL, help="process work pool name (default %(default)s)")
+    ap.add_argument("--gpus", type=int, default=1, help="GPUs in the fleet: one limit slot each")
+    ap.add_argument("--project-dir", type=Path, default=ROOT, help="folder the workers run flows from")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    deploy_all(args.project_dir.resolve(), args.pool, args.gpus)
+
+
+if __name__ == "__main__":
+    main()

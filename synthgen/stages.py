@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from synthgen.config import Params
-from synthgen.generate.stage import generate_shard, run_generate
+from synthgen.generate.stage import generate_shard, gpu_slots, run_generate
 from synthgen.plan.stage import run_plan
 from synthgen.publish.stage import PublishResult, run_publish
 from synthgen.shards import StageResult
 
 __all__ = [
-    "run_plan", "run_generate", "generate_shard", "run_label", "label_shard", "run_curate",
+    "run_plan", "run_generate", "generate_shard", "gpu_slots", "run_label", "label_shard", "run_curate",
     "run_publish", "run_analyze", "run_train", "PublishResult", "StageResult",
 ]
 

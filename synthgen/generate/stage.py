@@ -31,6 +31,12 @@ def get_generator(params: Params) -> Generator:
     return _generator(params.generate.model_dump_json())
 
 
+def gpu_slots(params: Params) -> int:
+    """GPUs one shard of this generator occupies, as the backend declares it (``gpu_slots``,
+    0 when absent): schedulers hold that many slots of a GPU concurrency limit per shard."""
+    return int(getattr(get_generator(params), "gpu_slots", 0))
+
+
 def generate_shard(params: Params, shard: int) -> Path:
     layout = Layout.from_params(params)
     specs = read_plan(layout.plan_file, shard=shard)

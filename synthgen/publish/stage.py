@@ -80,7 +80,10 @@ def input_shards(layout: Layout, source_stage: str) -> list[Path]:
     return files
 
 
-def run_publish(params: Params, source_stage: str = "curated", progress: bool = True) -> PublishResult:
+def run_publish(params: Params, source_stage: str = "curated", progress: bool = True,
+                failed_shards: dict[int, str] | None = None) -> PublishResult:
+    """``failed_shards`` (shard -> error) are shards a run could not make: the version is published
+    without them and the manifest and card name them, so a partial version is never silent."""
     layout = Layout.from_params(params)
     files = input_shards(layout, source_stage)
     layout.dataset_dir.mkdir(parents=True, exist_ok=True)
@@ -130,6 +133,8 @@ def run_publish(params: Params, source_stage: str = "curated", progress: bool = 
         "curated": source_stage == "curated",
         "files": sorted(manifest_files, key=lambda f: f["path"]),
     }
+    if failed_shards:
+        manifest["failed_shards"] = {f"{int(k):05d}": str(v) for k, v in sorted(failed_shards.items())}
     write_json_atomic(tmp_dir / MANIFEST, manifest)
     params_yaml = yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False)
     write_text_atomic(tmp_dir / CARD, dataset_card(manifest, params_yaml))

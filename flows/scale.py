@@ -1,0 +1,130 @@
+"""Where shard tasks run and what they may hold: task runners, GPU slots, shard-run dispatch.
+
+Three ways to spread shards, all through Prefect's own machinery (no scheduler of ours):
+
+* a task runner for the shard subflow: a process pool on this machine (default), or Dask through
+  prefect-dask (``dask_address`` of a running scheduler, or a ``LocalCluster`` of N workers);
+* a deployment of the shard flow (``generate-shards/shards`` in prefect.yaml): the generate flow
+  creates one flow run per group of shards, and the workers of the work pool pick them up;
+* either way GPU work takes a slot of the global concurrency limit ``synthgen-gpu`` (one slot per
+  GPU, created by ``python -m flows.deploy``), so two flows never oversubscribe a card.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+from uuid import UUID
+
+logger = logging.getLogger(__name__)
+
+GPU_LIMIT = "synthgen-gpu"
+SHARD_DEPLOYMENT = "generate-shards/shards"
+# A Dask scheduler to use when none is passed (e.g. tcp://scheduler:8786).
+DASK_ADDRESS_ENV = "SYNTHGEN_DASK_ADDRESS"
+
+
+def task_runner(runner: str = "process", workers: int = 0, dask_address: str | None = None) -> Any:
+    """The task runner for shard tasks: ``process`` (a local pool), ``thread`` or ``dask`` (a scheduler address,
+    else a LocalCluster of ``workers`` single-threaded worker processes). The shard code is the same."""
+    from synthgen.errors import ConfigError
+    from synthgen.shards import default_workers
+
+    address = dask_address or os.environ.get(DASK_ADDRESS_ENV) or None
+    if runner == "dask" or address:
+        try:
+            from prefect_dask import DaskTaskRunner
+        except ImportError:
+            raise ConfigError("the dask runner needs prefect-dask", where="--runner dask",
+                              fix="pip install 'synthgen[scale]'") from None
+        if address:
+            return DaskTaskRunner(address=address)
+        return DaskTaskRunner(
+            cluster_class="distributed.LocalCluster",
+            # Shard work is CPU-bound Python: one thread per worker process, no nanny memory kill.
+            cluster_kwargs={"n_workers": default_workers(workers), "threads_per_worker": 1,
+                            "processes": True, "dashboard_address": None},
+        )
+    if runner == "thread":  # in this process: for debugging, and for backends registered at run time
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        return ThreadPoolTaskRunner(max_workers=default_workers(workers))
+    if runner != "process":
+        raise ConfigError(f"unknown task runner {runner!r}", where="--runner", fix="use process, thread or dask")
+    from prefect.task_runners import ProcessPoolTaskRunner
+
+    return ProcessPoolTaskRunner(max_workers=default_workers(workers))
+
+
+@contextlib.contextmanager
+def gpu_slot(slots: int, limit: str = GPU_LIMIT) -> Iterator[None]:
+    """Hold ``slots`` of the global GPU limit while the body runs (nothing when ``slots`` is 0).
+
+    Without the limit on the server (a one-off local run that never ran the deploy step) the body
+    runs unguarded, with a warning."""
+    if slots <= 0:
+        yield
+        return
+    from prefect.concurrency.sync import concurrency
+
+    try:
+        with concurrency(limit, occupy=slots, strict=True):
+            yield
+    except Exception as err:
+        if type(err).__name__ != "ConcurrencySlotAcquisitionError":
+            raise
+        logger.warning("no global concurrency limit %r (run `python -m flows.deploy`): GPU work unguarded", limit)
+        yield
+
+
+def ran_on() -> str:
+    """Where this code runs: the Prefect worker (when a worker started the flow run), host and pid."""
+    import socket
+
+    worker = os.environ.get("PREFECT__WORKER_NAME")
+    return f"{worker + '@' if worker else ''}{socket.gethostname()}:{os.getpid()}"
+
+
+def groups(shards: Sequence[int], size: int) -> list[list[int]]:
+    size = max(1, size)
+    return [list(shards[i:i + size]) for i in range(0, len(shards), size)]
+
+
+def run_shard_deployments(
+    deployment: str, shard_groups: list[list[int]], parameters: dict[str, Any], poll_s: float = 1.0
+) -> dict[str, Any]:
+    """One flow run of ``deployment`` per shard group; wait until all are final.
+
+    Returns ``{"failed": {shard: error}, "ran_on": {shard: worker}}``. A run that failed or crashed
+    marks its shards failed with its state message; which shards are done is decided by the
+    caller from the shard files, so a run that died after writing some shards loses none."""
+    from prefect import get_client
+    from prefect.deployments import run_deployment
+
+    runs = {}
+    for group in shard_groups:
+        fr = run_deployment(deployment, parameters={**parameters, "shards": group}, timeout=0,
+                            tags=["synthgen-shards"])
+        runs[fr.id] = group
+    failed: dict[int, str] = {}
+    where: dict[int, str] = {}
+    pending: set[UUID] = set(runs)
+    with get_client(sync_client=True) as client:
+        while pending:
+            for run_id in list(pending):
+                fr = client.read_flow_run(run_id)
+                if fr.state is None or not fr.state.is_final():
+                    continue
+                pending.discard(run_id)
+                worker = (fr.labels or {}).get("prefect.worker.name", "?")
+                for s in runs[run_id]:
+                    where[s] = str(worker)
+                    if not fr.state.is_completed():
+                        failed[s] = f"{fr.state.type.value}: {fr.state.message or fr.name}"
+            if pending:
+                time.sleep(poll_s)
+    return {"failed": failed, "ran_on": where}

@@ -1,0 +1,77 @@
+"""A real Prefect server (`prefect server start`) on a free 127.0.0.1 port, and worker processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.s3server import free_port
+
+ROOT = Path(__file__).parents[1]
+
+
+def prefect_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "prefect", *args]
+
+
+def wait_healthy(api_url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"prefect server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(api_url + "/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError("prefect server did not become healthy")
+
+
+def start_server(home: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PREFECT_UI_ENABLED="false")
+    env.pop("PREFECT_API_URL", None)
+    return subprocess.Popen(prefect_cmd("server", "start", "--host", "127.0.0.1", "--port", str(port)),
+                            env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+@contextlib.contextmanager
+def prefect_server(home: Path) -> Iterator[str]:
+    """Start a server with its own PREFECT_HOME (database included) and point this process at it."""
+    home.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    api_url = f"http://127.0.0.1:{port}/api"
+    proc = start_server(home, port, home / "server.log")
+    saved = os.environ.get("PREFECT_API_URL")
+    try:
+        wait_healthy(api_url, proc)
+        os.environ["PREFECT_API_URL"] = api_url
+        yield api_url
+    finally:
+        stop(proc)
+        if saved is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = saved
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    """Stop a process started with start_new_session=True, with everything it started."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
