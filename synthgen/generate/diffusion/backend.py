@@ -119,9 +119,10 @@ class DiffusionGenerator:
         from synthgen.generate.diffusion.pipeline import is_out_of_memory, release_cached_memory
 
         if len(idx) > self.max_batch:
+            step = self.max_batch  # fixed for this split: a part may lower max_batch further
             out: list[Any] = []
-            for i in range(0, len(idx), self.max_batch):
-                out.extend(self._diffuse(idx[i:i + self.max_batch], pos, neg, seeds, control, init))
+            for i in range(0, len(idx), step):
+                out.extend(self._diffuse(idx[i:i + step], pos, neg, seeds, control, init))
             return out
         try:
             return self.runner(
