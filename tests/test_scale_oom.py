@@ -1,5 +1,5 @@
 """A CUDA out-of-memory in the diffusion backend is transient: the batch is split and retried
-smaller, with the same pixels (each sample's noise comes from its own seed). Only the GPU part is
+smaller, with the same pixels up to rounding (each sample's noise comes from its own seed). Only the GPU part is
 mocked: a wrapper around the real tiny pipeline raises torch.OutOfMemoryError for batches larger
 than a "card" would hold, as CUDA would; everything else runs for real on the CPU."""
 
@@ -57,7 +57,9 @@ def test_out_of_memory_retries_with_smaller_batches_same_pixels(cfg: GeneratePar
     # 4 fails, 2 fails, then ones; the next chunk starts at the size that worked
     assert card.batches[:3] == [4, 2, 1] and max(card.batches[3:]) == 1
     assert gen.max_batch == 1
-    assert all(np.array_equal(a, b) for a, b in zip(images, reference, strict=True))
+    # same noise per sample; a batch of one uses other kernel shapes, so at most 1 grey level apart
+    assert len(images) == len(reference)
+    assert all(np.abs(a.astype(int) - b.astype(int)).max() <= 1 for a, b in zip(images, reference, strict=True))
 
 
 def test_out_of_memory_at_batch_one_is_permanent(cfg: GenerateParams) -> None:
