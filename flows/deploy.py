@@ -80,18 +80,61 @@ def ensure_gpu_limit(slots: int, name: str | None = None) -> None:
             client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(limit=slots, active=True))
 
 
-def deploy_all(project_dir: Path = ROOT, pool: str = POOL, gpus: int = 1, names: list[str] | None = None) -> None:
-    """Create the pool and the GPU limit, then apply prefect.yaml (``prefect deploy``) from
-    ``project_dir``, the folder the workers will run the flows from."""
+ZOMBIE_AUTOMATION = "synthgen-crash-silent-flow-runs"
+
+
+def ensure_zombie_automation(within_s: float = 90.0) -> None:
+    """Mark a flow run Crashed when its heartbeats stop for ``within_s`` seconds (its worker or node
+    died: kill -9, power loss), so the generate flow re-submits its shards to another worker.
+    Workers must send heartbeats more often than that: PREFECT_FLOWS_HEARTBEAT_FREQUENCY (>= 30 s)."""
+    from datetime import timedelta
+
+    from prefect.automations import Automation
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import EventTrigger, Posture
+
+    try:
+        Automation.read(name=ZOMBIE_AUTOMATION).delete()
+    except ValueError:
+        pass
+    Automation(
+        name=ZOMBIE_AUTOMATION,
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
+                    "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed"},
+            match={"prefect.resource.id": ["prefect.flow-run.*"]},
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=within_s),
+        ),
+        actions=[ChangeFlowRunState(state=StateType.CRASHED,
+                                    message=f"no heartbeat for {within_s:.0f} s: its worker or node died")],
+    ).create()
+
+
+def deploy_all(project_dir: Path = ROOT, pool: str = POOL, gpus: int = 1, names: list[str] | None = None,
+               zombie_after_s: float = 90.0) -> None:
+    """Create the pool, the GPU limit and the dead-run automation, then apply prefect.yaml
+    (``prefect deploy``) from ``project_dir``, the folder the workers will run the flows from."""
     ensure_work_pool(pool)
     ensure_gpu_limit(gpus)
-    selected = [a for n in names for a in ("--name", n)] if names else ["--all"]
-    cmd = [sys.executable, "-m", "prefect", "--no-prompt", "deploy", *selected,
-           "--prefect-file", str(ROOT / "prefect.yaml"), "--pool", pool]
+    ensure_zombie_automation(zombie_after_s)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(project_dir), os.environ.get("PYTHONPATH")])))
-    r = subprocess.run(cmd, cwd=project_dir, env=env, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(f"prefect deploy failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    base = [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--prefect-file", str(ROOT / "prefect.yaml")]
+    if pool == POOL and not names:
+        commands = [base + ["--all"]]  # prefect.yaml names this pool
+    else:  # prefect deploy takes --pool for one deployment at a time
+        import yaml
+
+        listed = [d["name"] for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]]
+        commands = [base + ["--name", n, "--pool", pool] for n in (names or listed)]
+    for cmd in commands:
+        r = subprocess.run(cmd, cwd=project_dir, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if r.returncode != 0:
+            raise RuntimeError(f"prefect deploy failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
     logger.info("deployed from %s to pool %s with %d GPU slot(s)", project_dir, pool, gpus)
 
 
@@ -101,9 +144,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pool", default=POOL, help="process work pool name (default %(default)s)")
     ap.add_argument("--gpus", type=int, default=1, help="GPUs in the fleet: one limit slot each")
     ap.add_argument("--project-dir", type=Path, default=ROOT, help="folder the workers run flows from")
+    ap.add_argument("--dead-after", type=float, default=90.0,
+                    help="seconds without heartbeat before a flow run is marked crashed (default %(default)s)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    deploy_all(args.project_dir.resolve(), args.pool, args.gpus)
+    deploy_all(args.project_dir.resolve(), args.pool, args.gpus, zombie_after_s=args.dead_after)
 
 
 if __name__ == "__main__":

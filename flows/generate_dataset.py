@@ -19,8 +19,6 @@ from flows.runtime import apply_defaults
 
 apply_defaults()
 
-import re  # noqa: E402
-
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
@@ -62,15 +60,6 @@ def shard_task(params: Params, stage: str, shard: int) -> dict[str, str]:
 
 class ShardFailures(RuntimeError):
     """Raised by the shard flow after the others finished: one ``shard NNNNN: error`` line each."""
-
-
-_FAILURE_LINE = re.compile(r"shard (\d+): (.*)")
-
-
-def failures_from_message(message: str, shards: list[int]) -> dict[int, str]:
-    """Per-shard errors from a failed shard run's state message (its ShardFailures text)."""
-    found = {int(m.group(1)): m.group(2).strip() for m in _FAILURE_LINE.finditer(message or "")}
-    return {s: found.get(s, (message or "shard run failed").strip().splitlines()[0]) for s in shards}
 
 
 @flow(name="generate-shards", task_runner=ThreadPoolTaskRunner(max_workers=1))
@@ -165,11 +154,13 @@ def run_shard_stages(params: Params, params_path: str, overrides: list[str] | No
                      shard_deployment: str | None, shards_per_run: int) -> dict[str, Any]:
     """Run the shard flow where asked; returns which shards failed (with their errors) and where
     each finished one ran. Done-ness comes from the shard files, not from messages."""
-    from flows.scale import groups, run_shard_deployments, task_runner
+    from flows.scale import failures_from_message, groups, run_shard_deployments, task_runner
 
+    layout = Layout.from_params(params)
     if shard_deployment:
         out = run_shard_deployments(shard_deployment, groups(shards, shards_per_run),
-                                    {"params_path": params_path, "overrides": overrides or []})
+                                    {"params_path": params_path, "overrides": overrides or []},
+                                    done=lambda s: layout.shard_file("labelled", s).exists())
         failed = out["failed"]
         ran_on: dict[int, str] = out["ran_on"]
     else:
@@ -178,7 +169,6 @@ def run_shard_stages(params: Params, params_path: str, overrides: list[str] | No
         state = sub(params_path, overrides, shards, return_state=True)
         failed = {} if state.is_completed() else failures_from_message(state.message or "", shards)
         ran_on = state.result()["ran_on"] if state.is_completed() else {}
-    layout = Layout.from_params(params)
     missing = [s for s in shards if not layout.shard_file("labelled", s).exists()]
     return {"failed": {s: failed.get(s, "shard run ended without output") for s in missing},
             "ran_on": {int(k): v for k, v in ran_on.items()}}

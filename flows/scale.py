@@ -15,8 +15,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -94,22 +95,38 @@ def groups(shards: Sequence[int], size: int) -> list[list[int]]:
     return [list(shards[i:i + size]) for i in range(0, len(shards), size)]
 
 
+_FAILURE_LINE = re.compile(r"shard (\d+): (.*)")
+
+
+def failures_from_message(message: str, shards: list[int]) -> dict[int, str]:
+    """Per-shard errors from a failed shard run's state message (the shard flow's one line per
+    failed shard, ``shard NNNNN: error``); other shards get the message's first line."""
+    found = {int(m.group(1)): m.group(2).strip() for m in _FAILURE_LINE.finditer(message or "")}
+    first = (message or "shard run failed").strip().splitlines()[0]
+    return {s: found.get(s, first) for s in shards}
+
+
 def run_shard_deployments(
-    deployment: str, shard_groups: list[list[int]], parameters: dict[str, Any], poll_s: float = 1.0
+    deployment: str, shard_groups: list[list[int]], parameters: dict[str, Any],
+    done: Callable[[int], bool], retries: int = 2, poll_s: float = 1.0,
 ) -> dict[str, Any]:
     """One flow run of ``deployment`` per shard group; wait until all are final.
 
-    Returns ``{"failed": {shard: error}, "ran_on": {shard: worker}}``. A run that failed or crashed
-    marks its shards failed with its state message; which shards are done is decided by the
-    caller from the shard files, so a run that died after writing some shards loses none."""
+    A run that crashed (its worker died: the server's heartbeat automation marks it) or failed is
+    re-submitted, up to ``retries`` times, for its shards that are not ``done`` — so a shard
+    finished before the crash is never redone, and one cut off mid-way runs again on whichever
+    worker is free. Returns ``{"failed": {shard: error}, "ran_on": {shard: worker}}``."""
     from prefect import get_client
     from prefect.deployments import run_deployment
 
-    runs = {}
-    for group in shard_groups:
+    def submit(group: list[int], attempt: int) -> None:
         fr = run_deployment(deployment, parameters={**parameters, "shards": group}, timeout=0,
                             tags=["synthgen-shards"])
-        runs[fr.id] = group
+        runs[fr.id] = (group, attempt)
+
+    runs: dict[UUID, tuple[list[int], int]] = {}
+    for group in shard_groups:
+        submit(group, 0)
     failed: dict[int, str] = {}
     where: dict[int, str] = {}
     pending: set[UUID] = set(runs)
@@ -120,11 +137,22 @@ def run_shard_deployments(
                 if fr.state is None or not fr.state.is_final():
                     continue
                 pending.discard(run_id)
-                worker = (fr.labels or {}).get("prefect.worker.name", "?")
-                for s in runs[run_id]:
-                    where[s] = str(worker)
-                    if not fr.state.is_completed():
-                        failed[s] = f"{fr.state.type.value}: {fr.state.message or fr.name}"
+                group, attempt = runs[run_id]
+                worker = str((fr.labels or {}).get("prefect.worker.name", "?"))
+                left = [s for s in group if not done(s)]
+                for s in group:
+                    if s not in left:
+                        where.setdefault(s, worker)
+                if fr.state.is_completed() or not left:
+                    continue
+                message = f"{fr.state.type.value}: {fr.state.message or fr.name}"
+                if attempt < retries and not fr.state.is_failed():
+                    logger.warning("shard run %s (shards %s) ended %s; re-submitting %s", fr.name, group,
+                                   message, left)
+                    submit(left, attempt + 1)
+                    pending.add(next(reversed(runs)))
+                else:
+                    failed.update(failures_from_message(message, left))
             if pending:
                 time.sleep(poll_s)
     return {"failed": failed, "ran_on": where}

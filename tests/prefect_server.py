@@ -75,3 +75,40 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process started (directly or not) by ``pid``, from /proc (flow runs start their own sessions)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def kill9_tree(proc: subprocess.Popen[bytes]) -> None:
+    """kill -9 a worker and every process it started, as when its node dies."""
+    for pid in [proc.pid, *descendants(proc.pid)]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def start_worker(pool: str, name: str, home: Path, log: Path, limit: int = 2) -> subprocess.Popen[bytes]:
+    """``prefect worker start`` polling every second; flow runs send a heartbeat every 30 s (the least)."""
+    env = dict(os.environ, PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="1",
+               PREFECT_FLOWS_HEARTBEAT_FREQUENCY="30", PREFECT_HOME=str(home),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    return subprocess.Popen(prefect_cmd("worker", "start", "--pool", pool, "--name", name, "--limit", str(limit)),
+                            env=env, cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
