@@ -54,8 +54,12 @@ def prefect_server(home: Path) -> Iterator[str]:
     saved = os.environ.get("PREFECT_API_URL")
     try:
         wait_healthy(api_url, proc)
-        os.environ["PREFECT_API_URL"] = api_url
-        yield api_url
+        os.environ["PREFECT_API_URL"] = api_url  # for subprocesses
+        # Prefect reads its settings once, at import: an already-imported prefect needs them set here too.
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+            yield api_url
     finally:
         stop(proc)
         if saved is None:
@@ -65,8 +69,10 @@ def prefect_server(home: Path) -> Iterator[str]:
 
 
 def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    """Stop a process started with start_new_session=True, with everything it started."""
+    """Stop a process started with start_new_session=True, with everything it started (flow runs
+    start their own sessions, so they are found through /proc)."""
     if proc.poll() is None:
+        others = descendants(proc.pid)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
         try:
@@ -75,6 +81,9 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
+        for pid in others:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def descendants(pid: int) -> list[int]:
