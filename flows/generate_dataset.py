@@ -237,10 +237,29 @@ def generate_dataset(
     """Run the flow on this machine (shard tasks in a process pool or on a Dask cluster)."""
     from flows.runtime import prefect_api
 
-    with prefect_api():
-        return generate_dataset_flow(params_path=params_path, overrides=overrides, record=record,
-                                     analyze=analyze, train=train, runner=runner, workers=workers,
-                                     dask_address=dask_address)
+    with prefect_api() as url:
+        try:
+            return generate_dataset_flow(params_path=params_path, overrides=overrides, record=record,
+                                         analyze=analyze, train=train, runner=runner, workers=workers,
+                                         dask_address=dask_address)
+        except Exception as err:
+            if not lost_api(err):
+                raise
+            from synthgen.errors import SynthgenError
+
+            raise SynthgenError(f"lost the Prefect server during the run ({type(err).__name__}: {err})",
+                                where=url, fix="check that the server is up, then re-run: finished shards "
+                                               "are kept and not redone") from None
+
+
+def lost_api(err: BaseException) -> bool:
+    """The Prefect API went away (server restarted past the client's retries, network cut)."""
+    import httpx
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    if isinstance(err, PrefectHTTPStatusError):
+        return err.response.status_code >= 500
+    return isinstance(err, (httpx.TransportError, ConnectionError))
 
 
 if __name__ == "__main__":

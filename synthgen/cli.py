@@ -157,12 +157,17 @@ def run(
     record: Annotated[bool, typer.Option(help="record the version with DVC when done")] = True,
     analyze: Annotated[bool, typer.Option(help="analyse the shift against real data")] = True,
     train: Annotated[bool, typer.Option(help="also train the downstream model in this run")] = False,
+    runner: Annotated[str, typer.Option(help="where shard tasks run: process (local pool), thread, or dask")] = "process",
+    workers: Annotated[int, typer.Option(help="pool processes or local Dask workers; 0 = generate.workers")] = 0,
+    dask_address: Annotated[Optional[str], typer.Option(
+        help="a running Dask scheduler, e.g. tcp://host:8786 (implies --runner dask; env SYNTHGEN_DASK_ADDRESS)")] = None,
 ) -> None:
     """The main job: the Prefect flow over every stage, on params.yaml."""
     from flows.generate_dataset import generate_dataset
 
     summary = generate_dataset(params_path=str(params), overrides=list(set_ or []), record=record,
-                               analyze=analyze, train=train)
+                               analyze=analyze, train=train, runner=runner, workers=workers,
+                               dask_address=dask_address)
     _print_summary(summary)
 
 

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,3 +130,45 @@ def test_gpu_limit_of_one_slot_serialises_two_flows(api: str, tmp_path: Path) ->
     assert len(spans) == 4 and {t.split("-")[0] for *_, t in spans} == {"one", "two"}
     for (s0, e0, t0), (s1, e1, t1) in zip(spans, spans[1:]):
         assert s1 >= e0, f"{t0} and {t1} held the GPU at once"
+
+
+def test_server_restart_mid_run_then_rerun_completes_without_duplicates(tmp_path: Path) -> None:
+    """`synthgen run` against a server that is stopped and started again (same database) while
+    shards are being made: the run either resumes (Prefect's client retries) or exits 2 with one
+    error message; a re-run then completes the dataset, every row once, no finished shard redone."""
+    from tests.prefect_server import start_server, stop, wait_healthy
+    from tests.s3server import free_port
+
+    home = tmp_path / "prefect"
+    home.mkdir()
+    port = free_port()
+    api_url = f"http://127.0.0.1:{port}/api"
+    server = start_server(home, port, home / "server.log")
+    params = write_params(tmp_path / "proj", n=24, shard_size=3)
+    labelled = tmp_path / "proj" / "data" / "work" / "incabin-faces" / "labelled"
+    env = dict(os.environ, PREFECT_API_URL=api_url, PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "synthgen", "run", "-p", str(params), "--no-record", "--no-analyze",
+           "--runner", "thread", "--workers", "1"]
+    try:
+        wait_healthy(api_url, server)
+        run = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 300
+        while len(list(labelled.glob("shard-*.parquet"))) < 2:
+            assert run.poll() is None and time.time() < deadline, run.communicate()
+            time.sleep(0.2)
+        stop(server)
+        server = start_server(home, port, home / "server.log")
+        wait_healthy(api_url, server)
+        out, err = run.communicate(timeout=400)
+        if run.returncode != 0:
+            assert run.returncode == 2, err[-3000:]
+            assert "error:" in out + err and "Traceback" not in out + err
+        done = {p: p.stat().st_mtime_ns for p in labelled.glob("shard-*.parquet")}
+        again = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=400)
+        assert again.returncode == 0, again.stderr[-3000:]
+    finally:
+        stop(server)
+    version_dir = next((tmp_path / "proj" / "data" / "datasets" / "incabin-faces").glob("version=*"))
+    rows = published_rows(version_dir)
+    assert rows.height == 24 and rows["sample_id"].n_unique() == 24
+    assert all(p.stat().st_mtime_ns == m for p, m in done.items())  # nothing finished was redone
