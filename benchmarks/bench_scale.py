@@ -32,7 +32,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(ROOT))
-from bench_query import KEYS, WHERE, make  # noqa: E402
+from bench_query import KEYS, WHERE, make
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -147,7 +147,9 @@ def s3_versus_disk(tmp: Path, rows: int, parts: int) -> None:
             t = time.perf_counter()
             b = run(q.scan(url, version="vbench"))
             s3_t.append(time.perf_counter() - t)
-        assert a.equals(b), "S3 and disk answers differ"
+        # same groups and counts; means up to float summation order (files are read in parallel)
+        assert a.drop("mean_meas_age").equals(b.drop("mean_meas_age")), "S3 and disk answers differ"
+        assert (a["mean_meas_age"] - b["mean_meas_age"]).abs().max() < 1e-9
         t = time.perf_counter()
         storage.complete_versions(url)
         listing = time.perf_counter() - t
@@ -164,10 +166,16 @@ def s3_versus_disk(tmp: Path, rows: int, parts: int) -> None:
 
 def cpu_figures(tmp: Path, n: int = 12) -> None:
     from synthgen.config import load_params
-    from synthgen.paths import Layout
-    from synthgen.stages import generate_shard, label_shard, run_curate, run_plan, run_publish
     from synthgen.generate.stage import prepare_generate
     from synthgen.label.stage import prepare_label_dir
+    from synthgen.paths import Layout
+    from synthgen.stages import (
+        generate_shard,
+        label_shard,
+        run_curate,
+        run_plan,
+        run_publish,
+    )
 
     path = tiny_params(tmp / "cpu", n, n, size=512, light=False)
     params = load_params(path)

@@ -65,7 +65,10 @@ def ensure_work_pool(name: str = POOL) -> None:
 def ensure_gpu_limit(slots: int, name: str | None = None) -> None:
     """The global concurrency limit GPU work holds (flows/scale.py): one slot per GPU."""
     from prefect import get_client
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
+    from prefect.client.schemas.actions import (
+        GlobalConcurrencyLimitCreate,
+        GlobalConcurrencyLimitUpdate,
+    )
     from prefect.exceptions import ObjectNotFound
 
     from flows.scale import GPU_LIMIT
@@ -133,7 +136,8 @@ def deploy_all(project_dir: Path = ROOT, pool: str = POOL, gpus: int = 1, names:
         listed = [d["name"] for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]]
         commands = [base + ["--name", n, "--pool", pool] for n in (names or listed)]
     for cmd in commands:
-        r = subprocess.run(cmd, cwd=project_dir, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        r = subprocess.run(cmd, cwd=project_dir, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                           check=False)
         if r.returncode != 0:
             raise RuntimeError(f"prefect deploy failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
     logger.info("deployed from %s to pool %s with %d GPU slot(s)", project_dir, pool, gpus)

@@ -19,11 +19,11 @@ from flows.runtime import apply_defaults
 
 apply_defaults()
 
-from prefect import flow, get_run_logger, task  # noqa: E402
-from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
+from prefect import flow, get_run_logger, task
+from prefect.task_runners import ThreadPoolTaskRunner
 
-from synthgen.config import Params, load_params  # noqa: E402
-from synthgen.paths import Layout  # noqa: E402
+from synthgen.config import Params, load_params
+from synthgen.paths import Layout
 
 PUBLISHED_EVENT = "synthgen.dataset.published"
 # Stages the flow runs, in dvc.yaml's names; `record` commits exactly these.
@@ -154,7 +154,12 @@ def run_shard_stages(params: Params, params_path: str, overrides: list[str] | No
                      shard_deployment: str | None, shards_per_run: int) -> dict[str, Any]:
     """Run the shard flow where asked; returns which shards failed (with their errors) and where
     each finished one ran. Done-ness comes from the shard files, not from messages."""
-    from flows.scale import failures_from_message, groups, run_shard_deployments, task_runner
+    from flows.scale import (
+        failures_from_message,
+        groups,
+        run_shard_deployments,
+        task_runner,
+    )
 
     layout = Layout.from_params(params)
     if shard_deployment:

@@ -4,6 +4,7 @@ the failure is written into the manifest and the card. All on a real local Prefe
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -128,7 +129,7 @@ def test_gpu_limit_of_one_slot_serialises_two_flows(api: str, tmp_path: Path) ->
         assert p.returncode == 0, out.decode()[-3000:]
     spans = sorted((float(a), float(b), tag) for tag, a, b in (line.split() for line in log.read_text().splitlines()))
     assert len(spans) == 4 and {t.split("-")[0] for *_, t in spans} == {"one", "two"}
-    for (s0, e0, t0), (s1, e1, t1) in zip(spans, spans[1:]):
+    for (_, e0, t0), (s1, _, t1) in itertools.pairwise(spans):
         assert s1 >= e0, f"{t0} and {t1} held the GPU at once"
 
 
@@ -164,7 +165,7 @@ def test_server_restart_mid_run_then_rerun_completes_without_duplicates(tmp_path
             assert run.returncode == 2, err[-3000:]
             assert "error:" in out + err and "Traceback" not in out + err
         done = {p: p.stat().st_mtime_ns for p in labelled.glob("shard-*.parquet")}
-        again = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=400)
+        again = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=400, check=False)
         assert again.returncode == 0, again.stderr[-3000:]
     finally:
         stop(server)

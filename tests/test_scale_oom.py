@@ -5,7 +5,6 @@ than a "card" would hold, as CUDA would; everything else runs for real on the CP
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,10 +13,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from synthgen.generate.config import GenerateParams  # noqa: E402
-from synthgen.generate.diffusion.backend import DiffusionGenerator  # noqa: E402
-from synthgen.generate.diffusion.tiny import save_tiny  # noqa: E402
-from synthgen.plan.spec import SceneSpec  # noqa: E402
+from synthgen.generate.config import GenerateParams
+from synthgen.generate.diffusion.backend import DiffusionGenerator
+from synthgen.generate.diffusion.tiny import save_tiny
+from synthgen.plan.spec import SceneSpec
 
 
 class SmallCard:
@@ -38,9 +37,9 @@ class SmallCard:
 def cfg(tmp_path_factory: pytest.TempPathFactory) -> GenerateParams:
     torch.set_num_threads(1)
     model, controlnet = save_tiny(tmp_path_factory.mktemp("tiny-sd"), "sd")
-    return GenerateParams(backend="diffusion", width=64, height=64, diffusion=dict(
-        model=str(model), controlnet=str(controlnet), controlnet_subfolder=None, steps=2,
-        batch_size=4, scheduler="ddim", mode="controlnet"))
+    return GenerateParams(backend="diffusion", width=64, height=64, diffusion={
+        "model": str(model), "controlnet": str(controlnet), "controlnet_subfolder": None, "steps": 2,
+        "batch_size": 4, "scheduler": "ddim", "mode": "controlnet"})
 
 
 SPECS = [SceneSpec(sample_id=f"s{i}", index=i, seed=500 + i, identity=i, identity_seed=3 + i, age=25 + 5 * i,

@@ -116,7 +116,10 @@ class DiffusionGenerator:
                  control: list[Any] | None, init: list[Any] | None) -> list[Any]:
         """Run the samples ``idx`` in batches of at most ``max_batch``; on CUDA out-of-memory,
         halve the batch and retry (a batch of one that still fails raises)."""
-        from synthgen.generate.diffusion.pipeline import is_out_of_memory, release_cached_memory
+        from synthgen.generate.diffusion.pipeline import (
+            is_out_of_memory,
+            release_cached_memory,
+        )
 
         if len(idx) > self.max_batch:
             step = self.max_batch  # fixed for this split: a part may lower max_batch further
