@@ -32,8 +32,7 @@ FLOW_STAGES = ["plan", "generate", "label", "curate", "publish", "analyze", "tra
 
 @task(retries=2, retry_delay_seconds=2)
 def plan_task(params: Params) -> list[int]:
-    from synthgen.generate.stage import prepare_generate
-    from synthgen.stages import run_plan
+    from synthgen.stages import prepare_generate, run_plan
 
     run_plan(params)
     return prepare_generate(params)
@@ -90,7 +89,7 @@ def shard_flow(params_path: str, overrides: list[str] | None = None,
 
 @task(retries=1)
 def prepare_label_task(params: Params) -> None:
-    from synthgen.label.stage import prepare_label_dir
+    from synthgen.stages import prepare_label_dir
 
     prepare_label_dir(params)
 

@@ -16,7 +16,7 @@ pytest.importorskip("diffusers")
 from synthgen.generate.config import GenerateParams
 from synthgen.generate.diffusion.backend import DiffusionGenerator
 from synthgen.generate.diffusion.tiny import save_tiny
-from synthgen.plan.spec import SceneSpec
+from synthgen.spec import SceneSpec
 
 
 class SmallCard:
