@@ -98,9 +98,11 @@ def ensure_zombie_automation(within_s: float = 90.0) -> None:
     from prefect.events.schemas.automations import EventTrigger, Posture
 
     try:
-        Automation.read(name=ZOMBIE_AUTOMATION).delete()
+        old = Automation.read(name=ZOMBIE_AUTOMATION)
     except ValueError:
-        pass
+        old = None
+    if isinstance(old, Automation):
+        old.delete()
     Automation(
         name=ZOMBIE_AUTOMATION,
         trigger=EventTrigger(

@@ -19,11 +19,11 @@ from flows.runtime import apply_defaults
 
 apply_defaults()
 
-from prefect import flow, get_run_logger, task
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
-from synthgen.config import Params, load_params
-from synthgen.paths import Layout
+from synthgen.config import Params, load_params  # noqa: E402
+from synthgen.paths import Layout  # noqa: E402
 
 PUBLISHED_EVENT = "synthgen.dataset.published"
 # Stages the flow runs, in dvc.yaml's names; `record` commits exactly these.
@@ -61,7 +61,7 @@ class ShardFailures(RuntimeError):
     """Raised by the shard flow after the others finished: one ``shard NNNNN: error`` line each."""
 
 
-@flow(name="generate-shards", task_runner=ThreadPoolTaskRunner(max_workers=1))
+@flow(name="generate-shards", task_runner=ThreadPoolTaskRunner(max_workers=1))  # type: ignore[arg-type]
 def shard_flow(params_path: str, overrides: list[str] | None = None,
                shards: list[int] | None = None) -> dict[str, Any]:
     """Generate then label the given shards. As a deployment run (one per shard group) the
@@ -69,7 +69,7 @@ def shard_flow(params_path: str, overrides: list[str] | None = None,
     params = load_params(params_path, overrides or [])
     todo = list(shards or [])
     gen = {s: shard_task.submit(params, "generated", s) for s in todo}
-    lab = {s: shard_task.submit(params, "labelled", s, wait_for=[gen[s]]) for s in todo}
+    lab = {s: shard_task.submit(params, "labelled", s, wait_for=[gen[s]]) for s in todo}  # type: ignore[call-overload]
     where: dict[int, str] = {}
     errors: dict[int, str] = {}
     for s in todo:

@@ -117,11 +117,13 @@ def run_shard_deployments(
     finished before the crash is never redone, and one cut off mid-way runs again on whichever
     worker is free. Returns ``{"failed": {shard: error}, "ran_on": {shard: worker}}``."""
     from prefect import get_client
+    from prefect.client.schemas.objects import FlowRun
     from prefect.deployments import run_deployment
 
     def submit(group: list[int], attempt: int) -> None:
         fr = run_deployment(deployment, parameters={**parameters, "shards": group}, timeout=0,
                             tags=["synthgen-shards"])
+        assert isinstance(fr, FlowRun)  # the sync call (no running event loop here)
         runs[fr.id] = (group, attempt)
 
     runs: dict[UUID, tuple[list[int], int]] = {}

@@ -34,7 +34,7 @@ def is_url(path: str | Path) -> bool:
 
 def filesystem(url: str) -> tuple[Any, str]:
     """The fsspec filesystem for ``url`` and the path inside it."""
-    import fsspec  # type: ignore[import-untyped]
+    import fsspec
 
     try:
         return fsspec.core.url_to_fs(url)

@@ -13,10 +13,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from synthgen.generate.config import GenerateParams
-from synthgen.generate.diffusion.backend import DiffusionGenerator
-from synthgen.generate.diffusion.tiny import save_tiny
-from synthgen.spec import SceneSpec
+from synthgen.generate.config import GenerateParams  # noqa: E402
+from synthgen.generate.diffusion.backend import DiffusionGenerator  # noqa: E402
+from synthgen.generate.diffusion.tiny import save_tiny  # noqa: E402
+from synthgen.spec import SceneSpec  # noqa: E402
 
 
 class SmallCard:

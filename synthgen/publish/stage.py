@@ -121,7 +121,7 @@ def run_publish(params: RunParams, source_stage: str = "curated", progress: bool
             )
 
     rows = sum(split_rows.values())
-    manifest = {
+    manifest: dict[str, Any] = {
         "name": layout.name,
         "version": layout.version,
         "synthgen_version": __version__,
