@@ -211,7 +211,7 @@ def generate_dataset_flow(
         logger.warning("%d of %d shards failed: %s", len(failed), len(shards),
                        "; ".join(f"shard {s}: {e}" for s, e in sorted(failed.items())))
     if len(failed) == len(shards):
-        raise ShardFailures("every shard failed:\n" + "\n".join(f"shard {s:05d}: {e}" for s, e in sorted(failed.items())))
+        raise ShardFailures("every shard failed: " + "; ".join(f"shard {s:05d}: {e}" for s, e in sorted(failed.items())))
     curate_task(params)
     published = publish_task(params, failed)
     stages = FLOW_STAGES[:5]
@@ -220,6 +220,11 @@ def generate_dataset_flow(
     if analyze:
         summary["report"] = analyze_task(params)
         stages = stages + ["analyze"]
+    if failed:
+        # Published and named in its manifest and card, but never recorded, nor reported as success.
+        raise ShardFailures(f"published version {published['version']} without {len(failed)} failed "
+                            "shard(s), listed in its manifest and card: "
+                            + "; ".join(f"shard {s:05d}: {e}" for s, e in sorted(failed.items())))
     if train:
         summary["train"] = train_task(params)
         stages = stages + ["train"]
@@ -246,6 +251,11 @@ def generate_dataset(
             return generate_dataset_flow(params_path=params_path, overrides=overrides, record=record,
                                          analyze=analyze, train=train, runner=runner, workers=workers,
                                          dask_address=dask_address)
+        except ShardFailures as err:
+            from synthgen.errors import DataError
+
+            raise DataError(str(err).splitlines()[0], where=params_path,
+                            fix="fix the cause and re-run: only the missing shards are made") from None
         except Exception as err:
             if not lost_api(err):
                 raise

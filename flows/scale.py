@@ -106,19 +106,31 @@ def failures_from_message(message: str, shards: list[int]) -> dict[int, str]:
     return {s: found.get(s, first) for s in shards}
 
 
+def offline_workers(client: Any, pools: set[str | None]) -> set[str]:
+    """Names of the workers of ``pools`` that the server's foreman has marked offline."""
+    names: set[str] = set()
+    for pool in filter(None, pools):
+        names.update(w.name for w in client.read_workers_for_work_pool(pool)
+                     if str(getattr(w.status, "value", w.status)).upper() == "OFFLINE")
+    return names
+
+
 def run_shard_deployments(
     deployment: str, shard_groups: list[list[int]], parameters: dict[str, Any],
     done: Callable[[int], bool], retries: int = 2, poll_s: float = 1.0,
 ) -> dict[str, Any]:
     """One flow run of ``deployment`` per shard group; wait until all are final.
 
-    A run that crashed (its worker died: the server's heartbeat automation marks it) or failed is
-    re-submitted, up to ``retries`` times, for its shards that are not ``done`` — so a shard
+    A run that crashed is re-submitted, up to ``retries`` times, for its shards that are not
+    ``done``. A run crashes when its worker dies: the worker goes offline (no worker heartbeat;
+    this function then marks its unfinished runs Crashed, Pending ones included) or the run's own
+    heartbeats stop (the automation of ``flows.deploy``). So a shard
     finished before the crash is never redone, and one cut off mid-way runs again on whichever
     worker is free. Returns ``{"failed": {shard: error}, "ran_on": {shard: worker}}``."""
     from prefect import get_client
     from prefect.client.schemas.objects import FlowRun
     from prefect.deployments import run_deployment
+    from prefect.states import Crashed
 
     def submit(group: list[int], attempt: int) -> None:
         fr = run_deployment(deployment, parameters={**parameters, "shards": group}, timeout=0,
@@ -134,8 +146,16 @@ def run_shard_deployments(
     pending: set[UUID] = set(runs)
     with get_client(sync_client=True) as client:
         while pending:
-            for run_id in list(pending):
-                fr = client.read_flow_run(run_id)
+            current = {r: client.read_flow_run(r) for r in pending}
+            offline = offline_workers(client, {fr.work_pool_name for fr in current.values()})
+            for run_id, fr in current.items():
+                worker_name = (fr.labels or {}).get("prefect.worker.name")
+                if fr.state is not None and not fr.state.is_final() and worker_name in offline:
+                    # Its worker stopped sending heartbeats (Prefect's foreman marked it offline):
+                    # the run will never report again, including one still Pending on it.
+                    client.set_flow_run_state(run_id, Crashed(message=f"worker {worker_name} went offline"),
+                                              force=True)
+                    fr = client.read_flow_run(run_id)
                 if fr.state is None or not fr.state.is_final():
                     continue
                 pending.discard(run_id)

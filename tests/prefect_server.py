@@ -38,7 +38,7 @@ def wait_healthy(api_url: str, proc: subprocess.Popen[bytes], timeout: float = 1
 
 def start_server(home: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PREFECT_UI_ENABLED="false")
+               PREFECT_UI_ENABLED="false", PREFECT_SERVER_SERVICES_FOREMAN_LOOP_SECONDS="5")
     env.pop("PREFECT_API_URL", None)
     return subprocess.Popen(prefect_cmd("server", "start", "--host", "127.0.0.1", "--port", str(port)),
                             env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
@@ -116,6 +116,7 @@ def kill9_tree(proc: subprocess.Popen[bytes]) -> None:
 def start_worker(pool: str, name: str, home: Path, log: Path, limit: int = 2) -> subprocess.Popen[bytes]:
     """``prefect worker start`` polling every second; flow runs send a heartbeat every 30 s (the least)."""
     env = dict(os.environ, PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="1",
+               PREFECT_WORKER_HEARTBEAT_SECONDS="5",  # offline 3 heartbeats after a kill
                PREFECT_FLOWS_HEARTBEAT_FREQUENCY="30", PREFECT_HOME=str(home),
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     return subprocess.Popen(prefect_cmd("worker", "start", "--pool", pool, "--name", name, "--limit", str(limit)),

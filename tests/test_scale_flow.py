@@ -65,7 +65,8 @@ def test_dask_local_cluster_runs_shards_on_two_worker_processes(api: str, tmp_pa
 
 def test_permanent_shard_failure_publishes_the_rest_and_records_it(api: str, tmp_path: Path) -> None:
     """A generated shard that is corrupt on disk fails its label task on every retry: that shard
-    is left out, named with its error in the manifest and card; the other shards publish."""
+    is left out, named with its error in the manifest and card; the other shards publish, and the
+    run ends with an error, not a success."""
     from flows.generate_dataset import generate_dataset
     from synthgen.config import load_params
     from synthgen.generate.stage import prepare_generate
@@ -79,10 +80,12 @@ def test_permanent_shard_failure_publishes_the_rest_and_records_it(api: str, tmp
     bad = Layout.from_params(params).shard_file("generated", 1)
     bad.write_bytes(b"not parquet")  # e.g. a disk error: the label task fails on every retry
 
-    summary = generate_dataset(str(path), record=False, analyze=False, runner="thread", workers=2)
-    assert list(summary["failed_shards"]) == [1]
-    assert "not a readable Parquet file" in summary["failed_shards"][1]
-    version_dir = Path(summary["path"])
+    from synthgen.errors import DataError
+
+    with pytest.raises(DataError, match="without 1 failed shard") as err:  # never a silent success
+        generate_dataset(str(path), record=False, analyze=False, runner="thread", workers=2)
+    assert "shard 00001: DataError" in str(err.value)
+    version_dir = Layout.from_params(params).version_dir
     manifest = json.loads((version_dir / "_manifest.json").read_text())
     assert manifest["rows"] == 6 and list(manifest["failed_shards"]) == ["00001"]
     assert "not a readable Parquet file" in manifest["failed_shards"]["00001"]
