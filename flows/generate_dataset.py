@@ -95,10 +95,10 @@ def prepare_label_task(params: Params) -> None:
 
 
 @task(retries=1)
-def curate_task(params: Params) -> str:
+def curate_task(params: Params, skip_shards: list[int] | None = None) -> str:
     from synthgen.stages import run_curate
 
-    return str(run_curate(params, progress=False).out_dir)
+    return str(run_curate(params, progress=False, skip_shards=skip_shards or []).out_dir)
 
 
 @task(retries=1)
@@ -212,7 +212,7 @@ def generate_dataset_flow(
                        "; ".join(f"shard {s}: {e}" for s, e in sorted(failed.items())))
     if len(failed) == len(shards):
         raise ShardFailures("every shard failed: " + "; ".join(f"shard {s:05d}: {e}" for s, e in sorted(failed.items())))
-    curate_task(params)
+    curate_task(params, sorted(failed))
     published = publish_task(params, failed)
     stages = FLOW_STAGES[:5]
     summary: dict[str, Any] = {"dataset": params.dataset.name, **published,

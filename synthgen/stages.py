@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -72,7 +72,7 @@ __all__ = [
     "prepare_generate", "generate_shard", "gpu_slots", "run_generate",
     "prepare_label", "prepare_label_dir", "label_shard", "run_label",
     "run_curate", "run_publish", "run_analyze", "run_train",
-    "resolve_reference", "Reference", "StageResult",
+    "verify_dataset", "resolve_reference", "Reference", "StageResult",
 ]
 
 
@@ -136,13 +136,13 @@ def run_label(params: Params, shards: list[int] | None = None, progress: bool = 
 
 
 @_logged("curate")
-def run_curate(params: Params, progress: bool = True) -> StageResult:
+def run_curate(params: Params, progress: bool = True, skip_shards: Collection[int] = ()) -> StageResult:
     import polars as pl
 
     from synthgen.curate.core import reject_summary
     from synthgen.curate.stage import run_curate as fn
 
-    result = fn(params, progress=progress)
+    result = fn(params, progress=progress, skip_shards=skip_shards)
     files = sorted(result.out_dir.glob("shard-*.parquet"))
     if files:
         reasons = {r["reason"]: r["rows"] for r in reject_summary(pl.scan_parquet(files)).iter_rows(named=True)}
@@ -156,6 +156,13 @@ def run_publish(params: Params, source_stage: str = "curated", progress: bool = 
     from synthgen.publish.stage import run_publish as fn
 
     return fn(params, source_stage=source_stage, progress=progress, failed_shards=failed_shards)
+
+
+def verify_dataset(dataset_dir: Path, version: str | None = None) -> tuple[list[Path], list[str]]:
+    """Check published versions against their manifests (``synthgen verify``)."""
+    from synthgen.publish.stage import verify_dataset as fn
+
+    return fn(dataset_dir, version)
 
 
 def resolve_reference(params: Params, setting: str | Path | None, progress: bool = True) -> Reference:
