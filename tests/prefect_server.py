@@ -47,6 +47,10 @@ def start_server(home: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
 @contextlib.contextmanager
 def prefect_server(home: Path) -> Iterator[str]:
     """Start a server with its own PREFECT_HOME (database included) and point this process at it."""
+    # Import Prefect before PREFECT_API_URL is set: it reads the environment once, at import, into
+    # its root settings, which would keep pointing at this server after it is gone.
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"
@@ -55,9 +59,7 @@ def prefect_server(home: Path) -> Iterator[str]:
     try:
         wait_healthy(api_url, proc)
         os.environ["PREFECT_API_URL"] = api_url  # for subprocesses
-        # Prefect reads its settings once, at import: an already-imported prefect needs them set here too.
-        from prefect.settings import PREFECT_API_URL, temporary_settings
-
+        # ... and an already-imported Prefect needs the URL set in its settings too.
         with temporary_settings(updates={PREFECT_API_URL: api_url}):
             yield api_url
     finally:
