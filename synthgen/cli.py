@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from synthgen.errors import SynthgenError
+from synthgen.errors import DataError, SynthgenError
 
 app = typer.Typer(
     help="Synthetic in-cabin face data: plan, generate, label, curate, publish, analyze, train.",
@@ -109,12 +109,19 @@ def publish(
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
     source: Annotated[str, typer.Option("--from", help="stage whose shards are published")] = "curated",
+    to: Annotated[Optional[str], typer.Option(
+        "--to", help="also upload the version to a dataset URL, e.g. s3://bucket/datasets/incabin-faces "
+                     "(manifest last: readers skip unfinished uploads)")] = None,
 ) -> None:
     """Write the versioned Parquet dataset (hive folders, manifest with hashes, dataset card)."""
     from synthgen.stages import run_publish
 
     r = run_publish(_params(params, set_), source_stage=source)
     console.print(f"published {r.rows} rows ({r.accepted} accepted), version {r.version} -> {r.version_dir}")
+    if to:
+        from synthgen.storage import upload_version
+
+        console.print(f"uploaded -> {upload_version(r.version_dir, to)}")
 
 
 @app.command()
@@ -145,12 +152,17 @@ def run(
     record: Annotated[bool, typer.Option(help="record the version with DVC when done")] = True,
     analyze: Annotated[bool, typer.Option(help="analyse the shift against real data")] = True,
     train: Annotated[bool, typer.Option(help="also train the downstream model in this run")] = False,
+    runner: Annotated[str, typer.Option(help="where shard tasks run: process (local pool), thread, or dask")] = "process",
+    workers: Annotated[int, typer.Option(help="pool processes or local Dask workers; 0 = generate.workers")] = 0,
+    dask_address: Annotated[Optional[str], typer.Option(
+        help="a running Dask scheduler, e.g. tcp://host:8786 (implies --runner dask; env SYNTHGEN_DASK_ADDRESS)")] = None,
 ) -> None:
     """The main job: the Prefect flow over every stage, on params.yaml."""
     from flows.generate_dataset import generate_dataset
 
     summary = generate_dataset(params_path=str(params), overrides=list(set_ or []), record=record,
-                               analyze=analyze, train=train)
+                               analyze=analyze, train=train, runner=runner, workers=workers,
+                               dask_address=dask_address)
     _print_summary(summary)
 
 
@@ -172,7 +184,7 @@ def _print_summary(s: dict[str, Any]) -> None:
 @app.command()
 @friendly
 def query(
-    dataset: Annotated[str, typer.Argument(help="dataset name (under data/datasets) or folder")] = "incabin-faces",
+    dataset: Annotated[str, typer.Argument(help="dataset name (under data/datasets), folder, or s3:// URL")] = "incabin-faces",
     where: Annotated[Optional[str], typer.Option(help="SQL condition, e.g. \"accepted AND req_age > 60\"")] = None,
     select: Annotated[Optional[str], typer.Option(help="comma-separated columns")] = None,
     group_by: Annotated[Optional[str], typer.Option("--group-by", help="comma-separated columns: counts per group")] = None,
@@ -184,11 +196,24 @@ def query(
     limit: Annotated[int, typer.Option(help="rows to print")] = 20,
     export: Annotated[Optional[Path], typer.Option(help="write all matching rows to .csv or .parquet")] = None,
     data_dir: Annotated[Path, typer.Option(help="root of the data folder")] = Path("data"),
+    clip: Annotated[Optional[str], typer.Option(help="one clip (sequence_id), its frames in order")] = None,
+    mp4: Annotated[Optional[Path], typer.Option(help="with --clip: write an MP4 preview of the clip")] = None,
 ) -> None:
     """Filter and select over a published dataset with SQL (polars), print a table or export it."""
     from synthgen import query as q
 
     lf = q.scan(dataset, data_dir, version=version, split=split)
+    if clip is not None:
+        from synthgen.video import clip_frames, write_mp4
+
+        lf = clip_frames(lf, clip)
+        if mp4 is not None:
+            rows = q.collect(lf, "--clip").to_dicts()
+            fps = 1000.0 / float(rows[1]["t_ms"] - rows[0]["t_ms"]) if len(rows) > 1 else 10.0
+            write_mp4(rows, mp4, fps)
+            console.print(f"wrote {len(rows)} frames -> {mp4}")
+    elif mp4 is not None:
+        raise DataError("--mp4 needs --clip", where="synthgen query", fix="pass --clip <sequence_id>")
     if schema:
         t = Table("column", "type")
         for name, dtype in lf.collect_schema().items():
