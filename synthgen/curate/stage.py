@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,11 +68,11 @@ def topup_plan_file(params: CurateRun) -> Path:
     return Layout.from_params(topup_params(params)).plan_file
 
 
-def sources(params: CurateRun, max_round: int | None = None) -> list[Source]:
+def sources(params: CurateRun, max_round: int | None = None, skip: Collection[int] = ()) -> list[Source]:
     """The plan's labelled shards, then (top-up enabled) those of every top-up round in the top-up
     plan (up to ``max_round``), after checking each folder is complete and made with these params."""
     layout = Layout.from_params(params)
-    shards = require_plan(params)
+    shards = [s for s in require_plan(params) if s not in skip]
     require_stage(layout.stage_dir(UPSTREAM), shards, lambda s: layout.shard_file(UPSTREAM, s),
                   label_hash(params), "synthgen label")
     out = [Source(s, layout.shard_file(UPSTREAM, s), 0) for s in shards]
@@ -134,16 +135,17 @@ def curation_frame(params: CurateRun, max_round: int | None = None) -> pl.DataFr
     return _decide(read_decision_table(sources(params, max_round))[0], params)[0]
 
 
-def run_curate(params: CurateRun, progress: bool = True) -> StageResult:
+def run_curate(params: CurateRun, progress: bool = True, skip_shards: Collection[int] = ()) -> StageResult:
+    """``skip_shards``: planned shards a run could not make (named as failed at publish)."""
     layout = Layout.from_params(params)
     with stage_locks(layout.work_dir, stages_up_to("curated")):
-        return _run_curate(params, layout, progress)
+        return _run_curate(params, layout, progress, set(skip_shards))
 
 
-def _run_curate(params: CurateRun, layout: Layout, progress: bool) -> StageResult:
+def _run_curate(params: CurateRun, layout: Layout, progress: bool, skip: set[int]) -> StageResult:
     out_dir = layout.stage_dir(STAGE)
     layout.topup_root.mkdir(parents=True, exist_ok=True)  # an output of the DVC curate stage, even when empty
-    srcs = sources(params)
+    srcs = sources(params, skip=skip)
     table, sizes = read_decision_table(srcs)
     fingerprint = _fingerprint(params, _content_digest(table))
     digest = stable_hash(fingerprint)
