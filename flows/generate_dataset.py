@@ -23,6 +23,8 @@ from synthgen.config import Params, load_params  # noqa: E402
 from synthgen.paths import Layout  # noqa: E402
 from synthgen.shards import default_workers  # noqa: E402
 
+from flows.train_flow import train_task  # noqa: E402
+
 PUBLISHED_EVENT = "synthgen.dataset.published"
 # Stages the flow runs, in dvc.yaml's names; `record` commits exactly these.
 FLOW_STAGES = ["plan", "generate", "label", "curate", "publish", "analyze", "train"]
@@ -79,14 +81,6 @@ def analyze_task(params: Params) -> str:
 
     r = run_analyze(params, progress=False)
     return str(r.files["report"])
-
-
-@task(retries=1)
-def train_task(params: Params) -> dict[str, Any]:
-    from synthgen.stages import run_train
-
-    r = run_train(params, progress=False)
-    return {"model": str(r.model_path), **{k: v for k, v in r.metrics.items() if k.endswith(("error", "mae", "accuracy"))}}
 
 
 @task

@@ -47,6 +47,21 @@ def run_analyze(params: Params, progress: bool = True) -> Any:
 
 
 def run_train(params: Params, progress: bool = True) -> Any:
+    """Train; ``train.ood: demo`` is resolved here (the real stage builds it), so the train stage
+    only ever sees a path to real rows and never imports the real stage."""
     from synthgen.train.stage import run_train as fn
 
-    return fn(params, progress=progress)
+    return fn(params, progress=progress, ood=_demo_ood(params, progress))
+
+
+def _demo_ood(params: Params, progress: bool) -> Any:
+    from synthgen.train.stage import OodSet
+
+    if params.train.ood != "demo":
+        return None  # a path or null: the train stage reads it as given
+    try:
+        from synthgen.real.demo import build_demo_reference
+    except ImportError as err:
+        return OodSet(None, f"skipped: demo real set unavailable ({err})")
+    path = Path(build_demo_reference(params, out_dir=None, progress=progress))
+    return OodSet(path, f"demo real faces (`{path}`)")

@@ -95,7 +95,7 @@ def test_model_reloads_with_same_predictions(trained) -> None:
     again = load_model(result.model_path)
     with torch.no_grad():
         a, b = net(x), again(x)
-    assert set(a) == {"gaze", "head_pose", "age", "expression"}
+    assert set(a) == {"gaze", "head_pose", "age", "expression", "gender"}
     for k in a:
         assert torch.equal(a[k], b[k])
 
