@@ -483,7 +483,7 @@ def evaluate(s: Session, data: TrainData, ood: OodSet) -> tuple[dict[str, float]
     cfg = s.cfg
     model = s.model()
     tasks = list(getattr(model, "tasks", cfg.tasks))
-    metrics: dict[str, float] = {}
+    metrics: dict[str, float] = {"train.n": len(data.train)}
     rows_used = {"train": len(data.train)}
     for split, sub in data.evals.items():
         rows_used[split] = len(sub)
