@@ -78,19 +78,17 @@ def ensure_renders(renders: int, progress: bool) -> Any:
 
 
 def train_params(base: Any, data: Path | None, overrides: list[str]) -> Any:
+    """Params for one training run on ``base``'s dataset, or on the published version ``data``."""
     from synthgen.config import load_params
 
-    fixed = [f"data_dir={base.data_dir}", f"dataset.name={base.dataset.name}",
-             f"dataset.version={base.dataset.version}"]
-    params = load_params(None, fixed + overrides)
-    if data is not None:  # a published version elsewhere: link it where Layout looks
-        from synthgen.paths import Layout
-
-        vdir = Layout.from_params(params).version_dir
-        if not vdir.exists():
-            vdir.parent.mkdir(parents=True, exist_ok=True)
-            vdir.symlink_to(data.resolve())
-    return params
+    data_dir, name, version = base.data_dir, base.dataset.name, base.dataset.version
+    if data is not None:
+        data = data.resolve()
+        if not (data.name.startswith("version=") and data.parent.parent.name == "datasets"):
+            raise SystemExit(f"--data must be a published version folder <data_dir>/datasets/<name>/version=<v>: {data}")
+        data_dir, name, version = data.parents[2], data.parent.name, data.name.removeprefix("version=")
+    fixed = [f"data_dir={data_dir}", f"dataset.name={name}", f"dataset.version={version}"]
+    return load_params(None, fixed + overrides)
 
 
 def fmt(metrics: dict[str, float], key: str, spec: str) -> str:
@@ -150,7 +148,8 @@ def main() -> None:
             ref_ips = result.metrics.get("train.images_per_s")
         rows.append((name, result.metrics))
     m0 = rows[0][1] if rows else {}
-    print(f"data: {base.dataset.name} version={base.dataset.version} ({args.data or 'rendered'}); "
+    where = f"{params.data_dir}/datasets/{params.dataset.name}/version={params.dataset.version}"
+    print(f"data: {where}; "
           f"train rows {int(m0.get('train.n', 0)) or '?'}, test rows {int(m0.get('test.n', 0))}, "
           f"OOD (demo real, labeller readings) rows {int(m0.get('ood.n', 0))}")
     print(f"training: {args.epochs} epochs at {args.image_size} px, batch 32, random init, CPU threads "

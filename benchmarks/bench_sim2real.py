@@ -32,7 +32,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_adaptation import ensure_renders, fmt, train_params  # noqa: E402
+from bench_adaptation import ensure_renders, fmt, render_params, train_params  # noqa: E402
 
 REAL_COLUMNS = [
     ("head pose MAE °", "head_pose.mae_deg", "{:.1f}"),
@@ -46,7 +46,8 @@ REAL_COLUMNS = [
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--renders", type=int, default=3000, help="rendered dataset size (accepted renders are fewer)")
-    ap.add_argument("--sizes", default="500,1000", help="training set sizes N (accepted training renders)")
+    ap.add_argument("--sizes", default="500,1000", help="training set sizes N (accepted training renders; 0 = all)")
+    ap.add_argument("--data", type=Path, help="a published version folder instead of rendering one")
     ap.add_argument("--real", default="demo", help="real reference: demo, or a Parquet file/folder of real rows")
     ap.add_argument("--epochs", type=int, default=None, help="override train.epochs (default: params default)")
     ap.add_argument("--set", action="append", default=[], help="extra params override KEY=VALUE")
@@ -55,12 +56,12 @@ def main() -> None:
     from synthgen import stages
 
     progress = sys.stderr.isatty()
-    base = ensure_renders(args.renders, progress)
+    base = render_params(args.renders) if args.data else ensure_renders(args.renders, progress)
     sizes = [int(s) for s in args.sizes.split(",")]
     extra = [f"train.epochs={args.epochs}"] if args.epochs else []
     rows = []
     for n in sizes:
-        params = train_params(base, None, [f"train.train_rows={n}", f"train.ood={args.real}", "train.resume=false",
+        params = train_params(base, args.data, [f"train.train_rows={n}", f"train.ood={args.real}", "train.resume=false",
                                            "train.eval_splits=[test]", *extra, *args.set])
         t = time.perf_counter()
         r = stages.run_train(params, progress=progress)
@@ -70,7 +71,7 @@ def main() -> None:
 
     cfg = params.train
     m0 = rows[0][1]
-    print(f"data: {args.renders} renders ({base.dataset.name} version={base.dataset.version}); "
+    print(f"data: {args.data or f'{args.renders} renders ({base.dataset.name} version={base.dataset.version})'}; "
           f"test split {int(m0.get('test.n', 0))} accepted renders; real set '{args.real}' "
           f"{int(m0.get('ood.n', 0))} photos")
     print(f"model: {cfg.backbone}, {cfg.adaptation}, {cfg.image_size} px, {cfg.epochs} epochs, batch {cfg.batch_size}, "
@@ -80,7 +81,7 @@ def main() -> None:
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for n, m, wall in rows:
-        cells = [str(n), str(int(m["train.n"])), f"{wall:.0f}"]
+        cells = [str(n or "all"), str(int(m["train.n"])), f"{wall:.0f}"]
         cells += [fmt(m, f"ood.{k}", s) + f" (n={int(m.get('ood.' + k.split('.')[0] + '.n', 0))})"
                   for _, k, s in REAL_COLUMNS]
         cells += [fmt(m, f"test.{k}", s) for _, k, s in REAL_COLUMNS]

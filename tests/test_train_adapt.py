@@ -107,7 +107,9 @@ def test_dora_and_mtlora(backbone: str, tmp_path: Path) -> None:
             _round_trip(net, cfg, tmp_path / mode)
     nf = int(build_model(_cfg(backbone=backbone, adaptation="linear")).backbone.num_features)
     # DoRA = LoRA + one magnitude per adapted output channel; MTLoRA = LoRA + 2 * nf * rank per task
-    assert counts["lora"] < counts["dora"] < counts["lora"] + 20_000
+    adapted = [m for m in build_model(_cfg(backbone=backbone, adaptation="lora")).modules() if hasattr(m, "lora_A")]
+    out_channels = sum(getattr(m.base_layer, "out_features", None) or m.base_layer.out_channels for m in adapted)
+    assert adapted and counts["dora"] - counts["lora"] == out_channels
     assert counts["mtlora"] - counts["lora"] == len(TASKS) * 2 * nf * 8
     assert counts["linear"] < counts["lora"]
 
@@ -138,7 +140,7 @@ def test_prefix_tokens_on_a_vit(deep: bool, tmp_path: Path) -> None:
         b = net(x)["age"]
         net.prompts.tokens.sub_(1.0)
     assert not torch.allclose(a, b)
-    _steps_lower_loss(net, cfg.tasks, lr=5e-2)
+    _steps_lower_loss(net, cfg.tasks)
     _round_trip(net, cfg, tmp_path)
 
 
@@ -182,9 +184,11 @@ def test_gender_labels_metrics_and_limit_rows(tmp_path: Path) -> None:
 def _tiny_tokenizer() -> object:
     """A byte-level CLIP tokenizer without merges, built without any file."""
     from transformers import CLIPTokenizer
-    from transformers.models.clip.tokenization_clip import bytes_to_unicode
 
-    symbols = list(bytes_to_unicode().values())
+    # GPT-2's byte-to-symbol map: printable bytes stand for themselves, the rest move above 255
+    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    extra = [b for b in range(256) if b not in keep]
+    symbols = [chr(b) for b in keep] + [chr(256 + i) for i in range(len(extra))]
     vocab = {s: i for i, s in enumerate(symbols + [s + "</w>" for s in symbols])}
     vocab["<|startoftext|>"] = len(vocab)
     vocab["<|endoftext|>"] = len(vocab)
@@ -233,7 +237,7 @@ def test_clip_folder_missing_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(ModelUnavailableError, match="no CLIP model in this folder"):
         build_model(_cfg(backbone=f"clip:{tmp_path}"))
-    with pytest.raises(ValueError, match="zero_shot needs a vision-language backbone"):
+    with pytest.raises(ConfigError, match="zero_shot needs a vision-language backbone"):
         _cfg(backbone="resnet10t", adaptation="zero_shot")
 
 

@@ -99,7 +99,7 @@ class ClipVisionBackbone(nn.Module):
 
     def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
         """timm's grouping protocol, so ``partial`` trains the last encoder layers here too."""
-        return {"stem": r"^vision\.(embeddings|pre_layrnorm)",
+        return {"stem": r"^vision\.(?:embeddings|pre_layrnorm)",
                 "blocks": [(r"^vision\.encoder\.layers\.(\d+)", None), (r"^vision\.post_layernorm", (99999,))]}
 
 
