@@ -32,8 +32,7 @@ FLOW_STAGES = ["plan", "generate", "label", "curate", "publish", "analyze", "tra
 
 @task(retries=2, retry_delay_seconds=2)
 def plan_task(params: Params) -> list[int]:
-    from synthgen.generate.stage import prepare_generate
-    from synthgen.stages import run_plan
+    from synthgen.stages import prepare_generate, run_plan
 
     run_plan(params)
     return prepare_generate(params)
@@ -54,7 +53,7 @@ def shard_task(params: Params, stage: str, shard: int) -> str:
 
 @task(retries=1)
 def prepare_label_task(params: Params) -> None:
-    from synthgen.label.stage import prepare_label_dir
+    from synthgen.stages import prepare_label_dir
 
     prepare_label_dir(params)
 

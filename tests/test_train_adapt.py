@@ -74,7 +74,7 @@ def _steps_lower_loss(net: torch.nn.Module, tasks: list[str], steps: int = 3, lr
 
 
 def _round_trip(net: torch.nn.Module, cfg: TrainParams, tmp_path: Path) -> None:
-    from synthgen.train import load_model
+    from synthgen.train.runner import load_model
 
     path = save_model(tmp_path / "model.safetensors", net, {"train": json.dumps(cfg.model_dump(mode="json"))})
     again = load_model(path)

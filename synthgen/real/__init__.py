@@ -8,7 +8,8 @@ from synthgen.real.importers import (
     import_rafdb,
     import_utkface,
 )
-from synthgen.real.rows import BadRow, ImportResult, read_real
+from synthgen.real.rows import BadRow, ImportResult
+from synthgen.reference import read_reference as read_real
 
 __all__ = [
     "BadRow",

@@ -12,13 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from synthgen.contract import BASE_FIELDS, conform
+from synthgen.contract import BASE_FIELDS, MEAS_FIELDS, conform
 from synthgen.errors import DataError
 from synthgen.images import decode_rgb
 from synthgen.io import stable_hash
-from synthgen.label.schema import MEAS_FIELDS
 from synthgen.real.labels import COLUMNS, LABELER_COLUMN, normalise
 
 REAL_SCHEMA = pa.schema(BASE_FIELDS + MEAS_FIELDS)
@@ -160,24 +158,3 @@ def finish(
         table = label_table(table, label_params, progress)
     path = write_real(table, Path(out))
     return ImportResult(path, table.num_rows, bad, label_params is not None)
-
-
-def read_real(path: str | Path, columns: list[str] | None = None) -> pa.Table:
-    """A real reference: one Parquet file or a folder of them (hive folders allowed)."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError("real reference not found", where=str(path),
-                        fix="import one with `synthgen real import-*`, or leave analyze.reference empty for the demo")
-    try:
-        if path.is_dir():
-            import pyarrow.dataset as ds
-
-            dset = ds.dataset(path, format="parquet", partitioning="hive")
-            cols = [c for c in (columns or dset.schema.names) if c in dset.schema.names]
-            return dset.to_table(columns=cols)
-        table = pq.read_table(path)
-        if columns:
-            table = table.select([c for c in columns if c in table.column_names])
-        return table
-    except (pa.ArrowInvalid, OSError) as err:
-        raise DataError(f"not readable Parquet ({err})", where=str(path), fix="re-run the import") from None

@@ -6,9 +6,11 @@ Kept free of torch imports: ``synthgen.config`` assembles every section at CLI s
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from synthgen.sections import RunParams, Section
 
 Task = Literal["gaze", "head_pose", "age", "expression", "gender"]
 TASKS: tuple[str, ...] = ("gaze", "head_pose", "age", "expression", "gender")
@@ -16,11 +18,7 @@ LabelSource = Literal["req", "meas"]
 Adaptation = Literal["linear", "partial", "lora", "dora", "mtlora", "prefix", "full", "zero_shot"]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class LabelSources(_Section):
+class LabelSources(Section):
     """Where each task's targets come from: ``req`` = what was asked of the generator (exact on the
     procedural backend), ``meas`` = what the labellers measured (the only choice for real data)."""
 
@@ -34,7 +32,7 @@ class LabelSources(_Section):
         return getattr(self, task)
 
 
-class LossParams(_Section):
+class LossParams(Section):
     weighting: Literal["fixed", "uncertainty"] = Field(
         "uncertainty",
         description="'uncertainty' learns one log-variance per task (Kendall et al. 2018); "
@@ -56,7 +54,7 @@ class LossParams(_Section):
         return v
 
 
-class LoraParams(_Section):
+class LoraParams(Section):
     rank: int = Field(8, ge=1, le=256)
     alpha: float = Field(16.0, gt=0)
     dropout: float = Field(0.0, ge=0, lt=1)
@@ -71,7 +69,7 @@ class LoraParams(_Section):
     )
 
 
-class PrefixParams(_Section):
+class PrefixParams(Section):
     """``adaptation: prefix``: learned prompt tokens in a transformer backbone's token sequence."""
 
     tokens: int = Field(8, ge=1, le=512, description="prompt tokens (per block when deep)")
@@ -79,7 +77,7 @@ class PrefixParams(_Section):
                        "false = once before the first block (VPT-shallow)")
 
 
-class MtloraParams(_Section):
+class MtloraParams(Section):
     """``adaptation: mtlora``: shared LoRA in the backbone (``train.lora``) plus, per task, a
     low-rank map of the shared features before that task's head."""
 
@@ -87,7 +85,7 @@ class MtloraParams(_Section):
     task_alpha: float = Field(16.0, gt=0)
 
 
-class CurriculumParams(_Section):
+class CurriculumParams(Section):
     """Easy first: during the first ``warmup_epochs`` only near-frontal synthetic rows are used."""
 
     enabled: bool = False
@@ -97,7 +95,7 @@ class CurriculumParams(_Section):
     synthetic_first: bool = Field(True, description="real rows (source=real) only after the warm-up")
 
 
-class TrainParams(_Section):
+class TrainParams(Section):
     tasks: list[Task] = Field(default_factory=lambda: list(TASKS))
     labels: LabelSources = LabelSources()
     ood_labels: LabelSources = Field(
@@ -178,3 +176,10 @@ class TrainParams(_Section):
         if extra:
             raise ValueError(f"balance names task(s) {extra} that are not in tasks")
         return self
+
+
+class TrainRun(RunParams, Protocol):
+    """What the train stage reads."""
+
+    @property
+    def train(self) -> TrainParams: ...

@@ -24,13 +24,13 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from synthgen.config import Params
 from synthgen.errors import ConfigError, DataError
 from synthgen.io import stable_hash, write_json_atomic, write_text_atomic
 from synthgen.paths import Layout
+from synthgen.reference import Reference
 from synthgen.train.card import render_card
 from synthgen.train.checkpoint import TrainState, load_checkpoint, peek_checkpoint, save_checkpoint, save_model
-from synthgen.train.config import TrainParams
+from synthgen.train.config import TrainParams, TrainRun
 from synthgen.train.data import (
     RowGroupStream,
     RowIndex,
@@ -208,20 +208,22 @@ def predict(net: torch.nn.Module, index: RowIndex, cfg: TrainParams, device: tor
 
 @dataclass(frozen=True)
 class OodSet:
-    """The real (out-of-distribution) evaluation set as the stage door resolved it.
-
-    The train stage never builds a real set itself: ``synthgen.stages.run_train`` turns
-    ``train.ood: demo`` into a path (through the ``real`` stage) and hands it over here.
-    """
+    """The real (out-of-distribution) evaluation set of a run: where (None = not evaluated) and a
+    note for the model card."""
 
     path: Path | None
     note: str
 
 
-def _resolve_ood(cfg: TrainParams, given: OodSet | None) -> OodSet:
-    """Where the real evaluation set is, and a note for the card."""
+def _resolve_ood(cfg: TrainParams, given: Reference | None) -> OodSet:
+    """The real set handed in by the stage door, else ``train.ood`` read as a path.
+
+    The train stage never builds a real set itself: ``synthgen.stages.run_train`` turns
+    ``train.ood: demo`` into a :class:`~synthgen.reference.Reference` (through the ``real`` stage).
+    """
     if given is not None:
-        return given
+        kind = "demo real faces" if given.demo else "real set"
+        return OodSet(given.path, f"{kind} (`{given.name}`)")
     if cfg.ood is None:
         return OodSet(None, "none (train.ood is null)")
     if cfg.ood == "demo":
@@ -254,7 +256,7 @@ class TrainData:
     evals: dict[str, RowIndex]
 
 
-def load_train_data(params: Params) -> TrainData:
+def load_train_data(params: TrainRun) -> TrainData:
     """Index the published version, check that training is possible, pick the training rows."""
     cfg = params.train
     root = Layout.from_params(params).version_dir
@@ -296,7 +298,7 @@ class Session:
         return self.accel.unwrap_model(self.net)
 
 
-def _fingerprint(params: Params, data: TrainData, version: str) -> str:
+def _fingerprint(params: TrainRun, data: TrainData, version: str) -> str:
     root = data.root
     return stable_hash({
         "train": params.train.model_dump(mode="json", exclude=_RESUMABLE_FIELDS),
@@ -307,7 +309,7 @@ def _fingerprint(params: Params, data: TrainData, version: str) -> str:
     })
 
 
-def start_session(params: Params, data: TrainData, out_dir: Path, version: str) -> Session:
+def start_session(params: TrainRun, data: TrainData, out_dir: Path, version: str) -> Session:
     """Build the model and optimiser and resume from a matching checkpoint if there is one."""
     cfg = params.train
     accel = _accelerator(cfg)
@@ -353,7 +355,7 @@ class Logs:
 class EpochPlanner:
     """The batch iterator of each epoch; its plan depends on (seed, epoch) alone, never on training."""
 
-    def __init__(self, params: Params, train_idx: RowIndex, rank: int, world: int) -> None:
+    def __init__(self, params: TrainRun, train_idx: RowIndex, rank: int, world: int) -> None:
         cfg = params.train
         self.cfg, self.seed, self.idx, self.rank, self.world = cfg, params.seed, train_idx, rank, world
         self.all_rows = np.arange(len(train_idx))
@@ -434,7 +436,7 @@ def _run_epoch(s: Session, stream: RowGroupStream, it: Iterator[Any], epoch: int
             return step, True
 
 
-def train_epochs(params: Params, s: Session, data: TrainData, out_dir: Path, progress: bool) -> tuple[Logs, int, int]:
+def train_epochs(params: TrainRun, s: Session, data: TrainData, out_dir: Path, progress: bool) -> tuple[Logs, int, int]:
     """The epoch loop: train, validate, checkpoint and log after every epoch."""
     cfg = s.cfg
     resumed = s.resumed is not None
@@ -503,7 +505,7 @@ def evaluate(s: Session, data: TrainData, ood: OodSet) -> tuple[dict[str, float]
     return metrics, rows_used
 
 
-def _write_outputs(params: Params, s: Session, data: TrainData, out_dir: Path, metrics: dict[str, float],
+def _write_outputs(params: TrainRun, s: Session, data: TrainData, out_dir: Path, metrics: dict[str, float],
                    rows_used: dict[str, int], logs: Logs, ood: OodSet, epoch: int, step: int) -> Path:
     """model.safetensors, metrics.json, logs and the model card (and the fixed-path DVC copies)."""
     from synthgen import __version__
@@ -533,7 +535,7 @@ def _write_outputs(params: Params, s: Session, data: TrainData, out_dir: Path, m
     return model_path
 
 
-def run_train(params: Params, progress: bool = True, ood: OodSet | None = None) -> TrainResult:
+def run_train(params: TrainRun, progress: bool = True, ood: Reference | None = None) -> TrainResult:
     """Train on ``Layout.from_params(params).version_dir``; write to ``models_dir/<version>``.
 
     ``ood``: the real evaluation set resolved by the stage door (``train.ood: demo`` needs it);

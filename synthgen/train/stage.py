@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from synthgen.train.runner import OodSet, TrainResult, load_model, run_train
+from synthgen.train.runner import TrainResult, load_model, run_train
 
-__all__ = ["OodSet", "TrainResult", "load_model", "run_train"]
+__all__ = ["TrainResult", "load_model", "run_train"]
