@@ -32,7 +32,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_adaptation import ensure_renders, fmt, render_params, train_params  # noqa: E402
+from bench_adaptation import ensure_renders, fmt, render_params, train_params
 
 REAL_COLUMNS = [
     ("head pose MAE °", "head_pose.mae_deg", "{:.1f}"),

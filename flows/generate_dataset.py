@@ -19,11 +19,10 @@ apply_defaults()
 from prefect import flow, get_run_logger, task, unmapped  # noqa: E402
 from prefect.task_runners import ProcessPoolTaskRunner  # noqa: E402
 
+from flows.train_flow import train_task  # noqa: E402
 from synthgen.config import Params, load_params  # noqa: E402
 from synthgen.paths import Layout  # noqa: E402
 from synthgen.shards import default_workers  # noqa: E402
-
-from flows.train_flow import train_task  # noqa: E402
 
 PUBLISHED_EVENT = "synthgen.dataset.published"
 # Stages the flow runs, in dvc.yaml's names; `record` commits exactly these.

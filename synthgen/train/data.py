@@ -284,7 +284,7 @@ def plan_epoch(
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     ends = np.r_[starts[1:], len(rows)]
     units = []
-    for s, e in zip(starts, ends):
+    for s, e in zip(starts, ends, strict=True):
         r = rows[s:e]
         if rng is not None:
             r = r[rng.permutation(len(r))]

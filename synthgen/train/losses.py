@@ -49,7 +49,7 @@ class MultiTaskLoss(nn.Module):
             mask = torch.isfinite(target)
             if mask.any():
                 parts.append(F.smooth_l1_loss(pred_reg[mask], target[mask]))
-        for c, lg in zip(spec.cls, logits):
+        for c, lg in zip(spec.cls, logits, strict=True):
             y = cls[:, c]
             if (y >= 0).any():
                 parts.append(F.cross_entropy(lg, y, ignore_index=-1))
@@ -78,4 +78,4 @@ class MultiTaskLoss(nn.Module):
             w = self.fixed * 0.5 * torch.exp(-self.log_vars.detach())
         else:
             w = self.fixed
-        return {t: float(v) for t, v in zip(self.tasks, w)}
+        return {t: float(v) for t, v in zip(self.tasks, w, strict=True)}
