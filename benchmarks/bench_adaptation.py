@@ -147,6 +147,7 @@ def main() -> None:
         if ref_ips is None:
             ref_ips = result.metrics.get("train.images_per_s")
         rows.append((name, result.metrics))
+        print(table(rows[-1:], ref_ips).splitlines()[-1], file=sys.stderr)  # each row as it comes
     m0 = rows[0][1] if rows else {}
     where = f"{params.data_dir}/datasets/{params.dataset.name}/version={params.dataset.version}"
     print(f"data: {where}; "

@@ -61,6 +61,8 @@ class MultiTaskLoss(nn.Module):
         total: torch.Tensor | None = None
         logs: dict[str, float] = {}
         for i, t in enumerate(self.tasks):
+            if t not in outputs:  # a model without this task (zero-shot has no gaze/head pose)
+                continue
             lt = self.task_loss(t, outputs[t], reg, cls)
             if lt is None:
                 continue
