@@ -226,8 +226,9 @@ def test_params_defaults_and_validation() -> None:
     from synthgen.errors import ConfigError
 
     p = parse_params({})
-    assert p.train.tasks == ["gaze", "head_pose", "age", "expression"]
-    assert p.train.labels.gaze == "req" and p.train.ood_labels.age == "meas"
+    assert p.train.tasks == ["gaze", "head_pose", "age", "expression", "gender"]
+    assert p.train.labels.gaze == "req" and p.train.ood_labels.age == "meas" and p.train.ood_labels.gender == "meas"
+    assert parse_params({"train": {"tasks": ["age"]}}).train.balance == ["age"]  # default balance follows tasks
     assert p.train.loss.weighting == "uncertainty" and p.train.ood == "demo"
     with pytest.raises(ConfigError, match="balance"):
         parse_params({"train": {"tasks": ["gaze"], "balance": ["age"]}})

@@ -312,6 +312,13 @@ def _fingerprint(params: TrainRun, data: TrainData, version: str) -> str:
 def start_session(params: TrainRun, data: TrainData, out_dir: Path, version: str) -> Session:
     """Build the model and optimiser and resume from a matching checkpoint if there is one."""
     cfg = params.train
+    zero_shot = cfg.adaptation == "zero_shot"
+    config_hash = _fingerprint(params, data, version)
+    ckpt = out_dir / "checkpoints" / "last.safetensors"
+    # Read the checkpoint's header before building anything: a corrupt one fails at once.
+    resume = not zero_shot and cfg.resume and ckpt.exists() and peek_checkpoint(ckpt).config_hash == config_hash
+    if not resume and not zero_shot and cfg.resume and ckpt.exists():
+        log.info("checkpoint %s was made with other params or data; training from scratch", ckpt)
     accel = _accelerator(cfg)
     if accel.device.type == "cpu":
         torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) - cfg.workers))
@@ -319,22 +326,16 @@ def start_session(params: TrainRun, data: TrainData, out_dir: Path, version: str
     net = build_model(cfg)
     loss_fn = MultiTaskLoss(cfg.tasks, cfg.loss.weighting, cfg.loss.task_weights)
     trainable, total_params = count_parameters(net)
-    zero_shot = cfg.adaptation == "zero_shot"
     if trainable == 0 and not zero_shot:
         raise ConfigError("no parameter would be trained", where="train.adaptation",
                           fix="use linear, partial, lora, dora, mtlora, prefix or full")
     optimizer = None if zero_shot else _optimizer(net, loss_fn, cfg)
-    config_hash = _fingerprint(params, data, version)
-    ckpt = out_dir / "checkpoints" / "last.safetensors"
     session = Session(cfg, accel, net, loss_fn, optimizer, trainable, total_params, config_hash, ckpt,
                       TrainState(0, 0, config_hash))
-    if optimizer is not None and cfg.resume and ckpt.exists():
-        if peek_checkpoint(ckpt).config_hash == config_hash:
-            session.state = load_checkpoint(ckpt, net, loss_fn, optimizer)
-            session.resumed = session.state.epoch
-            log.info("resuming from %s (epoch %d, step %d)", ckpt, session.state.epoch, session.state.step)
-        else:
-            log.info("checkpoint %s was made with other params or data; training from scratch", ckpt)
+    if resume and optimizer is not None:
+        session.state = load_checkpoint(ckpt, net, loss_fn, optimizer)
+        session.resumed = session.state.epoch
+        log.info("resuming from %s (epoch %d, step %d)", ckpt, session.state.epoch, session.state.step)
     if optimizer is not None:
         session.net, session.optimizer = accel.prepare(net, optimizer)
     else:
