@@ -67,7 +67,8 @@ def main() -> None:
         r = stages.run_train(params, progress=progress)
         wall = time.perf_counter() - t
         rows.append((n, r.metrics, wall))
-        print(f"N={n}: trained on {int(r.metrics['train.n'])} rows in {wall:.0f} s", file=sys.stderr)
+        print(f"N={n}: trained on {int(r.metrics['train.n'])} rows in {wall:.0f} s; real rows {int(r.metrics.get('ood.n', 0))}; "
+              + ", ".join(f"{k}={v:.3g}" for k, v in sorted(r.metrics.items()) if k.startswith("ood.")), file=sys.stderr)
 
     cfg = params.train
     m0 = rows[0][1]
