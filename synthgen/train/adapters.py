@@ -43,10 +43,10 @@ def token_sequence(backbone: nn.Module) -> TokenSequence | None:
     declared = getattr(backbone, "prefix_points", None)
     if callable(declared):
         return declared()
+    bb: Any = backbone
     parts = ("patch_embed", "blocks", "norm_pre", "num_prefix_tokens", "embed_dim")
-    if all(hasattr(backbone, p) for p in parts) and isinstance(backbone.blocks, nn.Sequential):
-        return TokenSequence(backbone.norm_pre, list(backbone.blocks), int(backbone.num_prefix_tokens),
-                             int(backbone.embed_dim))
+    if all(hasattr(bb, p) for p in parts) and isinstance(bb.blocks, nn.Sequential):
+        return TokenSequence(bb.norm_pre, list(bb.blocks), int(bb.num_prefix_tokens), int(bb.embed_dim))
     return None
 
 
@@ -73,8 +73,9 @@ class PromptTokens(nn.Module):
         if self.deep:
             for i, block in enumerate(seq.blocks[1:], start=1):
                 self._handles.append(block.register_forward_pre_hook(self._replacer(i), with_kwargs=True))
-        if hasattr(backbone, "num_prefix_tokens"):
-            backbone.num_prefix_tokens = int(backbone.num_prefix_tokens) + self.n
+        bb: Any = backbone
+        if hasattr(bb, "num_prefix_tokens"):
+            bb.num_prefix_tokens = int(bb.num_prefix_tokens) + self.n
 
     def _insert(self, module: nn.Module, inputs: Any, x: torch.Tensor) -> torch.Tensor:
         p = self.tokens[0].to(x.dtype).expand(x.shape[0], -1, -1)

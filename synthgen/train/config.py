@@ -13,8 +13,11 @@ from pydantic import Field, field_validator, model_validator
 from synthgen.sections import RunParams, Section
 
 Task = Literal["gaze", "head_pose", "age", "expression", "gender"]
-TASKS: tuple[str, ...] = ("gaze", "head_pose", "age", "expression", "gender")
+TASKS: tuple[Task, ...] = ("gaze", "head_pose", "age", "expression", "gender")
 LabelSource = Literal["req", "meas"]
+EvalSplit = Literal["val", "test"]
+_BALANCED: list[Task] = ["expression", "age", "gaze", "gender"]
+_EVAL_SPLITS: list[EvalSplit] = ["val", "test"]
 Adaptation = Literal["linear", "partial", "lora", "dora", "mtlora", "prefix", "full", "zero_shot"]
 
 
@@ -39,7 +42,7 @@ class LossParams(Section):
         "'fixed' uses task_weights as given",
     )
     task_weights: dict[str, float] = Field(
-        default_factory=lambda: {t: 1.0 for t in TASKS},
+        default_factory=lambda: {str(t): 1.0 for t in TASKS},
         description="fixed weight per task (also multiplies the uncertainty-weighted terms)",
     )
 
@@ -136,7 +139,7 @@ class TrainParams(Section):
     grad_clip: float = Field(5.0, ge=0, description="max gradient norm; 0 = off")
 
     balance: list[Task] = Field(
-        default_factory=lambda: ["expression", "age", "gaze", "gender"],
+        default_factory=lambda: _BALANCED.copy(),
         description="tasks whose classes are sampled with inverse frequency (empty = plain shuffle); "
         "the default keeps only those in tasks",
     )
@@ -153,7 +156,7 @@ class TrainParams(Section):
         "auto", description="'auto' = bf16 on a GPU that supports it, else fp16 on GPU, 'no' on CPU"
     )
     resume: bool = Field(True, description="continue from the last checkpoint of the same config")
-    eval_splits: list[Literal["val", "test"]] = Field(default_factory=lambda: ["val", "test"])
+    eval_splits: list[EvalSplit] = Field(default_factory=lambda: _EVAL_SPLITS.copy())
     ood: str | None = Field(
         "demo",
         description="out-of-distribution set: 'demo' (real faces shipped in packages), a Parquet "

@@ -135,7 +135,8 @@ class _IndexParts:
 
     def finish(self, files: list[Path], rejected: Counter, total: int) -> RowIndex:
         if not self.cols["file"]:
-            return RowIndex(files, *(np.zeros(0, np.int32) for _ in range(3)), np.zeros(0, object),
+            return RowIndex(files, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32),
+                            np.zeros(0, object),
                             np.zeros(0, object), np.zeros((0, N_REG), np.float32),
                             np.zeros((0, N_CLS), np.int64), rejected, total)
         c = {k: np.concatenate(v) for k, v in self.cols.items()}

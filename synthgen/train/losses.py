@@ -27,6 +27,10 @@ def split_output(task: str, out: torch.Tensor) -> tuple[torch.Tensor, list[torch
 
 
 class MultiTaskLoss(nn.Module):
+    fixed: torch.Tensor
+    shift: torch.Tensor
+    scale: torch.Tensor
+
     def __init__(self, tasks: list[str], weighting: str, task_weights: dict[str, float]) -> None:
         super().__init__()
         self.tasks = list(tasks)
