@@ -2,8 +2,8 @@
 
 Usage::
 
-    python benchmarks/bench_sim2real.py                          # N = 500 and 1000 from 3,000 renders
-    python benchmarks/bench_sim2real.py --sizes 1000,4000 --renders 12000
+    python benchmarks/bench_sim2real.py                          # N = 500 and 1000 from 5,000 renders
+    python benchmarks/bench_sim2real.py --sizes 1000,4000 --renders 18000   # ~32 % accepted, 70 % train
     python benchmarks/bench_sim2real.py --real <Parquet of real rows>   # your own real set
 
 For each N the default ``train:`` config (params.yaml's defaults: resnet18, full fine-tuning, 112 px,
@@ -45,7 +45,7 @@ REAL_COLUMNS = [
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--renders", type=int, default=3000, help="rendered dataset size (accepted renders are fewer)")
+    ap.add_argument("--renders", type=int, default=5000, help="rendered dataset size (accepted renders are fewer)")
     ap.add_argument("--sizes", default="500,1000", help="training set sizes N (accepted training renders; 0 = all)")
     ap.add_argument("--data", type=Path, help="a published version folder instead of rendering one")
     ap.add_argument("--real", default="demo", help="real reference: demo, or a Parquet file/folder of real rows")
