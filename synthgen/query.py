@@ -13,7 +13,7 @@ import polars as pl
 
 from synthgen.errors import DataError
 
-IMAGE_COLUMNS = ("image", "control_image")
+IMAGE_COLUMNS = ("image", "control_image", "req_occluder_mask")
 
 
 def dataset_root(dataset: str | Path, data_dir: str | Path = "data") -> Path:
