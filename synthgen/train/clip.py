@@ -116,6 +116,10 @@ class ZeroShotClip(nn.Module):
     head pose) are not predicted.
     """
 
+    mean: torch.Tensor
+    std: torch.Tensor
+    age_mid: torch.Tensor
+
     def __init__(self, clip: Any, tokenizer: Any, tasks: list[str]) -> None:
         super().__init__()
         self.clip = clip.eval()

@@ -44,6 +44,9 @@ class MultiTaskNet(nn.Module):
 
     task_maps: nn.ModuleDict | None
     prompts: PromptTokens | None
+    backbone: Any
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, backbone: nn.Module, tasks: list[str], hidden: int, dropout: float,
                  mean: tuple[float, ...], std: tuple[float, ...]) -> None:
