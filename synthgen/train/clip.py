@@ -10,6 +10,7 @@ instead of training anything: the baseline the parameter-efficient methods must 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +121,7 @@ class ZeroShotClip(nn.Module):
     std: torch.Tensor
     age_mid: torch.Tensor
 
-    def __init__(self, clip: Any, tokenizer: Any, tasks: list[str]) -> None:
+    def __init__(self, clip: Any, tokenizer: Any, tasks: Sequence[str]) -> None:
         super().__init__()
         self.clip = clip.eval()
         self.tasks = [t for t in tasks if t in ZERO_SHOT_TASKS]
@@ -173,7 +174,7 @@ def load_tokenizer(backbone: str) -> Any:
                                     fix="save the tokenizer into the same folder (tokenizer.save_pretrained)") from None
 
 
-def build_zero_shot(backbone: str, tasks: list[str]) -> ZeroShotClip:
+def build_zero_shot(backbone: str, tasks: Sequence[str]) -> ZeroShotClip:
     if not is_clip(backbone):
         raise ConfigError(
             f"zero-shot scoring needs a vision-language backbone, not {backbone!r}",

@@ -78,7 +78,7 @@ class RowIndex:
         )
 
 
-def _index_columns(sources: dict[str, str], tasks: list[str]) -> list[str]:
+def _index_columns(sources: dict[str, str], tasks: Sequence[str]) -> list[str]:
     """The small columns the index reads: bookkeeping plus each task's label columns."""
     wanted = ["split", "accepted", "source", "reject_reasons"] + label_columns(sources, tasks)
     if "age" in tasks:
@@ -147,7 +147,7 @@ class _IndexParts:
 def build_index(
     root: Path,
     sources: dict[str, str],
-    tasks: list[str],
+    tasks: Sequence[str],
     *,
     require_accepted: bool = True,
     what: str = "dataset",
@@ -214,7 +214,7 @@ def require_rows(index: RowIndex, root: Path, split: str) -> None:
     )
 
 
-def require_labels(index: RowIndex, tasks: list[str], sources: dict[str, str], root: Path) -> None:
+def require_labels(index: RowIndex, tasks: Sequence[str], sources: dict[str, str], root: Path) -> None:
     """Every task to train must have at least one label, else its head would be a silent guess."""
     for t in tasks:
         if not task_has_labels(t, index.reg, index.cls).any():

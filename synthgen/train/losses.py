@@ -7,6 +7,8 @@ would drift on batches that say nothing about it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,7 +33,7 @@ class MultiTaskLoss(nn.Module):
     shift: torch.Tensor
     scale: torch.Tensor
 
-    def __init__(self, tasks: list[str], weighting: str, task_weights: dict[str, float]) -> None:
+    def __init__(self, tasks: Sequence[str], weighting: str, task_weights: dict[str, float]) -> None:
         super().__init__()
         self.tasks = list(tasks)
         self.weighting = weighting

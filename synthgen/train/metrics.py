@@ -7,6 +7,7 @@ A task without any label in a set reports only ``<set>.<task>.n = 0``: an empty 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score
@@ -30,7 +31,7 @@ def _class_metrics(key: str, pred: np.ndarray, true: np.ndarray) -> dict[str, fl
     return m
 
 
-def task_metrics(prefix: str, tasks: list[str], pred_reg: np.ndarray, pred_cls: np.ndarray,
+def task_metrics(prefix: str, tasks: Sequence[str], pred_reg: np.ndarray, pred_cls: np.ndarray,
                  reg: np.ndarray, cls: np.ndarray) -> dict[str, float]:
     """``pred_reg``/``reg``: [n, 6] degrees/years (NaN = no label); ``pred_cls``/``cls``: [n, 4] (-1)."""
     m: dict[str, float] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +49,12 @@ class MultiTaskNet(nn.Module):
     mean: torch.Tensor
     std: torch.Tensor
 
-    def __init__(self, backbone: nn.Module, tasks: list[str], hidden: int, dropout: float,
+    def __init__(self, backbone: nn.Module, tasks: Sequence[str], hidden: int, dropout: float,
                  mean: tuple[float, ...], std: tuple[float, ...]) -> None:
         super().__init__()
         self.backbone = backbone
         self.tasks = list(tasks)
-        nf = int(backbone.num_features)
+        nf = int(_any(backbone).num_features)
         self.heads = nn.ModuleDict({t: _head(nf, TASK_SPECS[t].out_dim, hidden, dropout) for t in tasks})
         self.task_maps = None
         self.prompts = None
@@ -71,6 +72,11 @@ class MultiTaskNet(nn.Module):
         """Trainable parameters outside the backbone and the heads (prompts, task maps)."""
         mods = [m for m in (self.task_maps, self.prompts) if m is not None]
         return [p for m in mods for p in m.parameters() if p.requires_grad]
+
+
+def _any(obj: object) -> Any:
+    """timm/peft attributes that their type stubs do not declare (num_features, group_matcher, ...)."""
+    return obj
 
 
 def _head(nf: int, out: int, hidden: int, dropout: float) -> nn.Module:
@@ -148,15 +154,15 @@ def create_backbone(cfg: TrainParams) -> nn.Module:
         return model
     if cfg.pretrained:
         model = timm.create_model(name, pretrained=False, **kwargs)
-        repo = (model.pretrained_cfg or {}).get("hf_hub_id")
-        if not repo:
+        hub_id: str | None = (_any(model).pretrained_cfg or {}).get("hf_hub_id")
+        if not hub_id:
             raise ModelUnavailableError(
                 f"timm has no published weights for {name!r}", where="train.backbone",
                 fix="set train.weights to a local file or train.pretrained: false",
             )
-        if _offline() and not _hub_cached(repo):
+        if _offline() and not _hub_cached(hub_id):
             raise ModelUnavailableError(
-                f"pretrained weights for {name!r} ({repo}) are not cached and the hub is offline",
+                f"pretrained weights for {name!r} ({hub_id}) are not cached and the hub is offline",
                 where="train.pretrained",
                 fix="download them once online, set train.weights to a local file, or train.pretrained: false",
             )
@@ -247,7 +253,7 @@ def _unfreeze_top_blocks(bb: nn.Module, blocks: int) -> None:
     from timm.models import group_parameters
 
     bb.requires_grad_(False)
-    groups = group_parameters(bb, bb.group_matcher(coarse=False))
+    groups = group_parameters(bb, _any(bb).group_matcher(coarse=False))
     ids = sorted(groups)[-blocks:]
     names = {n for i in ids for n in groups[i]}
     for n, p in bb.named_parameters():
@@ -261,7 +267,7 @@ def _inject_lora(bb: nn.Module, cfg: TrainParams, use_dora: bool) -> None:
     from peft import LoraConfig, inject_adapter_in_model
 
     bb.requires_grad_(False)
-    lcfg = LoraConfig(r=cfg.lora.rank, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+    lcfg = LoraConfig(r=cfg.lora.rank, lora_alpha=_any(cfg.lora.alpha), lora_dropout=cfg.lora.dropout,
                       target_modules=lora_targets(cfg, bb), use_dora=use_dora)
     try:
         inject_adapter_in_model(lcfg, bb)

@@ -15,7 +15,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ from synthgen.train.data import (
 )
 from synthgen.train.losses import MultiTaskLoss, split_output
 from synthgen.train.metrics import task_metrics
-from synthgen.train.model import MultiTaskNet, build_model, count_parameters
+from synthgen.train.model import build_model, count_parameters
 from synthgen.train.tasks import N_CLS, N_REG, REG_SCALE, REG_SHIFT, TASK_SPECS
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class TrainResult:
 
 
 # ----------------------------------------------------------------------------------------------
-def _sources(labels: Any, tasks: list[str]) -> dict[str, str]:
+def _sources(labels: Any, tasks: Sequence[str]) -> dict[str, str]:
     return {t: labels.of(t) for t in tasks}
 
 
@@ -93,7 +93,7 @@ def _accelerator(cfg: TrainParams) -> Any:
     )
 
 
-def _optimizer(net: MultiTaskNet, loss: MultiTaskLoss, cfg: TrainParams) -> torch.optim.Optimizer:
+def _optimizer(net: Any, loss: MultiTaskLoss, cfg: TrainParams) -> torch.optim.Optimizer:
     bb = [p for p in net.backbone.parameters() if p.requires_grad]
     heads = [p for p in net.heads.parameters() if p.requires_grad]
     groups = [
@@ -155,7 +155,7 @@ class Predictions:
     def __len__(self) -> int:
         return len(self.reg)
 
-    def metrics(self, prefix: str, tasks: list[str]) -> dict[str, float]:
+    def metrics(self, prefix: str, tasks: Sequence[str]) -> dict[str, float]:
         return task_metrics(prefix, tasks, self.pred_reg, self.pred_cls, self.reg, self.cls)
 
 
@@ -266,7 +266,7 @@ def load_train_data(params: TrainRun) -> TrainData:
     require_rows(train_idx, root, "train")
     require_labels(train_idx, cfg.tasks, sources, root)
     train_idx = limit_rows(train_idx, cfg.train_rows, params.seed)
-    evals = {s: index.subset(index.split == s) for s in cfg.eval_splits}
+    evals = {str(s): index.subset(index.split == s) for s in cfg.eval_splits}
     for s, sub in evals.items():
         if 0 < len(sub) < MIN_EVAL_ROWS:
             log.warning("only %d accepted rows in split=%s: its metrics will be noisy (generate more "
@@ -294,7 +294,7 @@ class Session:
     def device(self) -> torch.device:
         return self.accel.device
 
-    def model(self) -> torch.nn.Module:
+    def model(self) -> Any:
         return self.accel.unwrap_model(self.net)
 
 
@@ -450,6 +450,7 @@ def train_epochs(params: TrainRun, s: Session, data: TrainData, out_dir: Path, p
     total_steps = max(1, steps_per_epoch * cfg.epochs)
     planner = EpochPlanner(params, data.train, s.accel.process_index, s.accel.num_processes)
     stop = False
+    it: Iterator[Any] | None = None
     upcoming = planner(epoch) if epoch < cfg.epochs else None
     with _progress(progress and s.accel.is_main_process) as bar:
         task_id = bar.add_task("", total=steps_per_epoch, info="")
@@ -565,12 +566,12 @@ def run_train(params: TrainRun, progress: bool = True, ood: Reference | None = N
 
 
 def _write_logs(out_dir: Path, step_rows: list[dict[str, Any]], epoch_rows: list[dict[str, Any]],
-                tasks: list[str]) -> None:
+                tasks: Sequence[str]) -> None:
     write_text_atomic(out_dir / "train_log.csv", _csv(step_rows, STEP_FIELDS + [f"loss_{t}" for t in tasks]))
     write_text_atomic(out_dir / "epoch_log.csv", _csv(epoch_rows, ["epoch", "step", "train_loss", "val_loss"]))
 
 
-def load_model(path: str | Path) -> MultiTaskNet:
+def load_model(path: str | Path) -> torch.nn.Module:
     """Rebuild a trained network from ``model.safetensors`` (random init, then its weights)."""
     from safetensors import safe_open
     from safetensors.torch import load_file

@@ -8,6 +8,7 @@ real data often carries only some attributes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,7 +56,7 @@ TASK_SPECS: dict[str, TaskSpec] = {
 }
 
 
-def label_columns(sources: dict[str, str], tasks: list[str]) -> list[str]:
+def label_columns(sources: dict[str, str], tasks: Sequence[str]) -> list[str]:
     """Columns to read for these tasks, given each task's label source (req/meas)."""
     cols: list[str] = []
     for t in tasks:
@@ -81,7 +82,7 @@ def _encode(values: list[object], vocab: tuple[str, ...], column: str, where: st
 
 
 def extract_targets(
-    table: pa.Table, sources: dict[str, str], tasks: list[str], where: str
+    table: pa.Table, sources: dict[str, str], tasks: Sequence[str], where: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Arrow label columns -> (reg [n, 6] float32 with NaN, cls [n, 4] int64 with -1).
 
