@@ -87,8 +87,9 @@ def parts(n: int) -> None:
     says where the render cost goes when realism adds to it."""
     from collections import Counter
 
-    from synthgen.generate.procedural import renderer
+    from synthgen.generate.procedural import renderer, texture
 
+    texture.skin_texture.cache_clear()  # identities new to this run cost their texture, as in the main job
     acc: Counter[str] = Counter()
     owners = {"renderer": renderer, "frame": renderer._Frame}
 
@@ -121,7 +122,8 @@ def parts(n: int) -> None:
     for im in images:
         encode_png(im)
     png = time.process_time() - t
-    print(f"CPU ms per image at 256x256 by part ({n} default-plan specs; the face step includes the texture):")
+    print(f"CPU ms per image at 256x256 by part ({n} default-plan specs, empty texture cache; "
+          "the face step includes the texture and the rasterisation):")
     for label, v in acc.most_common():
         print(f"  {label:52s} {1000 * v / n:6.1f}  ({v / png:4.2f}x PNG)")
     print(f"  {'total render':52s} {1000 * total / n:6.1f}  ({total / png:4.2f}x PNG)")
@@ -132,10 +134,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=60, help="images per measurement")
     ap.add_argument("--parts", action="store_true", help="also print the CPU cost of each drawing step")
+    ap.add_argument("--sizes", default="256,512", help="comma-separated square sizes to time (default 256,512)")
     args = ap.parse_args()
     print(f"cores: {os.cpu_count()}  load average: {os.getloadavg()[0]:.2f}  images per run: {args.n}")
     print(f"{'size':>9} | {'ms/img':>7} | {'CPU ms/img':>10} | {'img/s 1 proc':>12} | {'img/s 2 proc':>12} | {'PNG ms':>6} | {'render/PNG':>10} | {'CPU render/PNG':>14}")
-    for size in (256, 512):
+    for size in (int(v) for v in args.sizes.split(",")):
         r = bench(size, args.n)
         print(f"{size:>4}x{size:<4} | {r['ms_per_image']:7.1f} | {r['cpu_ms_per_image']:10.1f} | {r['img_s_1proc']:12.1f} | {r['img_s_2proc']:12.1f} | "
               f"{r['png_ms']:6.2f} | {r['render_over_png']:10.2f} | {r['cpu_render_over_png']:14.2f}")

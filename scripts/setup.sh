@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-EXTRAS=${SYNTHGEN_EXTRAS:-dev}
+# scale (Dask, S3, moto; ~40 MB) is small enough to install by default: its tests run in the suite.
+EXTRAS=${SYNTHGEN_EXTRAS:-dev,scale}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi

@@ -109,12 +109,19 @@ def publish(
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
     source: Annotated[str, typer.Option("--from", help="stage whose shards are published")] = "curated",
+    to: Annotated[Optional[str], typer.Option(
+        "--to", help="also upload the version to a dataset URL, e.g. s3://bucket/datasets/incabin-faces "
+                     "(manifest last: readers skip unfinished uploads)")] = None,
 ) -> None:
     """Write the versioned Parquet dataset (hive folders, manifest with hashes, dataset card)."""
     from synthgen.stages import run_publish
 
     r = run_publish(_params(params, set_), source_stage=source)
     console.print(f"published {r.rows} rows ({r.accepted} accepted), version {r.version} -> {r.version_dir}")
+    if to:
+        from synthgen.storage import upload_version
+
+        console.print(f"uploaded -> {upload_version(r.version_dir, to)}")
 
 
 @app.command()
@@ -145,12 +152,17 @@ def run(
     record: Annotated[bool, typer.Option(help="record the version with DVC when done")] = True,
     analyze: Annotated[bool, typer.Option(help="analyse the shift against real data")] = True,
     train: Annotated[bool, typer.Option(help="also train the downstream model in this run")] = False,
+    runner: Annotated[str, typer.Option(help="where shard tasks run: process (local pool), thread, or dask")] = "process",
+    workers: Annotated[int, typer.Option(help="pool processes or local Dask workers; 0 = generate.workers")] = 0,
+    dask_address: Annotated[Optional[str], typer.Option(
+        help="a running Dask scheduler, e.g. tcp://host:8786 (implies --runner dask; env SYNTHGEN_DASK_ADDRESS)")] = None,
 ) -> None:
     """The main job: the Prefect flow over every stage, on params.yaml."""
     from flows.generate_dataset import generate_dataset
 
     summary = generate_dataset(params_path=str(params), overrides=list(set_ or []), record=record,
-                               analyze=analyze, train=train)
+                               analyze=analyze, train=train, runner=runner, workers=workers,
+                               dask_address=dask_address)
     _print_summary(summary)
 
 
@@ -172,7 +184,7 @@ def _print_summary(s: dict[str, Any]) -> None:
 @app.command()
 @friendly
 def query(
-    dataset: Annotated[str, typer.Argument(help="dataset name (under data/datasets) or folder")] = "incabin-faces",
+    dataset: Annotated[str, typer.Argument(help="dataset name (under data/datasets), folder, or s3:// URL")] = "incabin-faces",
     where: Annotated[Optional[str], typer.Option(help="SQL condition, e.g. \"accepted AND req_age > 60\"")] = None,
     select: Annotated[Optional[str], typer.Option(help="comma-separated columns")] = None,
     group_by: Annotated[Optional[str], typer.Option("--group-by", help="comma-separated columns: counts per group")] = None,

@@ -38,7 +38,15 @@ def scan(
     version: str | None = None,
     split: str | None = None,
 ) -> pl.LazyFrame:
-    """A LazyFrame over a published dataset (all versions present unless ``version`` is given)."""
+    """A LazyFrame over a published dataset (all versions present unless ``version`` is given).
+
+    ``dataset`` may be an ``s3://`` (any fsspec) URL of a dataset folder: then only versions whose
+    upload finished (their manifest is there) are read, file by file as the manifest lists them."""
+    from synthgen import storage
+
+    if storage.is_url(dataset):
+        lf = pl.scan_parquet(storage.version_files(str(dataset), version), hive_partitioning=True)
+        return lf.filter(pl.col("split") == split) if split is not None else lf
     root = dataset_root(dataset, data_dir)
     if version is not None:
         root = root / f"version={version}"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -69,7 +69,7 @@ def _logged(stage: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 
 __all__ = [
     "run_plan",
-    "prepare_generate", "generate_shard", "run_generate",
+    "prepare_generate", "generate_shard", "gpu_slots", "run_generate",
     "prepare_label", "prepare_label_dir", "label_shard", "run_label",
     "run_curate", "run_publish", "run_analyze", "run_train",
     "verify_dataset", "resolve_reference", "Reference", "StageResult",
@@ -93,6 +93,13 @@ def generate_shard(params: Params, shard: int) -> Path:
     from synthgen.generate.stage import generate_shard as fn
 
     return fn(params, shard)
+
+
+def gpu_slots(params: Params) -> int:
+    """GPUs one generate shard holds (the backend declares it): a scheduler takes that many slots."""
+    from synthgen.generate.stage import gpu_slots as fn
+
+    return fn(params)
 
 
 @_logged("generate")
@@ -129,13 +136,13 @@ def run_label(params: Params, shards: list[int] | None = None, progress: bool = 
 
 
 @_logged("curate")
-def run_curate(params: Params, progress: bool = True) -> StageResult:
+def run_curate(params: Params, progress: bool = True, skip_shards: Collection[int] = ()) -> StageResult:
     import polars as pl
 
     from synthgen.curate.core import reject_summary
     from synthgen.curate.stage import run_curate as fn
 
-    result = fn(params, progress=progress)
+    result = fn(params, progress=progress, skip_shards=skip_shards)
     files = sorted(result.out_dir.glob("shard-*.parquet"))
     if files:
         reasons = {r["reason"]: r["rows"] for r in reject_summary(pl.scan_parquet(files)).iter_rows(named=True)}
@@ -144,10 +151,11 @@ def run_curate(params: Params, progress: bool = True) -> StageResult:
 
 
 @_logged("publish")
-def run_publish(params: Params, source_stage: str = "curated", progress: bool = True) -> PublishResult:
+def run_publish(params: Params, source_stage: str = "curated", progress: bool = True,
+                failed_shards: dict[int, str] | None = None) -> PublishResult:
     from synthgen.publish.stage import run_publish as fn
 
-    return fn(params, source_stage=source_stage, progress=progress)
+    return fn(params, source_stage=source_stage, progress=progress, failed_shards=failed_shards)
 
 
 def verify_dataset(dataset_dir: Path, version: str | None = None) -> tuple[list[Path], list[str]]:

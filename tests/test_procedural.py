@@ -348,3 +348,37 @@ def test_eyes_converge_on_near_targets_and_stay_parallel_for_far_ones() -> None:
     yaw, pitch = gaze_angles_toward("windshield", "rearview_mirror", "driver", rng)
     far = Scene(spec(gaze_yaw=yaw, gaze_pitch=pitch, camera="rearview_mirror", seat="driver"), 256, 256, 1, 0.42)
     assert np.allclose(far.eye_gaze_local[0], far.eye_gaze_local[1])
+
+
+# SHA-256 of the raw pixels (not PNG) of generator version 0.6.0, recorded before the render-speed
+# work (numpy 2.3.5, OpenCV 4.x, x86-64): speed changes must leave every pixel as it was. A
+# deliberate change of the pixels bumps backend.VERSION and re-records these.
+PIXEL_SHA256 = {
+    "rgb_happiness_glasses": (
+        dict(expression="happiness", expression_intensity=0.8, glasses="glasses", gaze_yaw=10.0),
+        "2af2edb252315b1365b686f115b0fb6adb882848ddbe2cf714ef207a635d1603"),
+    "nir_surprise_sunglasses": (
+        dict(lighting="nir", expression="surprise", glasses="sunglasses", head_yaw=-20.0),
+        "8d14e35e173cd3fa0fadbabe5fcffa0ad2c52befb7c627a95e2d98c63643a06b"),
+    "old_male_disgust_passenger": (
+        dict(identity_seed=7, age=72.0, gender="male", skin_tone=8, expression="disgust", seat="passenger",
+             camera="a_pillar", gaze_pitch=-15.0),
+        "61f48c4ea1f206bb23eca5b7e827e55a94ee666a41687b4467c1674762d19c64"),
+    "child_near_gaze_closed_lids": (
+        dict(identity_seed=99, age=8.0, skin_tone=2, camera="rearview_mirror", gaze_pitch=-35.0, eye_openness=0.2,
+             head_roll=8.0),
+        "70c1d909d167d068fec40e938947c34d3c7fc518478d41e808a10728a53dbad3"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PIXEL_SHA256))
+def test_pixels_equal_the_recorded_renders(gen: ProceduralGenerator, case: str) -> None:
+    """Bit-identical output across refactors for speed (RGB and NIR, glasses and sunglasses, teeth,
+    an old and a child identity, three cameras, both seats): a cached texture or background that
+    leaked state between renders, or a reordered float operation, changes these hashes."""
+    import hashlib
+
+    kw, digest = PIXEL_SHA256[case]
+    assert gen.version == "0.6.0", "pixels changed on purpose: re-record PIXEL_SHA256 for the new version"
+    image = gen.render(spec(**kw)).image
+    assert hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest() == digest

@@ -13,6 +13,7 @@ redone, never kept.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from pathlib import Path
 
 import polars as pl
@@ -82,15 +83,16 @@ def read_decision_frame(layout: Layout, shards: list[int]) -> tuple[pl.DataFrame
     return frame, sizes
 
 
-def run_curate(params: CurateRun, progress: bool = True) -> StageResult:
+def run_curate(params: CurateRun, progress: bool = True, skip_shards: Collection[int] = ()) -> StageResult:
+    """``skip_shards``: planned shards a run could not make (named as failed at publish)."""
     layout = Layout.from_params(params)
     with stage_locks(layout.work_dir, stages_up_to("curated")):
-        return _run_curate(params, layout, progress)
+        return _run_curate(params, layout, progress, set(skip_shards))
 
 
-def _run_curate(params: CurateRun, layout: Layout, progress: bool) -> StageResult:
+def _run_curate(params: CurateRun, layout: Layout, progress: bool, skip: set[int]) -> StageResult:
     out_dir = layout.stage_dir(STAGE)
-    shards = require_plan(params)
+    shards = [s for s in require_plan(params) if s not in skip]
     require_stage(layout.stage_dir(UPSTREAM), shards, lambda s: layout.shard_file(UPSTREAM, s),
                   label_hash(params), "synthgen label")
     table, sizes = read_decision_table(layout, shards)

@@ -39,6 +39,12 @@ def get_generator(params: GenerateRun) -> Generator:
     return _generator(params.generate.model_dump_json())
 
 
+def gpu_slots(params: GenerateRun) -> int:
+    """GPUs one shard of this generator occupies, as the backend declares it (``gpu_slots``,
+    0 when absent): schedulers hold that many slots of a GPU concurrency limit per shard."""
+    return int(getattr(get_generator(params), "gpu_slots", 0))
+
+
 def generate_shard(params: GenerateRun, shard: int) -> Path:
     watch_parent_if_worker()  # a pool worker (e.g. a flow task) ends when its run is killed
     layout = Layout.from_params(params)

@@ -16,10 +16,18 @@ def dataset_card(manifest: dict[str, Any], params_yaml: str) -> str:
         if manifest["curated"]
         else "This version was **not curated**: every row is marked accepted."
     )
+    failed = manifest.get("failed_shards") or {}
+    failures = (
+        f"\n**Incomplete: {len(failed)} shard(s) failed and are missing from this version.**\n\n"
+        "| shard | error |\n|---|---|\n"
+        + "\n".join(f"| {s} | {str(e).splitlines()[0][:200].replace('|', '/')} |" for s, e in failed.items()) + "\n"
+        if failed else ""
+    )
     return f"""# {name} — version {version}
 
 Synthetic in-cabin face images made by synthgen {manifest['synthgen_version']} with: {gens}.
 {manifest['rows']} rows, {manifest['accepted']} accepted.
+{failures}
 
 {curated}
 

@@ -14,6 +14,7 @@ import json
 import logging
 import shutil
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,12 +83,12 @@ def _swap_in(tmp_dir: Path, final_dir: Path) -> None:
 _COMMANDS = {"generated": "synthgen generate", "labelled": "synthgen label", "curated": "synthgen curate"}
 
 
-def input_shards(params: RunParams, layout: Layout, source_stage: str) -> list[Path]:
+def input_shards(params: RunParams, layout: Layout, source_stage: str, skip: Collection[int] = ()) -> list[Path]:
     """The source stage's shards, after checking it is complete and made with these params."""
     if source_stage not in SHARD_STAGES:
         raise ConfigError(f"unknown stage {source_stage!r} to publish from", where="--from",
                           fix=f"use one of {', '.join(SHARD_STAGES)}")
-    expected = require_plan(params)
+    expected = [s for s in require_plan(params) if s not in skip]
     folder = layout.stage_dir(source_stage)
     command = _COMMANDS[source_stage]
     if source_stage == "curated":
@@ -104,10 +105,13 @@ def input_shards(params: RunParams, layout: Layout, source_stage: str) -> list[P
     return [layout.shard_file(source_stage, s) for s in expected]
 
 
-def run_publish(params: RunParams, source_stage: str = "curated", progress: bool = True) -> PublishResult:
+def run_publish(params: RunParams, source_stage: str = "curated", progress: bool = True,
+                failed_shards: dict[int, str] | None = None) -> PublishResult:
+    """``failed_shards`` (shard -> error) are shards a run could not make: the version is published
+    without them and the manifest and card name them, so a partial version is never silent."""
     layout = Layout.from_params(params)
     with stage_locks(layout.work_dir, stages_up_to("publish")):
-        files = input_shards(params, layout, source_stage)
+        files = input_shards(params, layout, source_stage, skip=set(failed_shards or {}))
         root = layout.dataset_dir.parent
         layout.dataset_dir.mkdir(parents=True, exist_ok=True)
         # Only leftovers of dead runs (a live run's temp folder names a live pid).
@@ -115,7 +119,7 @@ def run_publish(params: RunParams, source_stage: str = "curated", progress: bool
         clean_stale_temps(layout.dataset_dir, recursive=False)
         tmp_dir = make_temp_dir(root, f"{layout.name}-{layout.version_dir.name}")
         try:
-            result = _build(params, layout, files, source_stage, tmp_dir)
+            result = _build(params, layout, files, source_stage, tmp_dir, failed_shards or {})
             _swap_in(tmp_dir, layout.version_dir)
         except BaseException:
             shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -123,7 +127,8 @@ def run_publish(params: RunParams, source_stage: str = "curated", progress: bool
     return result
 
 
-def _build(params: RunParams, layout: Layout, files: list[Path], source_stage: str, tmp_dir: Path) -> PublishResult:
+def _build(params: RunParams, layout: Layout, files: list[Path], source_stage: str, tmp_dir: Path,
+           failed_shards: dict[int, str]) -> PublishResult:
     split_rows: Counter[str] = Counter()
     accepted = 0
     reasons: Counter[str] = Counter()
@@ -165,6 +170,8 @@ def _build(params: RunParams, layout: Layout, files: list[Path], source_stage: s
         "curated": source_stage == "curated",
         "files": sorted(manifest_files, key=lambda f: f["path"]),
     }
+    if failed_shards:
+        manifest["failed_shards"] = {f"{int(k):05d}": str(v) for k, v in sorted(failed_shards.items())}
     params_yaml = yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False)
     write_text_atomic(tmp_dir / CARD, dataset_card(manifest, params_yaml))
     write_json_atomic(tmp_dir / MANIFEST, manifest)  # last: its presence marks a complete version

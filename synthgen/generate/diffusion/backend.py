@@ -10,8 +10,10 @@ closely the painted face follows them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +27,7 @@ from synthgen.io import stable_hash
 from synthgen.spec import SceneSpec
 
 BACKEND_VERSION = "1.0"
+logger = logging.getLogger(__name__)
 
 
 def check_size(cfg: GenerateParams) -> None:
@@ -62,6 +65,14 @@ class DiffusionGenerator:
         from synthgen.generate.diffusion.pipeline import DiffusionRunner
 
         self.runner = DiffusionRunner.build(self.params, self.weights)
+        # Largest batch that fitted so far: an out-of-memory batch is split and this shrinks, so
+        # later batches start at the size that worked. Same pixels at any size (per-sample seeds).
+        self.max_batch = self.params.batch_size
+
+    @property
+    def gpu_slots(self) -> int:
+        """GPUs a shard occupies: one on CUDA, none on CPU (schedulers size GPU limits from it)."""
+        return 1 if self.runner.device.type == "cuda" else 0
 
     def generate(self, specs: Sequence[SceneSpec]) -> list[GeneratedSample]:
         size = self.params.batch_size
@@ -92,11 +103,9 @@ class DiffusionGenerator:
                     where="generate.diffusion.mode", fix="use mode img2img or txt2img, or enable control maps",
                 )
             control = [r.control for r in renders if r.control is not None]
-        images = self.runner(
-            [p.positive for p in prompts], [p.negative for p in prompts], [s.seed for s in specs],
-            width=self.cfg.width, height=self.cfg.height, control=control,
-            init=[r.image for r in renders] if self.params.uses_init_image else None,
-        )
+        init = [r.image for r in renders] if self.params.uses_init_image else None
+        images = self._diffuse(list(range(len(specs))), [p.positive for p in prompts],
+                               [p.negative for p in prompts], [s.seed for s in specs], control, init)
         samples = []
         for spec, render, prompt, image in zip(specs, renders, prompts, images, strict=True):
             if spec.lighting == "nir":
@@ -104,6 +113,38 @@ class DiffusionGenerator:
             samples.append(GeneratedSample(spec.sample_id, image, control=render.control,
                                            labels=dict(render.labels), prompt=prompt.positive))
         return samples
+
+
+    def _diffuse(self, idx: list[int], pos: list[str], neg: list[str], seeds: list[int],
+                 control: list[Any] | None, init: list[Any] | None) -> list[Any]:
+        """Run the samples ``idx`` in batches of at most ``max_batch``; on CUDA out-of-memory,
+        halve the batch and retry (a batch of one that still fails raises)."""
+        from synthgen.generate.diffusion.pipeline import (
+            is_out_of_memory,
+            release_cached_memory,
+        )
+
+        if len(idx) > self.max_batch:
+            step = self.max_batch  # fixed for this split: a part may lower max_batch further
+            out: list[Any] = []
+            for i in range(0, len(idx), step):
+                out.extend(self._diffuse(idx[i:i + step], pos, neg, seeds, control, init))
+            return out
+        try:
+            return self.runner(
+                [pos[i] for i in idx], [neg[i] for i in idx], [seeds[i] for i in idx],
+                width=self.cfg.width, height=self.cfg.height,
+                control=None if control is None else [control[i] for i in idx],
+                init=None if init is None else [init[i] for i in idx],
+            )
+        except Exception as err:
+            if not is_out_of_memory(err) or len(idx) == 1:
+                raise
+            release_cached_memory()
+            self.max_batch = max(1, len(idx) // 2)
+            logger.warning("out of GPU memory on a batch of %d: retrying in batches of %d", len(idx),
+                           self.max_batch)
+            return self._diffuse(idx, pos, neg, seeds, control, init)
 
 
 @GENERATORS.register("diffusion")

@@ -238,6 +238,16 @@ class DiffusionRunner:
         return [np.asarray((img * 255).round().clip(0, 255), dtype=np.uint8) for img in out]
 
 
+def is_out_of_memory(err: BaseException) -> bool:
+    """A CUDA out-of-memory error: transient for a smaller batch (the caller splits and retries)."""
+    return isinstance(err, torch.OutOfMemoryError)
+
+
+def release_cached_memory() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def to_pil(image: np.ndarray) -> Any:
     """uint8 grey or RGB array -> RGB PIL image (pipelines expect 3 channels)."""
     from PIL import Image

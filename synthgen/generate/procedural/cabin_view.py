@@ -68,7 +68,8 @@ MATERIALS_NIR = {
 @lru_cache(maxsize=32)
 def _layout(camera: str, seat: str, k_key: tuple[float, ...], shape: tuple[int, int]
             ) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
-    """Surface-index image (H, W) uint8 (0 = nothing), the surfaces' materials and distances.
+    """Surface-index image (H, W, 3) uint8 (0 = nothing; the index repeated per channel, the form
+    cv2.LUT colours in one pass), the surfaces' materials and distances.
     Cached per camera/seat/size: only the colours change between scenes."""
     k = np.array(k_key).reshape(3, 3)
     polys = []
@@ -81,8 +82,9 @@ def _layout(camera: str, seat: str, k_key: tuple[float, ...], shape: tuple[int, 
     for i, (_, _, pc) in enumerate(polys, start=1):
         px = np.round(project(pc, k) * 16).astype(np.int32)
         cv2.fillPoly(ids, [px], i, cv2.LINE_8, shift=4)
-    ids.setflags(write=False)
-    return ids, tuple(p[1] for p in polys), np.array([p[0] for p in polys])
+    ids3 = cv2.merge([ids, ids, ids])
+    ids3.setflags(write=False)
+    return ids3, tuple(p[1] for p in polys), np.array([p[0] for p in polys])
 
 
 def draw_cabin(camera: str, seat: str, k: np.ndarray, shape: tuple[int, int], nir: bool,
@@ -90,7 +92,7 @@ def draw_cabin(camera: str, seat: str, k: np.ndarray, shape: tuple[int, int], ni
     """Linear-light background (H, W, 3) float32. ``tint`` varies the upholstery per scene;
     NIR surfaces fall off with distance from the camera's illuminator."""
     ids, mats, dists = _layout(camera, seat, tuple(np.asarray(k, float).ravel().tolist()), tuple(shape))
-    palette = np.empty((len(mats) + 1, 3), np.float32)
+    palette = np.zeros((256, 3), np.float32)  # a full uint8 table for cv2.LUT (same values as a take)
     palette[0] = 0.02 if nir else 0.05
     for i, (mat, dist) in enumerate(zip(mats, dists, strict=True), start=1):
         if nir:
@@ -98,4 +100,4 @@ def draw_cabin(camera: str, seat: str, k: np.ndarray, shape: tuple[int, int], ni
         else:
             c = np.array(MATERIALS_RGB[mat])
             palette[i] = c * tint if mat in ("seat", "headrest", "seat_side", "door") else c
-    return np.take(palette, ids, axis=0)
+    return np.asarray(cv2.LUT(ids, palette.reshape(256, 1, 3)))

@@ -54,16 +54,21 @@ class _Light:
         """Per-point light (P,) reaching surfaces with normals ``n`` at points ``p``."""
         diff = np.maximum(n @ self.direction, 0.0)
         if not self.nir:
-            return AMBIENT_RGB + (1.0 - AMBIENT_RGB) * self.intensity * diff
+            diff *= (1.0 - AMBIENT_RGB) * self.intensity  # in place, the same products and sum
+            diff += AMBIENT_RGB
+            return diff
         d2 = rowdot(p, p)
         coax = np.maximum(-rowdot(n, p), 0.0) / np.sqrt(d2)
         return 0.12 + 0.75 * coax * (self.face_distance**2 / d2) + 0.3 * self.intensity * diff
 
     def specular(self, n: np.ndarray, p: np.ndarray, power: float) -> np.ndarray:
-        view = -p / np.sqrt(rowdot(p, p))[:, None]
-        half = view + (view if self.nir else self.direction[None, :])
-        cos = rowdot(n, half) / np.sqrt(rowdot(half, half))
-        return np.maximum(cos, 0.0) ** power
+        half = np.negative(p)  # in place from here: the same operations, fewer temporaries
+        half /= np.sqrt(rowdot(p, p))[:, None]
+        half += half if self.nir else self.direction[None, :]
+        cos = rowdot(n, half)
+        cos /= np.sqrt(rowdot(half, half))
+        np.maximum(cos, 0.0, out=cos)
+        return np.power(cos, power, out=cos)
 
 
 def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -375,9 +380,14 @@ class _Frame:
             canvas = cv2.resize(canvas, (self.sc.w, self.sc.h), interpolation=cv2.INTER_AREA)
         if self.nir:
             canvas = canvas[..., :1]
-        code = _SRGB_LUT[np.clip(canvas * (exposure * (_LUT_N - 1)), 0, _LUT_N - 1).astype(np.int32)]
-        noise = self.rng.standard_normal(code.shape, dtype=np.float32) * (3.0 if self.nir else 1.8)
-        img = np.clip(code + noise + 0.5, 0, 255).astype(np.uint8)
+        scaled = canvas * np.float32(exposure * (_LUT_N - 1))
+        np.clip(scaled, 0, _LUT_N - 1, out=scaled)
+        code = np.take(_SRGB_LUT, scaled.astype(np.int32))
+        noise = self.rng.standard_normal(code.shape, dtype=np.float32)
+        noise *= 3.0 if self.nir else 1.8
+        code += noise  # in place: (code + noise) + 0.5, clipped, as one expression would
+        code += 0.5
+        img = np.clip(code, 0, 255, out=code).astype(np.uint8)
         return img[..., 0].copy() if self.nir else img
 
 
