@@ -22,6 +22,7 @@ apply_defaults()
 from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 
+from flows.train_flow import train_task  # noqa: E402
 from synthgen.config import Params, load_params  # noqa: E402
 from synthgen.paths import Layout  # noqa: E402
 
@@ -147,14 +148,6 @@ def analyze_task(params: Params) -> str:
 
     r = run_analyze(params, progress=False)
     return str(r.files["report"])
-
-
-@task(retries=1)
-def train_task(params: Params) -> dict[str, Any]:
-    from synthgen.stages import run_train
-
-    r = run_train(params, progress=False)
-    return {"model": str(r.model_path), **{k: v for k, v in r.metrics.items() if k.endswith(("error", "mae", "accuracy"))}}
 
 
 @task

@@ -46,12 +46,15 @@ def resolve_params(params_path: str, version: str | None, project_dir: str | Non
 
 @task(retries=1, retry_delay_seconds=5)
 def train_task(params: Params) -> dict[str, Any]:
-    """One retry: training resumes from its last epoch checkpoint, so a retry costs little."""
+    """The one Prefect task that trains (this flow and the generate flow both use it).
+
+    One retry: training resumes from its last epoch checkpoint, so a retry costs little.
+    """
     from synthgen.stages import run_train
 
     result = run_train(params, progress=False)
-    return {"out_dir": str(result.out_dir), "epochs": result.epochs, "steps": result.steps,
-            "metrics": result.metrics}
+    return {"out_dir": str(result.out_dir), "model": str(result.model_path), "epochs": result.epochs,
+            "steps": result.steps, "metrics": result.metrics}
 
 
 @flow(name="train-on-dataset", log_prints=True)

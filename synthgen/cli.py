@@ -140,7 +140,7 @@ def analyze(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet:
 @app.command()
 @friendly
 def train(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: QuietOpt = False) -> None:
-    """Train the multi-task model (gaze, head pose, age, expression) on the published version."""
+    """Train the multi-task model (gaze, head pose, age, expression, gender) on the published version."""
     from synthgen.stages import run_train
 
     r = run_train(_params(params, set_), progress=not quiet)

@@ -339,4 +339,6 @@ def run_analyze(params: Params, progress: bool = True) -> AnalysisResult:
 def run_train(params: Params, progress: bool = True) -> TrainResult:
     from synthgen.train.stage import run_train as fn
 
-    return fn(params, progress=progress)
+    # train.ood: demo is built here, through the real stage; the train stage only reads rows.
+    ref = resolve_reference(params, "demo", progress) if params.train.ood == "demo" else None
+    return fn(params, progress=progress, ood=ref)

@@ -51,7 +51,7 @@ def test_stream_emits_each_row_once_across_workers(toy: Path, workers: int) -> N
     assert len(units) > 4  # several row groups, so workers really share the work
     stream = RowGroupStream(idx.files, units, image_size=24)
     seen = []
-    for images, reg, cls in make_loader(stream, 5, workers, 2, seed=0):
+    for images, reg, _cls in make_loader(stream, 5, workers, 2, seed=0):
         assert images.dtype == torch.uint8 and images.shape[1:] == (3, 24, 24)
         seen.append(reg[:, 0].numpy())
     got = np.sort(np.concatenate(seen))

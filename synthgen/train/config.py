@@ -12,10 +12,13 @@ from pydantic import Field, field_validator, model_validator
 
 from synthgen.sections import RunParams, Section
 
-Task = Literal["gaze", "head_pose", "age", "expression"]
-TASKS: tuple[str, ...] = ("gaze", "head_pose", "age", "expression")
+Task = Literal["gaze", "head_pose", "age", "expression", "gender"]
+TASKS: tuple[Task, ...] = ("gaze", "head_pose", "age", "expression", "gender")
 LabelSource = Literal["req", "meas"]
-Adaptation = Literal["linear", "partial", "lora", "full"]
+EvalSplit = Literal["val", "test"]
+_BALANCED: list[Task] = ["expression", "age", "gaze", "gender"]
+_EVAL_SPLITS: list[EvalSplit] = ["val", "test"]
+Adaptation = Literal["linear", "partial", "lora", "dora", "mtlora", "prefix", "full", "zero_shot"]
 
 
 class LabelSources(Section):
@@ -26,6 +29,7 @@ class LabelSources(Section):
     head_pose: LabelSource = "req"
     age: LabelSource = "req"
     expression: LabelSource = "req"
+    gender: LabelSource = "req"
 
     def of(self, task: str) -> str:
         return getattr(self, task)
@@ -38,7 +42,7 @@ class LossParams(Section):
         "'fixed' uses task_weights as given",
     )
     task_weights: dict[str, float] = Field(
-        default_factory=lambda: {t: 1.0 for t in TASKS},
+        default_factory=lambda: {str(t): 1.0 for t in TASKS},
         description="fixed weight per task (also multiplies the uncertainty-weighted terms)",
     )
 
@@ -68,6 +72,22 @@ class LoraParams(Section):
     )
 
 
+class PrefixParams(Section):
+    """``adaptation: prefix``: learned prompt tokens in a transformer backbone's token sequence."""
+
+    tokens: int = Field(8, ge=1, le=512, description="prompt tokens (per block when deep)")
+    deep: bool = Field(True, description="new tokens at every block (VPT-deep / prefix tuning); "
+                       "false = once before the first block (VPT-shallow)")
+
+
+class MtloraParams(Section):
+    """``adaptation: mtlora``: shared LoRA in the backbone (``train.lora``) plus, per task, a
+    low-rank map of the shared features before that task's head."""
+
+    task_rank: int = Field(8, ge=1, le=1024)
+    task_alpha: float = Field(16.0, gt=0)
+
+
 class CurriculumParams(Section):
     """Easy first: during the first ``warmup_epochs`` only near-frontal synthetic rows are used."""
 
@@ -82,11 +102,15 @@ class TrainParams(Section):
     tasks: list[Task] = Field(default_factory=lambda: list(TASKS))
     labels: LabelSources = LabelSources()
     ood_labels: LabelSources = Field(
-        default_factory=lambda: LabelSources(gaze="meas", head_pose="meas", age="meas", expression="meas"),
+        default_factory=lambda: LabelSources(gaze="meas", head_pose="meas", age="meas", expression="meas", gender="meas"),
         description="label sources in the out-of-distribution (real) set",
     )
 
-    backbone: str = Field("resnet18", description="any timm model name (resnet*, vit_*, convnext_*, ...)")
+    backbone: str = Field(
+        "resnet18",
+        description="any timm model name (resnet*, vit_*, convnext_*, ...), or clip:<folder> for a "
+        "CLIP model saved with save_pretrained (vision tower as backbone; text tower for zero_shot)",
+    )
     pretrained: bool = Field(False, description="load the backbone's published weights (hub cache or weights)")
     weights: str | None = Field(
         None,
@@ -95,6 +119,8 @@ class TrainParams(Section):
     adaptation: Adaptation = "full"
     partial_blocks: int = Field(1, ge=1, description="blocks trained by 'partial' (from the top)")
     lora: LoraParams = LoraParams()
+    prefix: PrefixParams = PrefixParams()
+    mtlora: MtloraParams = MtloraParams()
     loss: LossParams = LossParams()
     head_hidden: int = Field(0, ge=0, description="hidden width of each head's MLP; 0 = linear heads")
     dropout: float = Field(0.1, ge=0, lt=1)
@@ -102,6 +128,9 @@ class TrainParams(Section):
     image_size: int = Field(112, ge=32, le=1024)
     batch_size: int = Field(32, ge=1, le=4096)
     epochs: int = Field(5, ge=1, le=10_000)
+    train_rows: int = Field(
+        0, ge=0, description="train on at most this many accepted training rows, drawn with the seed "
+        "(learning curves); 0 = all")
     max_steps: int = Field(0, ge=0, description="stop after this many optimiser steps; 0 = no limit")
     lr: float = Field(1e-3, gt=0)
     head_lr_mult: float = Field(1.0, gt=0, description="heads learn this much faster than the backbone")
@@ -110,8 +139,9 @@ class TrainParams(Section):
     grad_clip: float = Field(5.0, ge=0, description="max gradient norm; 0 = off")
 
     balance: list[Task] = Field(
-        default_factory=lambda: ["expression", "age", "gaze"],
-        description="tasks whose classes are sampled with inverse frequency (empty = plain shuffle)",
+        default_factory=lambda: _BALANCED.copy(),
+        description="tasks whose classes are sampled with inverse frequency (empty = plain shuffle); "
+        "the default keeps only those in tasks",
     )
     curriculum: CurriculumParams = CurriculumParams()
 
@@ -126,7 +156,7 @@ class TrainParams(Section):
         "auto", description="'auto' = bf16 on a GPU that supports it, else fp16 on GPU, 'no' on CPU"
     )
     resume: bool = Field(True, description="continue from the last checkpoint of the same config")
-    eval_splits: list[Literal["val", "test"]] = Field(default_factory=lambda: ["val", "test"])
+    eval_splits: list[EvalSplit] = Field(default_factory=lambda: _EVAL_SPLITS.copy())
     ood: str | None = Field(
         "demo",
         description="out-of-distribution set: 'demo' (real faces shipped in packages), a Parquet "
@@ -141,6 +171,10 @@ class TrainParams(Section):
             raise ValueError("tasks must name at least one of " + ", ".join(TASKS))
         if len(set(self.tasks)) != len(self.tasks):
             raise ValueError("tasks lists a task twice")
+        if self.adaptation == "zero_shot" and not self.backbone.startswith("clip:"):
+            raise ValueError("adaptation zero_shot needs a vision-language backbone: backbone: clip:<folder>")
+        if "balance" not in self.model_fields_set:
+            self.balance = [t for t in self.balance if t in self.tasks]
         extra = sorted(set(self.balance) - set(self.tasks))
         if extra:
             raise ValueError(f"balance names task(s) {extra} that are not in tasks")

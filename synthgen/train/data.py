@@ -28,7 +28,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from synthgen.errors import DataError
 from synthgen.io import TMP_PREFIX
-from synthgen.train.tasks import TASK_SPECS, balance_key, extract_targets, task_has_labels
+from synthgen.train.tasks import N_CLS, N_REG, TASK_SPECS, balance_key, extract_targets, label_columns, task_has_labels
 
 cv2.setNumThreads(1)  # workers are the parallelism; OpenCV's own threads would fight them
 
@@ -78,10 +78,76 @@ class RowIndex:
         )
 
 
+def _index_columns(sources: dict[str, str], tasks: Sequence[str]) -> list[str]:
+    """The small columns the index reads: bookkeeping plus each task's label columns."""
+    wanted = ["split", "accepted", "source", "reject_reasons"] + label_columns(sources, tasks)
+    if "age" in tasks:
+        wanted.append(f"{sources['age']}_age")
+    return list(dict.fromkeys(wanted))
+
+
+def _open_parquet(path: Path) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise DataError(f"not a readable Parquet file ({err})", where=str(path),
+                        fix="re-publish the dataset version") from None
+
+
+def _accepted_mask(tab: pa.Table, path: Path, require_accepted: bool) -> np.ndarray:
+    """Rows to keep: ``accepted == True``; a real set without the column keeps every row."""
+    if "accepted" in tab.column_names:
+        return np.asarray(tab.column("accepted").fill_null(False).to_numpy(zero_copy_only=False), bool)
+    if require_accepted:
+        raise DataError(
+            "shard has no 'accepted' column (not curated)",
+            where=str(path),
+            fix="train on a published dataset version (curate runs before publish)",
+        )
+    return np.ones(tab.num_rows, bool)
+
+
+def _count_rejects(tab: pa.Table, acc: np.ndarray, rejected: Counter) -> None:
+    if "reject_reasons" in tab.column_names and not acc.all():
+        for reasons in tab.column("reject_reasons").filter(pa.array(~acc)).to_pylist():
+            rejected.update(reasons or ["(no reason)"])
+
+
+def _text_column(tab: pa.Table, name: str, default: str) -> np.ndarray:
+    if name in tab.column_names:
+        return np.asarray(tab.column(name).fill_null(default).to_pylist(), object)
+    return np.full(tab.num_rows, default, object)
+
+
+@dataclass
+class _IndexParts:
+    """Per-row-group pieces of a :class:`RowIndex`, concatenated once at the end."""
+
+    cols: dict[str, list[np.ndarray]] = field(
+        default_factory=lambda: {k: [] for k in ("file", "group", "pos", "split", "source", "reg", "cls")})
+
+    def add(self, fi: int, g: int, keep: np.ndarray, split: np.ndarray, source: np.ndarray,
+            reg: np.ndarray, cls: np.ndarray) -> None:
+        for key, value in (("file", np.full(len(keep), fi, np.int32)), ("group", np.full(len(keep), g, np.int32)),
+                           ("pos", keep.astype(np.int32)), ("split", split), ("source", source),
+                           ("reg", reg), ("cls", cls)):
+            self.cols[key].append(value)
+
+    def finish(self, files: list[Path], rejected: Counter, total: int) -> RowIndex:
+        if not self.cols["file"]:
+            return RowIndex(files, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32),
+                            np.zeros(0, object),
+                            np.zeros(0, object), np.zeros((0, N_REG), np.float32),
+                            np.zeros((0, N_CLS), np.int64), rejected, total)
+        c = {k: np.concatenate(v) for k, v in self.cols.items()}
+        return RowIndex(files, c["file"], c["group"], c["pos"], c["split"], c["source"], c["reg"], c["cls"],
+                        rejected, total)
+
+
 def build_index(
     root: Path,
     sources: dict[str, str],
-    tasks: list[str],
+    tasks: Sequence[str],
     *,
     require_accepted: bool = True,
     what: str = "dataset",
@@ -98,73 +164,41 @@ def build_index(
             where=str(root),
             fix="publish a dataset version first (synthgen publish / dvc repro), or point to an existing one",
         )
-    wanted = ["split", "accepted", "source", "reject_reasons"] + [
-        c for t in tasks for c in TASK_SPECS[t].columns(sources[t])
-    ] + [f"{sources['age']}_age"] * ("age" in tasks)
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("file", "group", "pos", "split", "source", "reg", "cls")}
+    wanted = _index_columns(sources, tasks)
+    parts = _IndexParts()
     rejected: Counter = Counter()
     total = 0
     for fi, path in enumerate(files):
-        try:
-            pf = pq.ParquetFile(path)
-        except (pa.ArrowInvalid, OSError) as err:
-            raise DataError(f"not a readable Parquet file ({err})", where=str(path),
-                            fix="re-publish the dataset version") from None
-        present = [c for c in dict.fromkeys(wanted) if c in pf.schema_arrow.names]
-        hive_split = _hive_value(path, "split")
+        pf = _open_parquet(path)
+        present = [c for c in wanted if c in pf.schema_arrow.names]
+        hive_split = _hive_value(path, "split") or ""
         for g in range(pf.num_row_groups):
             tab = pf.read_row_group(g, columns=present)
-            n = tab.num_rows
-            total += n
-            if "accepted" in tab.column_names:
-                acc = np.asarray(tab.column("accepted").fill_null(False).to_numpy(zero_copy_only=False), bool)
-            elif require_accepted:
-                raise DataError(
-                    "shard has no 'accepted' column (not curated)",
-                    where=str(path),
-                    fix="train on a published dataset version (curate runs before publish)",
-                )
-            else:
-                acc = np.ones(n, bool)
-            if "reject_reasons" in tab.column_names and not acc.all():
-                for reasons in tab.column("reject_reasons").filter(pa.array(~acc)).to_pylist():
-                    rejected.update(reasons or ["(no reason)"])
+            total += tab.num_rows
+            acc = _accepted_mask(tab, path, require_accepted)
+            _count_rejects(tab, acc, rejected)
             keep = np.flatnonzero(acc)
             if keep.size == 0:
                 continue
             tab = tab.take(pa.array(keep))
             reg, cls = extract_targets(tab, sources, tasks, where=f"{path} (row group {g})")
-            if "split" in tab.column_names:
-                split = np.asarray(tab.column("split").fill_null(hive_split or "").to_pylist(), object)
-            else:
-                split = np.full(len(keep), hive_split or "", object)
-            if "source" in tab.column_names:
-                source = np.asarray(tab.column("source").fill_null("synthetic").to_pylist(), object)
-            else:
-                source = np.full(len(keep), "synthetic", object)
-            cols["file"].append(np.full(len(keep), fi, np.int32))
-            cols["group"].append(np.full(len(keep), g, np.int32))
-            cols["pos"].append(keep.astype(np.int32))
-            cols["split"].append(split)
-            cols["source"].append(source)
-            cols["reg"].append(reg)
-            cols["cls"].append(cls)
-    if not cols["file"]:
-        return RowIndex(files, *(np.zeros(0, np.int32) for _ in range(3)), np.zeros(0, object),
-                        np.zeros(0, object), np.zeros((0, 6), np.float32), np.zeros((0, 3), np.int64),
-                        rejected, total)
-    return RowIndex(
-        files,
-        np.concatenate(cols["file"]),
-        np.concatenate(cols["group"]),
-        np.concatenate(cols["pos"]),
-        np.concatenate(cols["split"]),
-        np.concatenate(cols["source"]),
-        np.concatenate(cols["reg"]),
-        np.concatenate(cols["cls"]),
-        rejected,
-        total,
-    )
+            parts.add(fi, g, keep, _text_column(tab, "split", hive_split), _text_column(tab, "source", "synthetic"),
+                      reg, cls)
+    return parts.finish(files, rejected, total)
+
+
+def limit_rows(index: RowIndex, n: int, seed: int) -> RowIndex:
+    """At most ``n`` rows of ``index`` (0 = all), chosen by whole identity-free random draw from ``seed``.
+
+    For learning curves (how do metrics move with the number of training images): the same seed
+    and ``n`` always pick the same rows, and a smaller ``n`` picks a subset of a larger one's rows.
+    """
+    if n <= 0 or n >= len(index):
+        return index
+    order = np.random.default_rng([seed, 0x5EED]).permutation(len(index))
+    mask = np.zeros(len(index), bool)
+    mask[order[:n]] = True
+    return index.subset(mask)
 
 
 def require_rows(index: RowIndex, root: Path, split: str) -> None:
@@ -180,7 +214,7 @@ def require_rows(index: RowIndex, root: Path, split: str) -> None:
     )
 
 
-def require_labels(index: RowIndex, tasks: list[str], sources: dict[str, str], root: Path) -> None:
+def require_labels(index: RowIndex, tasks: Sequence[str], sources: dict[str, str], root: Path) -> None:
     """Every task to train must have at least one label, else its head would be a silent guess."""
     for t in tasks:
         if not task_has_labels(t, index.reg, index.cls).any():
@@ -251,7 +285,7 @@ def plan_epoch(
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     ends = np.r_[starts[1:], len(rows)]
     units = []
-    for s, e in zip(starts, ends):
+    for s, e in zip(starts, ends, strict=True):
         r = rows[s:e]
         if rng is not None:
             r = r[rng.permutation(len(r))]
@@ -280,7 +314,7 @@ def decode_resized(data: bytes, size: int, where: str) -> np.ndarray:
 
 
 class RowGroupStream(IterableDataset):
-    """Yields ``(image uint8 [3,H,W], reg [6], cls [3])`` for the units of one epoch.
+    """Yields ``(image uint8 [3,H,W], reg [6], cls [4])`` for the units of one epoch.
 
     Units are dealt round-robin over every (process, worker) pair, so with several GPUs and
     several workers each row group is read exactly once per epoch.

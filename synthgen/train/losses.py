@@ -7,6 +7,8 @@ would drift on batches that say nothing about it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -27,7 +29,11 @@ def split_output(task: str, out: torch.Tensor) -> tuple[torch.Tensor, list[torch
 
 
 class MultiTaskLoss(nn.Module):
-    def __init__(self, tasks: list[str], weighting: str, task_weights: dict[str, float]) -> None:
+    fixed: torch.Tensor
+    shift: torch.Tensor
+    scale: torch.Tensor
+
+    def __init__(self, tasks: Sequence[str], weighting: str, task_weights: dict[str, float]) -> None:
         super().__init__()
         self.tasks = list(tasks)
         self.weighting = weighting
@@ -49,7 +55,7 @@ class MultiTaskLoss(nn.Module):
             mask = torch.isfinite(target)
             if mask.any():
                 parts.append(F.smooth_l1_loss(pred_reg[mask], target[mask]))
-        for c, lg in zip(spec.cls, logits):
+        for c, lg in zip(spec.cls, logits, strict=True):
             y = cls[:, c]
             if (y >= 0).any():
                 parts.append(F.cross_entropy(lg, y, ignore_index=-1))
@@ -61,6 +67,8 @@ class MultiTaskLoss(nn.Module):
         total: torch.Tensor | None = None
         logs: dict[str, float] = {}
         for i, t in enumerate(self.tasks):
+            if t not in outputs:  # a model without this task (zero-shot has no gaze/head pose)
+                continue
             lt = self.task_loss(t, outputs[t], reg, cls)
             if lt is None:
                 continue
@@ -78,4 +86,4 @@ class MultiTaskLoss(nn.Module):
             w = self.fixed * 0.5 * torch.exp(-self.log_vars.detach())
         else:
             w = self.fixed
-        return {t: float(v) for t, v in zip(self.tasks, w)}
+        return {t: float(v) for t, v in zip(self.tasks, w, strict=True)}

@@ -7,6 +7,7 @@ A task without any label in a set reports only ``<set>.<task>.n = 0``: an empty 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score
@@ -18,9 +19,21 @@ def _acc(pred: np.ndarray, true: np.ndarray) -> float:
     return float((pred == true).mean())
 
 
-def task_metrics(prefix: str, tasks: list[str], pred_reg: np.ndarray, pred_cls: np.ndarray,
+def _class_metrics(key: str, pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    """Accuracy and balanced accuracy (mean per-class recall) over the rows with a label (>= 0)."""
+    has = true >= 0
+    m: dict[str, float] = {f"{key}.n": int(has.sum())}
+    if has.any():
+        m[f"{key}.accuracy"] = _acc(pred[has], true[has])
+        with warnings.catch_warnings():  # predicted classes absent from a small set are expected
+            warnings.simplefilter("ignore", UserWarning)
+            m[f"{key}.balanced_accuracy"] = float(balanced_accuracy_score(true[has], pred[has]))
+    return m
+
+
+def task_metrics(prefix: str, tasks: Sequence[str], pred_reg: np.ndarray, pred_cls: np.ndarray,
                  reg: np.ndarray, cls: np.ndarray) -> dict[str, float]:
-    """``pred_reg``/``reg``: [n, 6] degrees/years (NaN = no label); ``pred_cls``/``cls``: [n, 3] (-1)."""
+    """``pred_reg``/``reg``: [n, 6] degrees/years (NaN = no label); ``pred_cls``/``cls``: [n, 4] (-1)."""
     m: dict[str, float] = {}
     if "gaze" in tasks:
         ok = np.isfinite(reg[:, 0]) & np.isfinite(reg[:, 1])
@@ -50,13 +63,7 @@ def task_metrics(prefix: str, tasks: list[str], pred_reg: np.ndarray, pred_cls: 
         if g.any():
             m[f"{prefix}.age.group_accuracy"] = _acc(pred_cls[g, 1], cls[g, 1])
     if "expression" in tasks:
-        e = cls[:, 2] >= 0
-        m[f"{prefix}.expression.n"] = int(e.sum())
-        if e.any():
-            m[f"{prefix}.expression.accuracy"] = _acc(pred_cls[e, 2], cls[e, 2])
-            with warnings.catch_warnings():  # predicted classes absent from a small set are expected
-                warnings.simplefilter("ignore", UserWarning)
-                m[f"{prefix}.expression.balanced_accuracy"] = float(
-                    balanced_accuracy_score(cls[e, 2], pred_cls[e, 2])
-                )
+        m.update(_class_metrics(f"{prefix}.expression", pred_cls[:, 2], cls[:, 2]))
+    if "gender" in tasks:
+        m.update(_class_metrics(f"{prefix}.gender", pred_cls[:, 3], cls[:, 3]))
     return m

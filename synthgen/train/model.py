@@ -1,4 +1,5 @@
-"""The multi-task network: one timm backbone, one small head per task, and the adaptation modes.
+"""The multi-task network: one backbone (timm, or CLIP's vision tower), one small head per task,
+and the adaptation modes (which parameters train, which adapters are added).
 
 The network normalises its own input (uint8 RGB in, the backbone's mean/std inside), so a saved
 model carries its preprocessing with it, as torchvision's weight enums do.
@@ -6,7 +7,9 @@ model carries its preprocessing with it, as torchvision's weight enums do.
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +17,12 @@ import torch
 from torch import nn
 
 from synthgen.errors import ConfigError, ModelUnavailableError
+from synthgen.train import clip
+from synthgen.train.adapters import PromptTokens, task_maps, token_sequence
 from synthgen.train.config import TrainParams
 from synthgen.train.tasks import TASK_SPECS
+
+logger = logging.getLogger(__name__)
 
 # LoRA targets per backbone family: attention and MLP projections of transformers, the 3x3
 # convolutions of the last two stages of ResNets (where most task-specific features form).
@@ -30,20 +37,46 @@ _NORMS = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm)
 
 
 class MultiTaskNet(nn.Module):
-    def __init__(self, backbone: nn.Module, tasks: list[str], hidden: int, dropout: float,
+    """Backbone -> (optional per-task low-rank feature map) -> one head per task.
+
+    ``task_maps`` (MTLoRA) and ``prompts`` (prefix tuning) are the adapters that live outside
+    the backbone; both are None for the other modes.
+    """
+
+    task_maps: nn.ModuleDict | None
+    prompts: PromptTokens | None
+    backbone: Any
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, backbone: nn.Module, tasks: Sequence[str], hidden: int, dropout: float,
                  mean: tuple[float, ...], std: tuple[float, ...]) -> None:
         super().__init__()
         self.backbone = backbone
         self.tasks = list(tasks)
-        nf = int(backbone.num_features)
+        nf = int(_any(backbone).num_features)
         self.heads = nn.ModuleDict({t: _head(nf, TASK_SPECS[t].out_dim, hidden, dropout) for t in tasks})
+        self.task_maps = None
+        self.prompts = None
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1) * 255.0, persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1) * 255.0, persistent=False)
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         x = (images.float() - self.mean) / self.std
         feats = self.backbone(x)
+        if self.task_maps is not None:
+            return {t: head(self.task_maps[t](feats)) for t, head in self.heads.items()}
         return {t: head(feats) for t, head in self.heads.items()}
+
+    def adapter_parameters(self) -> list[nn.Parameter]:
+        """Trainable parameters outside the backbone and the heads (prompts, task maps)."""
+        mods = [m for m in (self.task_maps, self.prompts) if m is not None]
+        return [p for m in mods for p in m.parameters() if p.requires_grad]
+
+
+def _any(obj: object) -> Any:
+    """timm/peft attributes that their type stubs do not declare (num_features, group_matcher, ...)."""
+    return obj
 
 
 def _head(nf: int, out: int, hidden: int, dropout: float) -> nn.Module:
@@ -87,6 +120,8 @@ def create_backbone(cfg: TrainParams) -> nn.Module:
     import timm
 
     name = cfg.backbone
+    if clip.is_clip(name):
+        return clip.ClipVisionBackbone(clip.load_clip(name))
     if not timm.is_model(name):
         raise ConfigError(
             f"unknown backbone {name!r}",
@@ -119,15 +154,15 @@ def create_backbone(cfg: TrainParams) -> nn.Module:
         return model
     if cfg.pretrained:
         model = timm.create_model(name, pretrained=False, **kwargs)
-        repo = (model.pretrained_cfg or {}).get("hf_hub_id")
-        if not repo:
+        hub_id: str | None = (_any(model).pretrained_cfg or {}).get("hf_hub_id")
+        if not hub_id:
             raise ModelUnavailableError(
                 f"timm has no published weights for {name!r}", where="train.backbone",
                 fix="set train.weights to a local file or train.pretrained: false",
             )
-        if _offline() and not _hub_cached(repo):
+        if _offline() and not _hub_cached(hub_id):
             raise ModelUnavailableError(
-                f"pretrained weights for {name!r} ({repo}) are not cached and the hub is offline",
+                f"pretrained weights for {name!r} ({hub_id}) are not cached and the hub is offline",
                 where="train.pretrained",
                 fix="download them once online, set train.weights to a local file, or train.pretrained: false",
             )
@@ -138,7 +173,7 @@ def create_backbone(cfg: TrainParams) -> nn.Module:
 def _load_backbone_weights(model: nn.Module, path: Path) -> None:
     try:
         state = _read_state_dict(path)
-    except Exception as err:  # noqa: BLE001 - any reader failure means the same thing to the user
+    except Exception as err:  # any reader failure means the same thing to the user
         raise ModelUnavailableError(f"cannot read backbone weights ({err})", where=str(path),
                                     fix="use a complete .safetensors or .pth state dict") from None
     classifier = (getattr(model, "pretrained_cfg", None) or {}).get("classifier", "fc")
@@ -161,8 +196,13 @@ def _load_backbone_weights(model: nn.Module, path: Path) -> None:
         )
 
 
-def build_model(cfg: TrainParams) -> MultiTaskNet:
-    """Backbone + heads with the adaptation mode applied (which parameters train)."""
+def build_model(cfg: TrainParams) -> nn.Module:
+    """Backbone + heads with the adaptation mode applied (which parameters train).
+
+    ``zero_shot`` returns the CLIP prompt scorer instead: same inputs, same output layout.
+    """
+    if cfg.adaptation == "zero_shot":
+        return clip.build_zero_shot(cfg.backbone, cfg.tasks)
     backbone = create_backbone(cfg)
     pcfg = getattr(backbone, "pretrained_cfg", None) or {}
     mean = tuple(pcfg.get("mean", (0.485, 0.456, 0.406)))
@@ -172,9 +212,12 @@ def build_model(cfg: TrainParams) -> MultiTaskNet:
     return net
 
 
-def lora_targets(cfg: TrainParams) -> list[str] | str:
+def lora_targets(cfg: TrainParams, backbone: nn.Module | None = None) -> list[str] | str:
     if cfg.lora.target_modules:
         return cfg.lora.target_modules
+    declared = getattr(backbone, "lora_targets", None)
+    if declared:
+        return list(declared)
     for prefix, targets in _LORA_TARGETS.items():
         if cfg.backbone.startswith(prefix):
             return targets
@@ -196,34 +239,64 @@ def apply_adaptation(net: MultiTaskNet, cfg: TrainParams) -> None:
     elif mode == "linear":
         bb.requires_grad_(False)
     elif mode == "partial":
-        from timm.models import group_parameters
-
-        bb.requires_grad_(False)
-        groups = group_parameters(bb, bb.group_matcher(coarse=False))
-        ids = sorted(groups)[-cfg.partial_blocks :]
-        names = {n for i in ids for n in groups[i]}
-        for n, p in bb.named_parameters():
-            if n in names:
-                p.requires_grad_(True)
-    elif mode == "lora":
-        from peft import LoraConfig, inject_adapter_in_model
-
-        bb.requires_grad_(False)
-        lcfg = LoraConfig(r=cfg.lora.rank, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                          target_modules=lora_targets(cfg))
-        try:
-            inject_adapter_in_model(lcfg, bb)
-        except ValueError as err:
-            raise ConfigError(f"LoRA could not be attached ({err})", where="train.lora.target_modules",
-                              fix="name modules that exist in the backbone") from None
-        for n, p in bb.named_parameters():
-            p.requires_grad_("lora_" in n)
-        if cfg.lora.train_norms:
-            for m in bb.modules():
-                if isinstance(m, _NORMS):
-                    for p in m.parameters(recurse=False):
-                        p.requires_grad_(True)
+        _unfreeze_top_blocks(bb, cfg.partial_blocks)
+    elif mode in ("lora", "dora", "mtlora"):
+        _inject_lora(bb, cfg, use_dora=mode == "dora")
+        if mode == "mtlora":
+            net.task_maps = task_maps(net.tasks, int(bb.num_features), cfg.mtlora.task_rank, cfg.mtlora.task_alpha)
+    elif mode == "prefix":
+        _attach_prompts(net, cfg)
     net.heads.requires_grad_(True)
+
+
+def _unfreeze_top_blocks(bb: nn.Module, blocks: int) -> None:
+    from timm.models import group_parameters
+
+    bb.requires_grad_(False)
+    groups = group_parameters(bb, _any(bb).group_matcher(coarse=False))
+    ids = sorted(groups)[-blocks:]
+    names = {n for i in ids for n in groups[i]}
+    for n, p in bb.named_parameters():
+        if n in names:
+            p.requires_grad_(True)
+
+
+def _inject_lora(bb: nn.Module, cfg: TrainParams, use_dora: bool) -> None:
+    """peft LoRA (or DoRA: a learned magnitude per output channel times the LoRA-updated direction,
+    Liu et al. 2024) in the backbone's target modules; everything else in the backbone freezes."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    bb.requires_grad_(False)
+    lcfg = LoraConfig(r=cfg.lora.rank, lora_alpha=_any(cfg.lora.alpha), lora_dropout=cfg.lora.dropout,
+                      target_modules=lora_targets(cfg, bb), use_dora=use_dora)
+    try:
+        inject_adapter_in_model(lcfg, bb)
+    except ValueError as err:
+        raise ConfigError(f"LoRA could not be attached ({err})", where="train.lora.target_modules",
+                          fix="name modules that exist in the backbone") from None
+    for n, p in bb.named_parameters():
+        p.requires_grad_("lora_" in n)  # lora_A / lora_B, and DoRA's lora_magnitude_vector
+    if cfg.lora.train_norms:
+        for m in bb.modules():
+            if isinstance(m, _NORMS):
+                for p in m.parameters(recurse=False):
+                    p.requires_grad_(True)
+
+
+def _attach_prompts(net: MultiTaskNet, cfg: TrainParams) -> None:
+    seq = token_sequence(net.backbone)
+    if seq is None:
+        raise ConfigError(
+            f"prefix tuning adds learned tokens to a transformer's token sequence; {cfg.backbone!r} "
+            "is a convolutional network and has no tokens",
+            where="train.adaptation",
+            fix="use a ViT backbone (e.g. vit_tiny_patch16_224, clip:<folder>) for prefix, or "
+            "lora / dora / mtlora / linear on this one",
+        )
+    net.backbone.requires_grad_(False)
+    prompts = PromptTokens(cfg.prefix.tokens, seq, cfg.prefix.deep)
+    prompts.attach(net.backbone, seq)
+    net.prompts = prompts
 
 
 def count_parameters(net: nn.Module) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""The four tasks, their label columns and how targets are packed.
+"""The five tasks, their label columns and how targets are packed.
 
 Every row's targets live in two small arrays so that the data index stays compact for millions
 of rows: ``reg`` (float32, NaN = missing) and ``cls`` (int64, -1 = missing). A task owns some of
@@ -8,13 +8,14 @@ real data often carries only some attributes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
 from synthgen.errors import DataError
-from synthgen.vocab import AGE_GROUPS, EXPRESSIONS, GAZE_ZONES, age_group
+from synthgen.vocab import AGE_GROUPS, EXPRESSIONS, GAZE_ZONES, GENDERS, age_group
 
 # Regression targets (degrees, years) and their columns in ``reg``.
 REG_NAMES: tuple[str, ...] = ("gaze_yaw", "gaze_pitch", "head_yaw", "head_pitch", "head_roll", "age")
@@ -22,12 +23,14 @@ REG_NAMES: tuple[str, ...] = ("gaze_yaw", "gaze_pitch", "head_yaw", "head_pitch"
 REG_SHIFT = np.array([0, 0, 0, 0, 0, 35.0], np.float32)
 REG_SCALE = np.array([30, 30, 30, 30, 30, 25.0], np.float32)
 # Classification targets and their vocabularies, columns of ``cls``.
-CLS_NAMES: tuple[str, ...] = ("gaze_zone", "age_group", "expression")
+CLS_NAMES: tuple[str, ...] = ("gaze_zone", "age_group", "expression", "gender")
 CLS_VOCAB: dict[str, tuple[str, ...]] = {
     "gaze_zone": GAZE_ZONES,
     "age_group": AGE_GROUPS,
     "expression": EXPRESSIONS,
+    "gender": GENDERS,
 }
+N_REG, N_CLS = len(REG_NAMES), len(CLS_NAMES)
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,11 @@ TASK_SPECS: dict[str, TaskSpec] = {
     "head_pose": TaskSpec("head_pose", reg=(2, 3, 4), cls=()),
     "age": TaskSpec("age", reg=(5,), cls=(1,)),
     "expression": TaskSpec("expression", reg=(), cls=(2,)),
+    "gender": TaskSpec("gender", reg=(), cls=(3,)),
 }
 
 
-def label_columns(sources: dict[str, str], tasks: list[str]) -> list[str]:
+def label_columns(sources: dict[str, str], tasks: Sequence[str]) -> list[str]:
     """Columns to read for these tasks, given each task's label source (req/meas)."""
     cols: list[str] = []
     for t in tasks:
@@ -78,9 +82,9 @@ def _encode(values: list[object], vocab: tuple[str, ...], column: str, where: st
 
 
 def extract_targets(
-    table: pa.Table, sources: dict[str, str], tasks: list[str], where: str
+    table: pa.Table, sources: dict[str, str], tasks: Sequence[str], where: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Arrow label columns -> (reg [n, 6] float32 with NaN, cls [n, 3] int64 with -1).
+    """Arrow label columns -> (reg [n, 6] float32 with NaN, cls [n, 4] int64 with -1).
 
     Absent columns count as all-missing (a real set may label only age and expression). An absent
     age group is derived from the age in years, so both age targets exist wherever the age does.
@@ -128,6 +132,8 @@ def balance_key(task: str, reg: np.ndarray, cls: np.ndarray) -> np.ndarray:
         return cls[:, 2].copy()
     if task == "age":
         return cls[:, 1].copy()
+    if task == "gender":
+        return cls[:, 3].copy()
     if task == "gaze":
         key = cls[:, 0].copy()
         yaw, pitch = reg[:, 0], reg[:, 1]

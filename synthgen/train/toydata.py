@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from synthgen.contract import BASE_FIELDS, CURATION_FIELDS, conform, image_struct
 from synthgen.images import encode_png
 from synthgen.io import atomic_path
-from synthgen.vocab import EXPRESSIONS, age_group
+from synthgen.vocab import EXPRESSIONS, GENDERS, age_group
 
 
 def _base_face(size: int) -> np.ndarray:
@@ -42,9 +42,11 @@ def _zone(yaw: float, pitch: float) -> str:
 
 
 def render(size: int, base: np.ndarray, yaw: float, pitch: float, roll: float, expression: str,
-           age: float) -> np.ndarray:
+           age: float, gender: str = "female") -> np.ndarray:
     img = base.copy()
     s = size / 256
+    if gender == "male":  # a dark chin patch: a learnable stand-in for a beard
+        cv2.rectangle(img, (int(100 * s), int(195 * s)), (int(156 * s), int(215 * s)), (40, 30, 25), -1)
     for cx in (100, 156):
         c = (int(cx * s), int(110 * s))
         cv2.ellipse(img, c, (int(18 * s), int(10 * s)), 0, 0, 360, (245, 245, 245), -1)
@@ -81,7 +83,8 @@ def write_toy_dataset(version_dir: str | Path, n: dict[str, int] | None = None, 
             hy, hp, hr = float(rng.uniform(-30, 30)), float(rng.uniform(-20, 20)), float(rng.uniform(-15, 15))
             age = float(rng.uniform(1, 85))
             expr = EXPRESSIONS[int(rng.integers(len(EXPRESSIONS)))]
-            img = render(size, base, yaw, pitch, hr, expr, age)
+            gender = GENDERS[identity % 2]  # per identity, outside the RNG stream
+            img = render(size, base, yaw, pitch, hr, expr, age, gender)
             lighting = "nir" if i % 4 == 3 else "rgb"
             if lighting == "nir":
                 img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
@@ -94,11 +97,12 @@ def write_toy_dataset(version_dir: str | Path, n: dict[str, int] | None = None, 
                 "req_identity": identity, "req_age": age, "req_age_group": age_group(age),
                 "req_expression": expr, "req_gaze_yaw": yaw, "req_gaze_pitch": pitch,
                 "req_gaze_zone": _zone(yaw, pitch), "req_head_yaw": hy, "req_head_pitch": hp,
-                "req_head_roll": hr, "req_lighting": lighting,
+                "req_head_roll": hr, "req_lighting": lighting, "req_gender": gender,
                 "accepted": accepted, "reject_reasons": [] if accepted else ["low_quality"],
             }
             if with_meas:
                 row |= {"meas_age": age + float(rng.normal(0, 3)), "meas_expression": expr,
+                        "meas_gender": gender if i % 5 else None,  # some readings missing (masked)
                         "meas_gaze_yaw": None, "meas_gaze_pitch": None}
             rows.append(row)
         table = pa.Table.from_pylist(rows)
