@@ -7,7 +7,6 @@ killed stage ends byte-identical to a clean run, with no temp files left behind.
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import time
