@@ -11,6 +11,7 @@ user's own rows agree on every cell.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -91,3 +92,12 @@ def matrix(planned: Iterable[Mapping[str, Any]], rendered: Iterable[Mapping[str,
     return {"dimensions": list(DIMENSIONS), "min_count": min_count, "cells": out_cells,
             "n_cells": len(out_cells), "cells_filled": filled,
             "fraction_filled": filled / max(len(out_cells), 1), "values": per_dim}
+
+
+def matrix_cells(coverage: Any) -> list[tuple[Any, ...]]:
+    """Every cell of the matrix a ``plan.coverage`` section asks for (glance target x movement x
+    occluder x light band x age band x skin type). Base layer: the planner fills these cells and
+    curation reports them, without either importing the other."""
+    c = coverage
+    return list(itertools.product(c.glance_targets, c.movements, c.occluders, c.light_bands, c.age_bands,
+                                  c.skin_types))

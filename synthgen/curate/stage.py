@@ -192,7 +192,7 @@ def _report_attributes(params: CurateRun) -> list[str]:
 def _write_ncap(params: CurateRun, layout: Layout, curated: pl.DataFrame) -> None:
     """The Euro NCAP coverage matrix of this run (synthgen.curate.ncap_report)."""
     from synthgen.curate.ncap_report import write_ncap_report
-    from synthgen.plan.coverage import coverage_cells
+    from synthgen.ncap import matrix_cells
     from synthgen.spec import read_plan
 
     if "req_occluder" not in curated.columns:
@@ -201,5 +201,5 @@ def _write_ncap(params: CurateRun, layout: Layout, curated: pl.DataFrame) -> Non
     planned = [s.model_dump() for s in read_plan(layout.plan_file)] if layout.plan_file.exists() else []
     rows = curated.select([c for c in curated.columns if c.startswith("req_")]).to_dicts()
     write_ncap_report(planned, rows, curated.get_column("accepted").to_list(), layout.reports_dir,
-                      coverage_cells(params.plan) if coverage else (),
+                      matrix_cells(params.plan.coverage) if coverage else (),
                       params.plan.coverage.min_count if coverage else 1)

@@ -13,7 +13,6 @@ empty, and the report shows it as planned 0.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from typing import Any
 
@@ -33,9 +32,7 @@ OWL_SHARE = 0.8
 
 
 def coverage_cells(params: PlanParams) -> list[tuple[Any, ...]]:
-    c = params.coverage
-    return list(itertools.product(c.glance_targets, c.movements, c.occluders, c.light_bands, c.age_bands,
-                                  c.skin_types))
+    return ncap.matrix_cells(params.coverage)
 
 
 def _identity(index: int, band: str, skin: int, params: PlanParams, seed: int, rng: np.random.Generator) -> Identity:
