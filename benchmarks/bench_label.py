@@ -28,7 +28,7 @@ def render(n: int) -> pa.Table:
     specs = plan_specs(params.plan.model_copy(update={"n": n}), params.seed)
     gen = GENERATORS.create(params.generate.backend, params.generate)
     rows = []
-    for spec, s in zip(specs, gen.generate(specs)):
+    for spec, s in zip(specs, gen.generate(specs), strict=True):
         rows.append({"sample_id": spec.sample_id, "image": image_struct(encode_png(s.image), None),
                      "req_camera": spec.camera, "req_seat": spec.seat})
     return pa.Table.from_pylist(rows)
@@ -41,7 +41,7 @@ def main() -> None:
     args = ap.parse_args()
     from synthgen.label.config import LabelParams
     from synthgen.label.pipeline import get_labelers, label_rows
-    
+
     table = render(args.n)
     workers = args.workers or (os.cpu_count() or 1)
     print(f"{args.n} procedural renders (256x256), {os.cpu_count()} cores, labellers: "

@@ -58,7 +58,7 @@ def _flush_logs() -> None:
 
         APILogWorker.drain_all(timeout=5)
         EventsWorker.drain_all(timeout=5)
-    except Exception as err:  # logging must never fail the run
+    except Exception as err:  # noqa: BLE001 - logging must never fail the run
         import logging
 
         logging.getLogger(__name__).debug("could not flush Prefect logs: %s", err)

@@ -92,7 +92,7 @@ def coverage(attribute: str, planned: Iterable[object], requested: Sequence[obje
     return AttributeCoverage(
         attribute,
         planned=counts(planned, classes),
-        accepted=counts((v for v, a in zip(requested, accepted) if a), classes),
+        accepted=counts((v for v, a in zip(requested, accepted, strict=True) if a), classes),
         requested=counts(requested, classes),
     )
 

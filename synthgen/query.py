@@ -77,7 +77,7 @@ def sql(lf: pl.LazyFrame, query: str) -> pl.LazyFrame:
     """Run SQL against the dataset, registered as table ``dataset``."""
     try:
         return pl.SQLContext(dataset=lf).execute(query, eager=False)
-    except Exception as err:  # polars raises several error types for bad SQL
+    except Exception as err:  # noqa: BLE001 - polars raises several error types for bad SQL
         raise DataError(f"SQL error: {_polars_message(err)}", where=query, fix=_SQL_FIX) from None
 
 

@@ -169,7 +169,7 @@ def plan_shards(path: str | Path) -> list[int]:
 def plan_rounds(path: str | Path) -> dict[int, int]:
     """Shard -> top-up round of a top-up plan (a round always starts a new shard)."""
     table = pq.read_table(path, columns=["shard", "round"])
-    return dict(sorted(zip(table.column("shard").to_pylist(), table.column("round").to_pylist())))
+    return dict(sorted(zip(table.column("shard").to_pylist(), table.column("round").to_pylist(), strict=True)))
 
 
 def read_plan_rounds(path: str | Path) -> list[int]:

@@ -240,7 +240,7 @@ def _plan_topup_round(params: Params, round_: int) -> list[int]:
     base = Layout.from_params(params)
     tplan = Layout.from_params(topup_params(params)).plan_file
     old_specs, old_rounds = (read_plan(tplan), read_plan_rounds(tplan)) if tplan.exists() else ([], [])
-    prior = [(s, k) for s, k in zip(old_specs, old_rounds) if k < round_]
+    prior = [(s, k) for s, k in zip(old_specs, old_rounds, strict=True) if k < round_]
     specs: list = []
     left = topup_budget(params) - len(prior)
     if round_ <= cfg.max_rounds and left >= cfg.min_specs:
@@ -261,7 +261,7 @@ def _plan_topup_round(params: Params, round_: int) -> list[int]:
             specs = plan_topup(params.plan, params.seed, round_, read_plan(base.plan_file) + [s for s, _ in prior],
                                quotas, n)
     new = [(s, k) for s, k in prior] + [(s, round_) for s in specs]
-    if [(s.sample_id, k) for s, k in new] != [(s.sample_id, k) for s, k in zip(old_specs, old_rounds)]:
+    if [(s.sample_id, k) for s, k in new] != [(s.sample_id, k) for s, k in zip(old_specs, old_rounds, strict=True)]:
         keep = {s.index // params.plan.shard_size for s, _ in prior}
         _remove_topup_shards(params, keep)  # before the plan is rewritten: a kill in between stays safe
         if new:

@@ -22,7 +22,7 @@ def dvc_root(start: Path | None = None) -> Path | None:
 
     try:
         return Path(Repo.find_root(str(start or Path.cwd())))
-    except Exception:
+    except Exception:  # noqa: BLE001 - not inside a DVC repository, whatever DVC raises for it
         return None
 
 

@@ -37,7 +37,7 @@ def moto_server(bucket: str = "synthgen") -> Iterator[str]:
             try:
                 s3fs.S3FileSystem(skip_instance_cache=True).mkdir(bucket)
                 break
-            except Exception:  # any failure means "not up yet"
+            except Exception:  # noqa: BLE001 - any failure means "not up yet"
                 if time.time() > deadline or proc.poll() is not None:
                     raise RuntimeError("moto server did not start") from None
                 time.sleep(0.3)

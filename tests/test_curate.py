@@ -39,7 +39,7 @@ def good(i: int, **changes: object) -> dict:
 def reasons(rows: list[dict], **params: object) -> dict[str, list[str]]:
     out = curate_table(pa.Table.from_pylist(rows), CurateParams(**params))
     assert out.column("accepted").to_pylist() == [not r for r in out.column("reject_reasons").to_pylist()]
-    return dict(zip(out.column("sample_id").to_pylist(), out.column("reject_reasons").to_pylist()))
+    return dict(zip(out.column("sample_id").to_pylist(), out.column("reject_reasons").to_pylist(), strict=True))
 
 
 def test_each_filter_trips_on_its_row_and_good_rows_pass() -> None:

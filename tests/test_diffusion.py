@@ -78,7 +78,7 @@ def test_every_mode_and_family_renders_rows(tiny: dict[str, tuple[Path, Path]], 
     rgb, nir = samples
     assert rgb.image.shape == (64, 64, 3) and nir.image.shape == (64, 64)  # NIR rows are grey
     assert rgb.image.dtype == np.uint8 and rgb.image.std() > 0
-    for spec, s, r in zip(SPECS, samples, renders):
+    for spec, s, r in zip(SPECS, samples, renders, strict=True):
         assert s.prompt == build_prompt(spec, gen.params).positive
         assert s.labels.keys() == r.labels.keys()
         np.testing.assert_array_equal(s.labels["req_landmarks_478"], r.labels["req_landmarks_478"])
@@ -178,7 +178,7 @@ def test_generate_stage_writes_diffusion_rows(tiny: dict[str, tuple[Path, Path]]
     table = pq.read_table(generate_shard(params, 0))
     rows = table.to_pylist()
     assert [r["sample_id"] for r in rows] == [s.sample_id for s in specs]
-    for spec, row in zip(specs, rows):
+    for spec, row in zip(specs, rows, strict=True):
         assert row["generator"] == "diffusion" and row["generator_version"].startswith("1.0+sd.")
         assert row["prompt"] == build_prompt(spec, params.generate.diffusion).positive
         img = cv2.imdecode(np.frombuffer(row["image"]["bytes"], np.uint8), cv2.IMREAD_UNCHANGED)

@@ -25,7 +25,7 @@ class TinyScrfd(torch.nn.Module):
 
     strides = (8, 16, 32)
 
-    def forward(self, x):  # noqa: ANN001, ANN201 - traced for export
+    def forward(self, x):
         outs_s, outs_b, outs_k = [], [], []
         bright = x.mean(dim=1, keepdim=True)  # input is (pixel - 127.5) / 128: white ~ 1, black ~ -1
         for s in self.strides:
@@ -48,7 +48,7 @@ class TinyArcFace(torch.nn.Module):
         self.conv = torch.nn.Conv2d(3, 8, 8, stride=8)
         self.fc = torch.nn.Linear(8 * 14 * 14, 512)
 
-    def forward(self, x):  # noqa: ANN001, ANN201
+    def forward(self, x):
         return self.fc(torch.flatten(torch.relu(self.conv(x)), 1))
 
 

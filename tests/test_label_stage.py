@@ -57,7 +57,7 @@ def test_stages_on_renders_are_deterministic_and_measured(tmp_path: Path) -> Non
     run_curate(params, progress=False)
     curated = pl.read_parquet(str(layout.stage_dir("curated") / "*.parquet"))
     assert curated.height == 4
-    assert all((len(r) == 0) == a for r, a in zip(curated["reject_reasons"].to_list(), curated["accepted"].to_list()))
+    assert all((len(r) == 0) == a for r, a in zip(curated["reject_reasons"].to_list(), curated["accepted"].to_list(), strict=True))
     report = json.loads((layout.reports_dir / "controllability.json").read_text())
     assert report["rows"] == 4 and report["detection"]["one_face_rate"] == 1.0
     assert report["head_yaw"]["n"] == 4

@@ -42,13 +42,13 @@ class Coverage:
 
     def real_only(self) -> list[tuple[str, ...]]:
         """Bins the real data has and the synthetic data lacks."""
-        return [b for b, r, s in zip(self.bins, self.real_counts, self.synth_counts) if r > 0 and s == 0]
+        return [b for b, r, s in zip(self.bins, self.real_counts, self.synth_counts, strict=True) if r > 0 and s == 0]
 
     def synth_only(self) -> list[tuple[str, ...]]:
-        return [b for b, r, s in zip(self.bins, self.real_counts, self.synth_counts) if s > 0 and r == 0]
+        return [b for b, r, s in zip(self.bins, self.real_counts, self.synth_counts, strict=True) if s > 0 and r == 0]
 
     def to_dict(self) -> dict[str, Any]:
-        occupied = [i for i, (r, s) in enumerate(zip(self.real_counts, self.synth_counts)) if r or s]
+        occupied = [i for i, (r, s) in enumerate(zip(self.real_counts, self.synth_counts, strict=True)) if r or s]
         return {
             "attributes": self.attributes,
             "dropped": self.dropped,
@@ -122,12 +122,12 @@ def find_gaps(cov: Coverage, coverage_ratio: float = 0.5, min_per_bin: int = 5) 
     share = cov.real_counts / cov.n_real
     in_support = int(cov.synth_counts[cov.real_counts > 0].sum())
     scale = max(in_support, cov.n_real)
-    for b, r, s, p in zip(cov.bins, cov.real_counts, cov.synth_counts, share):
+    for b, r, s, p in zip(cov.bins, cov.real_counts, cov.synth_counts, share, strict=True):
         if r == 0:
             continue
         target = max(p * scale, float(min_per_bin))
         if s < coverage_ratio * target:
-            gaps.append(Gap(dict(zip(cov.attributes, b)), int(r), int(s), round(float(target), 3), int(math.ceil(target - s))))
+            gaps.append(Gap(dict(zip(cov.attributes, b, strict=True)), int(r), int(s), round(float(target), 3), int(math.ceil(target - s))))
     gaps.sort(key=lambda g: (-g.needed, tuple(g.key.values())))
     return gaps
 

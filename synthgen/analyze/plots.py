@@ -9,10 +9,10 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from synthgen.analyze.result import AnalysisResult  # noqa: E402
+from synthgen.analyze.result import AnalysisResult
 
 REAL, SYNTH = "#1f77b4", "#ff7f0e"
 
@@ -75,7 +75,7 @@ def gaze_density_figure(res: AnalysisResult) -> bytes | None:
     vmax = max(float(s.max()) for s in shares.values())
     fig, axes = plt.subplots(1, len(sides), figsize=(4.6 * len(sides) + 1.2, 3.4), sharex=True, sharey=True, squeeze=False)
     mesh = None
-    for ax, (name, d) in zip(axes[0], sides):
+    for ax, (name, d) in zip(axes[0], sides, strict=True):
         masked = np.ma.masked_equal(shares[name].T, 0.0)  # empty bins stay blank, not the lowest colour
         mesh = ax.pcolormesh(ye, pe, masked, cmap="viridis", vmin=0.0, vmax=vmax, shading="flat")
         ax.set_facecolor("#f4f4f4")
@@ -104,7 +104,7 @@ def coverage_figure(res: AnalysisResult) -> bytes | None:
     rows, cols = list(CATEGORIES[a0]), list(CATEGORIES[a1]) if a1 else ["all"]
     real = np.zeros((len(rows), len(cols)))
     synth = np.zeros_like(real)
-    for b, rc, sc in zip(cov["bins"], cov["real_counts"], cov["synth_counts"]):
+    for b, rc, sc in zip(cov["bins"], cov["real_counts"], cov["synth_counts"], strict=True):
         i = rows.index(b[0])
         j = cols.index(b[1]) if a1 else 0
         real[i, j] += rc
@@ -149,7 +149,7 @@ def image_grid(images: list[np.ndarray], captions: list[str], cols: int = 8) -> 
     fig, axes = plt.subplots(rows, cols, figsize=(1.4 * cols, 1.6 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, im, cap in zip(axes.ravel(), images, captions):
+    for ax, im, cap in zip(axes.ravel(), images, captions, strict=True):
         ax.imshow(im)
         ax.set_title(cap, fontsize=6)
     return _png(fig)

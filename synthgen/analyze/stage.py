@@ -83,9 +83,9 @@ def write_plot_data(res: AnalysisResult, plots_dir: Path) -> dict[str, str]:
         if not d.get("bins"):
             continue
         rs, ss = sum(d["real_counts"]) or 1, sum(d["synth_counts"]) or 1
-        labels = d["bins"] if d["kind"] == "categorical" else [round((lo + hi) / 2, 3) for lo, hi in zip(d["bins"][:-1], d["bins"][1:])]
+        labels = d["bins"] if d["kind"] == "categorical" else [round((lo + hi) / 2, 3) for lo, hi in zip(d["bins"][:-1], d["bins"][1:], strict=True)]
         rows = [{"bin": b, "real": round(r / rs, 6), "synthetic": round(s / ss, 6)}
-                for b, r, s in zip(labels, d["real_counts"], d["synth_counts"])]
+                for b, r, s in zip(labels, d["real_counts"], d["synth_counts"], strict=True)]
         out[a] = str(write_text_atomic(plots_dir / f"attr_{a}.csv", csv_text(rows)))
     g = res.info.get("gaze_density") or {}
     rows = gaze_density_rows(g)
@@ -93,11 +93,11 @@ def write_plot_data(res: AnalysisResult, plots_dir: Path) -> dict[str, str]:
         out["gaze_density"] = str(write_text_atomic(plots_dir / "gaze_density.csv", csv_text(rows)))
     cov = res.coverage
     if cov.get("bins"):
-        rows = [{"bin": "/".join(b), "real": r, "synthetic": s} for b, r, s in zip(cov["bins"], cov["real_counts"], cov["synth_counts"])]
+        rows = [{"bin": "/".join(b), "real": r, "synthetic": s} for b, r, s in zip(cov["bins"], cov["real_counts"], cov["synth_counts"], strict=True)]
         out["coverage"] = str(write_text_atomic(plots_dir / "coverage.csv", csv_text(rows)))
     p = res.info.get("projection")
     if p:
-        rows = [{"x": x, "y": y, "source": s} for x, y, s in zip(p["x"], p["y"], p["source"])]
+        rows = [{"x": x, "y": y, "source": s} for x, y, s in zip(p["x"], p["y"], p["source"], strict=True)]
         out["projection"] = str(write_text_atomic(plots_dir / "projection.csv", csv_text(rows)))
     return out
 
@@ -112,7 +112,7 @@ def _images_by_id(table_or_dir: Any, ids: list[str]) -> dict[str, np.ndarray]:
         t = ds.dataset([str(f) for f in files], format="parquet").to_table(
             columns=["sample_id", "image"], filter=pc.field("sample_id").isin(ids))
     out = {}
-    for sid, im in zip(t.column("sample_id").to_pylist(), t.column("image").to_pylist()):
+    for sid, im in zip(t.column("sample_id").to_pylist(), t.column("image").to_pylist(), strict=True):
         try:
             out[sid] = decode_rgb((im or {}).get("bytes"), where=sid)
         except DataError:

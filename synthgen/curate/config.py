@@ -67,7 +67,7 @@ class TopupParams(Section):
     budget: float = Field(1.0, ge=0, le=10, description="most extra specs over all rounds, as a fraction "
                                                         "of plan.n")
     attributes: list[Literal["age_group", "expression", "gaze_zone", "gender"]] = Field(
-        default_factory=lambda: ["age_group", "expression", "gaze_zone"],
+        ["age_group", "expression", "gaze_zone"],
         description="categorical request attributes whose accepted shares should match the plan's")
     min_rate: float = Field(0.1, gt=0, le=1, description="acceptance rate assumed for a bin that "
                                                          "accepted less (caps the renders one bin asks for)")

@@ -134,7 +134,7 @@ class Mismatch:
         intensity = num(frame, "req_expression_intensity")
         out = np.zeros(frame.height, bool)
         k = self.t.expression_top_k
-        for i, (r, p) in enumerate(zip(req, probs)):
+        for i, (r, p) in enumerate(zip(req, probs, strict=True)):
             if r not in EXPRESSIONS or p is None or len(p) != len(EXPRESSIONS):
                 continue
             if r != "neutral" and not np.isnan(intensity[i]) and intensity[i] < self.t.expression_min_intensity:
@@ -226,7 +226,7 @@ class NearDuplicate:
                                axis=1)
             same = same_pose & (expr[rows] == expr[cols])
             same &= (clip[rows] == "") & (clip[cols] == "")  # clip frames are alike by design: never cut
-            for a, b in zip(rows[same], cols[same]):
+            for a, b in zip(rows[same], cols[same], strict=True):
                 uf.union(int(a), int(b))
         ids = strs(frame, "sample_id")
         clusters: dict[int, list[int]] = {}

@@ -73,12 +73,12 @@ def signed_errors(frame: pl.DataFrame) -> dict[str, np.ndarray]:
 
 def _categorical(frame: pl.DataFrame, req: str, meas: str, one: np.ndarray) -> tuple[list, list]:
     r, m = strs(frame, req), strs(frame, meas)
-    pairs = [(a, b) for a, b, o in zip(r, m, one) if o and a is not None and b is not None]
+    pairs = [(a, b) for a, b, o in zip(r, m, one, strict=True) if o and a is not None and b is not None]
     return [a for a, _ in pairs], [b for _, b in pairs]
 
 
 def _accuracy(req: list, meas: list) -> float | None:
-    return None if not req else _r(sum(a == b for a, b in zip(req, meas)) / len(req))
+    return None if not req else _r(sum(a == b for a, b in zip(req, meas, strict=True)) / len(req))
 
 
 def _acceptance_by(frame: pl.DataFrame, column: str, names: tuple[str, ...], accepted: np.ndarray) -> dict:
@@ -142,13 +142,13 @@ def controllability_report(table: pa.Table | pl.DataFrame) -> dict[str, Any]:
 def expression_stats(frame: pl.DataFrame, one: np.ndarray) -> dict[str, Any]:
     req, meas = _categorical(frame, "req_expression", "meas_expression", one)
     confusion = {r: {m: 0 for m in EXPRESSIONS} for r in EXPRESSIONS}
-    for a, b in zip(req, meas):
+    for a, b in zip(req, meas, strict=True):
         if a in confusion and b in confusion[a]:
             confusion[a][b] += 1
     probs = frame.get_column("meas_expression_probs").to_list() if "meas_expression_probs" in frame.columns \
         else [None] * frame.height
     top2 = [EXPRESSIONS.index(r) in np.argsort(-np.asarray(p, float), kind="stable")[:2]
-            for r, p, o in zip(strs(frame, "req_expression"), probs, one)
+            for r, p, o in zip(strs(frame, "req_expression"), probs, one, strict=True)
             if o and r in EXPRESSIONS and p is not None and len(p) == len(EXPRESSIONS)]
     return {"n": len(req), "accuracy": _accuracy(req, meas),
             "top2_accuracy": None if not top2 else _r(float(np.mean(top2))),
@@ -184,7 +184,7 @@ def planned_vs_accepted(table: pa.Table | pl.DataFrame, attributes: Sequence[str
         if col not in frame.columns:
             continue
         req = frame.get_column(col).to_list()
-        out[a] = coverage(a, [v for v, r in zip(req, rounds) if r == 0], req, accepted)
+        out[a] = coverage(a, [v for v, r in zip(req, rounds, strict=True) if r == 0], req, accepted)
     return out
 
 
@@ -254,7 +254,7 @@ def _coverage_plot(cov: dict[str, AttributeCoverage], path: Path) -> None:
     from synthgen.balance import shares
 
     fig, axes = plt.subplots(1, len(cov), figsize=(4.5 * len(cov), 4), squeeze=False)
-    for ax, (a, c) in zip(axes[0], cov.items()):
+    for ax, (a, c) in zip(axes[0], cov.items(), strict=True):
         bins = [b for b in c.planned if c.planned[b] or c.accepted[b]]
         x = np.arange(len(bins))
         p, q = shares(c.planned), shares(c.accepted)
@@ -284,7 +284,7 @@ def _plots(frame: pl.DataFrame, report: dict[str, Any], out: Path) -> None:
 
     one = num(frame, "meas_face_count") == 1
     fig, axes = plt.subplots(2, 3, figsize=(12, 7.5))
-    for ax, a in zip(axes.ravel(), (*ANGLES, "age")):
+    for ax, a in zip(axes.ravel(), (*ANGLES, "age"), strict=True):
         req, meas = num(frame, f"req_{a}"), num(frame, f"meas_{a}")
         keep = one & np.isfinite(req) & np.isfinite(meas)
         ax.scatter(req[keep], meas[keep], s=8, alpha=0.6)

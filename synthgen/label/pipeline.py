@@ -106,7 +106,7 @@ def label_one(labelers: Sequence[Labeler], image: dict[str, Any] | None, row: di
     for lab in labelers:
         try:
             lab.label(ctx)
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - one bad image must not stop a shard: it becomes meas_error
             errors.append(f"{lab.name}: {type(err).__name__}: {err}")
     meas = {k: v for k, v in ctx.meas.items() if k in MEAS_NAMES}
     if errors:

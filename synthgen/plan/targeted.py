@@ -98,7 +98,7 @@ def plan_targeted(params: PlanParams, seed: int) -> list[SceneSpec]:
     next_index = len(identities)
     specs: list[SceneSpec] = []
     index = 0
-    for b, count in zip(bins, allocate(params.n, [b["needed"] for b in bins])):
+    for b, count in zip(bins, allocate(params.n, [b["needed"] for b in bins]), strict=True):
         key: dict[str, str] = b["key"]
         for _ in range(count):
             rng = np.random.default_rng([tseed, _PICK, index])

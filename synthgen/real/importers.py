@@ -89,10 +89,11 @@ def import_folder(
                 continue
             by_file[key] = (line, r)
     for img in images:
-        line, r = by_file.get(str(img.resolve()), (None, {}))
-        origin = str(labels) if line is not None else str(img)
+        hit = by_file.get(str(img.resolve()))
+        lineno, r = hit if hit is not None else (None, {})
+        origin = str(labels) if hit is not None else str(img)
         split = r.get("split") or None
-        entries.append(Entry(img, r, origin, line, split if split in ("train", "val", "test") else None))
+        entries.append(Entry(img, r, origin, lineno, split if split in ("train", "val", "test") else None))
     return finish(entries + again, dataset, folder, Path(out), label_params, progress)
 
 

@@ -120,7 +120,7 @@ def merge_labels(imported: pa.Table, labelled: pa.Table) -> pa.Table:
         if all(v is None for v in truth):
             continue
         got = labelled.column(name).to_pylist()
-        merged = [t if t is not None else g for t, g in zip(truth, got)]
+        merged = [t if t is not None else g for t, g in zip(truth, got, strict=True)]
         i = out.column_names.index(name)
         out = out.set_column(i, out.schema.field(name), pa.array(merged, type=out.schema.field(name).type))
     return out

@@ -173,7 +173,7 @@ def create_backbone(cfg: TrainParams) -> nn.Module:
 def _load_backbone_weights(model: nn.Module, path: Path) -> None:
     try:
         state = _read_state_dict(path)
-    except Exception as err:  # any reader failure means the same thing to the user
+    except Exception as err:  # noqa: BLE001 - any reader failure means the same thing to the user
         raise ModelUnavailableError(f"cannot read backbone weights ({err})", where=str(path),
                                     fix="use a complete .safetensors or .pth state dict") from None
     classifier = (getattr(model, "pretrained_cfg", None) or {}).get("classifier", "fc")

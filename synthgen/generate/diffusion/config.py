@@ -125,7 +125,7 @@ class DiffusionParams(BaseModel):
         try:
             names = _template_fields(v)
         except ValueError as err:
-            raise ValueError(f"not a valid str.format template ({err}); write literal braces as {{{{ }}}}")
+            raise ValueError(f"not a valid str.format template ({err}); write literal braces as {{{{ }}}}") from None
         unknown = sorted(n for n in names if n not in PROMPT_FIELDS)
         if unknown or "" in names:
             raise ValueError(f"unknown placeholder(s) {unknown or ['{}']}; allowed: {', '.join(PROMPT_FIELDS)}")
