@@ -181,19 +181,27 @@ def query(
     where: Annotated[Optional[str], typer.Option(help="SQL condition, e.g. \"accepted AND req_age > 60\"")] = None,
     select: Annotated[Optional[str], typer.Option(help="comma-separated columns")] = None,
     group_by: Annotated[Optional[str], typer.Option("--group-by", help="comma-separated columns: counts per group")] = None,
-    sql: Annotated[Optional[str], typer.Option(help="full SQL over the table `dataset` (overrides the above)")] = None,
+    sql: Annotated[Optional[str], typer.Option(help="a SELECT over the table `dataset` (overrides the above)")] = None,
     reasons: Annotated[bool, typer.Option("--reasons", help="rows per reject reason")] = False,
     schema: Annotated[bool, typer.Option("--schema", help="list the columns and their types")] = False,
-    version: Annotated[Optional[str], typer.Option(help="one version only")] = None,
-    split: Annotated[Optional[str], typer.Option(help="one split only")] = None,
+    version: Annotated[Optional[str], typer.Option(help="read this version (default: the latest complete one)")] = None,
+    all_versions: Annotated[bool, typer.Option("--all-versions", help="mix every version (the `version` column tells them apart)")] = False,
+    split: Annotated[Optional[str], typer.Option(help="one split only (train, val, test)")] = None,
     limit: Annotated[int, typer.Option(help="rows to print")] = 20,
-    export: Annotated[Optional[Path], typer.Option(help="write all matching rows to .csv or .parquet")] = None,
+    export: Annotated[Optional[Path], typer.Option(help="write all matching rows to .csv or .parquet (keeps the images)")] = None,
     data_dir: Annotated[Path, typer.Option(help="root of the data folder")] = Path("data"),
 ) -> None:
-    """Filter and select over a published dataset with SQL (polars), print a table or export it."""
+    """Filter and select over one published version with SQL (polars), print a table or export it.
+
+    Reads the latest complete version unless --version or --all-versions says otherwise, and says
+    which on stderr."""
     from synthgen import query as q
 
-    lf = q.scan(dataset, data_dir, version=version, split=split)
+    if limit < 0:
+        raise SynthgenError(f"--limit {limit} is negative", where="synthgen query", fix="pass 0 or more rows")
+    sel = q.select(dataset, data_dir, version=version, split=split, all_versions=all_versions)
+    console.print(sel.describe(), highlight=False)
+    lf = q.scan_selection(sel)
     if schema:
         t = Table("column", "type")
         for name, dtype in lf.collect_schema().items():
@@ -207,12 +215,13 @@ def query(
     else:
         cols = [c.strip() for c in select.split(",")] if select else None
         keys = [c.strip() for c in group_by.split(",")] if group_by else None
-        if cols is None and keys is None:
+        if cols is None and keys is None and export is None:
             cols = [c for c in lf.collect_schema().names() if c not in q.IMAGE_COLUMNS]
         df = q.collect(q.select_where(lf, where, cols, keys), "--where/--select/--group-by")
     if export:
         q.export(df, export)
-        console.print(f"wrote {df.height} rows -> {export}")
+        console.print(f"wrote {q.summary(df)} -> {export}", highlight=False)
+        return
     shown = q.displayable(df.head(limit))
     t = Table(*shown.columns, caption=f"{min(limit, df.height)} of {df.height} rows")
     for row in shown.iter_rows():
