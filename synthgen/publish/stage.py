@@ -20,18 +20,17 @@ from synthgen import __version__
 from synthgen.config import Params
 from synthgen.contract import conform, hf_image_metadata, published_schema
 from synthgen.errors import DataError
-from synthgen.io import TMP_PREFIX, sha256_file, write_json_atomic, write_text_atomic
+from synthgen.io import TMP_PREFIX, sha256_file, write_json_atomic
 from synthgen.paths import Layout
-from synthgen.publish.card import dataset_card
+from synthgen.publish.card import CARD, write_card  # noqa: F401 - CARD is part of this module's API
 from synthgen.shards import read_parquet, write_parquet_atomic
 
 # Hive partition keys live in the folder names; the files keep the columns too, so a file read on
 # its own (e.g. by Hugging Face datasets) still says which version and split it belongs to.
 PARTITIONS = ("version", "split")
 # Leading underscores mark non-data files (like Spark's _SUCCESS): pyarrow.dataset and most
-# Parquet readers skip them when given the folder.
+# Parquet readers skip them when given the folder. The card (CARD) is README.md, as the Hub needs.
 MANIFEST = "_manifest.json"
-CARD = "_README.md"
 
 
 @dataclass
@@ -132,7 +131,7 @@ def run_publish(params: Params, source_stage: str = "curated", progress: bool = 
     }
     write_json_atomic(tmp_dir / MANIFEST, manifest)
     params_yaml = yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False)
-    write_text_atomic(tmp_dir / CARD, dataset_card(manifest, params_yaml))
+    write_card(tmp_dir, manifest, params_yaml)
     _swap_in(tmp_dir, layout.version_dir)
     return PublishResult(
         layout.version, layout.version_dir, rows, accepted, dict(split_rows),
