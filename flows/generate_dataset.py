@@ -60,8 +60,11 @@ def prepare_label_task(params: Params) -> None:
 @task(retries=1)
 def curate_task(params: Params) -> str:
     from synthgen.stages import run_curate
+    from synthgen.tracking import export_metrics
 
-    return str(run_curate(params, progress=False).out_dir)
+    out = str(run_curate(params, progress=False).out_dir)
+    export_metrics(params, "curate")
+    return out
 
 
 @task(retries=1)
@@ -77,7 +80,10 @@ def publish_task(params: Params) -> dict[str, Any]:
 def analyze_task(params: Params) -> str:
     from synthgen.stages import run_analyze
 
+    from synthgen.tracking import export_metrics
+
     r = run_analyze(params, progress=False)
+    export_metrics(params, "analyze")
     return str(r.files["report"])
 
 
@@ -85,18 +91,50 @@ def analyze_task(params: Params) -> str:
 def train_task(params: Params) -> dict[str, Any]:
     from synthgen.stages import run_train
 
+    from synthgen.tracking import export_metrics
+
     r = run_train(params, progress=False)
+    export_metrics(params, "train")
     return {"model": str(r.model_path), **{k: v for k, v in r.metrics.items() if k.endswith(("error", "mae", "accuracy"))}}
 
 
+def check_record(params: Params, params_path: str, overrides: list[str], save_params: bool,
+                 root: Path | None) -> str | None:
+    """None when dvc.lock may record this run; otherwise why not. DVC records params.yaml, so a
+    run on other params (``--set``, another ``-p`` file, a deployment's overrides) is recorded
+    only after writing them there (``save_params``); never a lock that claims other params."""
+    from synthgen.tracking import params_drift, save_params as write_params
+
+    if root is None:
+        return None
+    drift = params_drift(params, root)
+    if not drift:
+        return None
+    if save_params:
+        write_params(params_path, overrides, root)
+        drift = params_drift(params, root)
+        return None if not drift else "params.yaml still differs after saving: " + "; ".join(drift[:3])
+    more = f" (+{len(drift) - 3} more)" if len(drift) > 3 else ""
+    return ("this run's params differ from params.yaml, which dvc.lock records: " + "; ".join(drift[:3]) + more
+            + ". Re-run with --save-params to write them into params.yaml and record, or put them there"
+              " and run `dvc repro`")
+
+
 @task
-def record_task(params: Params, published: dict[str, Any], params_path: str, stages: list[str]) -> dict[str, Any]:
+def record_task(params: Params, published: dict[str, Any], params_path: str, stages: list[str],
+                overrides: list[str] | None = None, save_params: bool = False) -> dict[str, Any]:
     """DVC-commit the stages this run produced (and optionally git-commit/tag), then announce it."""
     from prefect.events import emit_event
 
-    from synthgen.versioning import record_version
+    from synthgen.versioning import dvc_root, record_version
 
-    recorded = record_version(params, published["version"], stages)
+    refused = check_record(params, params_path, overrides or [], save_params, dvc_root())
+    if refused:
+        get_run_logger().warning("version %s not recorded with DVC: %s", published["version"], refused)
+        recorded: dict[str, Any] = {"dvc_committed": [], "git_commit": None, "git_tag": None,
+                                    "not_recorded": refused}
+    else:
+        recorded = record_version(params, published["version"], stages)
     emit_event(
         event=PUBLISHED_EVENT,
         resource={"prefect.resource.id": f"synthgen.dataset.{params.dataset.name}"},
@@ -127,9 +165,12 @@ def generate_dataset_flow(
     record: bool = True,
     analyze: bool = True,
     train: bool = False,
+    save_params: bool = False,
 ) -> dict[str, Any]:
     """``train`` runs training in this flow; without it, a served `train-on-publish` deployment
-    (``synthgen serve``) trains on the published event instead."""
+    (``synthgen serve``) trains on the published event instead, and records it. ``save_params``
+    writes the run's params (``overrides``, another params file) into params.yaml so that
+    dvc.lock can record them; without it such a run is not recorded."""
     logger = get_run_logger()
     params = load_params(params_path, overrides or [])
     shards = plan_task(params)
@@ -148,7 +189,8 @@ def generate_dataset_flow(
         summary["train"] = train_task.submit(params).result()
         stages = stages + ["train"]
     if record:
-        summary["recorded"] = record_task(params, published, params_path, stages)
+        summary["recorded"] = record_task(params, published, params_path, stages, list(overrides or []),
+                                          save_params)
     return summary
 
 
@@ -158,6 +200,7 @@ def generate_dataset(
     record: bool = True,
     analyze: bool = True,
     train: bool = False,
+    save_params: bool = False,
 ) -> dict[str, Any]:
     """Run the flow with a process pool sized from params (the task runner is chosen per run)."""
     from flows.runtime import prefect_api
@@ -166,7 +209,8 @@ def generate_dataset(
     with prefect_api():
         runner = ProcessPoolTaskRunner(max_workers=_workers(params))
         return generate_dataset_flow.with_options(task_runner=runner)(
-            params_path=params_path, overrides=overrides, record=record, analyze=analyze, train=train
+            params_path=params_path, overrides=overrides, record=record, analyze=analyze, train=train,
+            save_params=save_params,
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from collections.abc import Callable
@@ -43,6 +44,17 @@ def friendly(fn: F) -> F:
             return fn(*args, **kwargs)
         except SynthgenError as err:
             console.print(Text.assemble(("error: ", "bold red"), str(err)), highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except OSError as err:
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            full = SynthgenError(
+                f"no space left on the device ({err.strerror})",
+                where=err.filename or "the output folder",
+                fix="free some space (or point data_dir at a larger disk) and re-run: finished files "
+                    "are kept and nothing half-written is left visible",
+            )
+            console.print(Text.assemble(("error: ", "bold red"), str(full)), highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted: finished shards are kept; re-run to resume[/]")
@@ -104,7 +116,11 @@ def curate(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: 
     """Accept or reject every labelled image, always with a reason; write the controllability report."""
     from synthgen.stages import run_curate
 
-    r = run_curate(_params(params, set_), progress=not quiet)
+    from synthgen.tracking import export_metrics
+
+    p = _params(params, set_)
+    r = run_curate(p, progress=not quiet)
+    export_metrics(p, "curate")
     console.print(f"curated {len(r.shards)} shards -> {r.out_dir}")
 
 
@@ -113,11 +129,15 @@ def curate(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: 
 def publish(
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
-    source: Annotated[str, typer.Option("--from", help="stage whose shards are published")] = "curated",
+    source: Annotated[str, typer.Option("--from", help="stage folder whose shards are published: curated, "
+                                                        "labelled or generated")] = "curated",
 ) -> None:
     """Write the versioned Parquet dataset (hive folders, manifest with hashes, dataset card)."""
     from synthgen.stages import run_publish
 
+    if source not in ("curated", "labelled", "generated"):
+        raise SynthgenError(f"--from {source!r} is not a stage folder", where="synthgen publish",
+                            fix="pass curated, labelled or generated")
     r = run_publish(_params(params, set_), source_stage=source)
     console.print(f"published {r.rows} rows ({r.accepted} accepted), version {r.version} -> {r.version_dir}")
 
@@ -128,7 +148,11 @@ def analyze(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet:
     """Distribution shift of the synthetic dataset against real data: metrics, HTML report, gaps."""
     from synthgen.stages import run_analyze
 
-    r = run_analyze(_params(params, set_), progress=not quiet)
+    from synthgen.tracking import export_metrics
+
+    p = _params(params, set_)
+    r = run_analyze(p, progress=not quiet)
+    export_metrics(p, "analyze")
     console.print(f"shift report -> {r.files['report']}; gaps -> {r.files['gaps']}")
 
 
@@ -138,7 +162,11 @@ def train(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: Q
     """Train the multi-task model (gaze, head pose, age, expression) on the published version."""
     from synthgen.stages import run_train
 
-    r = run_train(_params(params, set_), progress=not quiet)
+    from synthgen.tracking import export_metrics
+
+    p = _params(params, set_)
+    r = run_train(p, progress=not quiet)
+    export_metrics(p, "train")
     console.print(r.summary())
 
 
@@ -149,21 +177,31 @@ def run(
     set_: SetOpt = None,
     record: Annotated[bool, typer.Option(help="record the version with DVC when done")] = True,
     analyze: Annotated[bool, typer.Option(help="analyse the shift against real data")] = True,
-    train: Annotated[bool, typer.Option(help="also train the downstream model in this run")] = False,
+    train: Annotated[bool, typer.Option(help="train the downstream model in this run (--no-train leaves "
+                                           "`train` pending in `dvc status`)")] = True,
+    save_params: Annotated[bool, typer.Option(
+        "--save-params", help="write the params this run used (--set, -p FILE) into params.yaml so that "
+                              "dvc.lock records them; without it such a run is not recorded")] = False,
 ) -> None:
-    """The main job: the Prefect flow over every stage, on params.yaml."""
+    """The main job: the Prefect flow over every stage, on params.yaml, recorded in dvc.lock."""
     from flows.generate_dataset import generate_dataset
 
     summary = generate_dataset(params_path=str(params), overrides=list(set_ or []), record=record,
-                               analyze=analyze, train=train)
+                               analyze=analyze, train=train, save_params=save_params)
     _print_summary(summary)
+    refused = (summary.get("recorded") or {}).get("not_recorded")
+    if refused:
+        console.print(f"[yellow]not recorded in dvc.lock:[/] {refused}", highlight=False, soft_wrap=True)
 
 
 def _print_summary(s: dict[str, Any]) -> None:
     t = Table(title="synthgen run", show_header=False)
-    for key in ("dataset", "version", "path", "rows", "accepted", "splits", "report", "train", "recorded"):
+    for key in ("dataset", "version", "path", "rows", "accepted", "splits", "report", "train"):
         if key in s:
             t.add_row(key, str(s[key]))
+    rec = s.get("recorded")
+    if rec is not None:
+        t.add_row("recorded", ", ".join(rec.get("dvc_committed") or []) or "not recorded")
     out.print(t)
     name = s.get("dataset", "incabin-faces")
     out.print(
@@ -236,7 +274,13 @@ def serve(
     cron: Annotated[str, typer.Option(help="cron schedule of the generate flow")] = "0 3 * * *",
     with_training: Annotated[bool, typer.Option(help="also serve the training deployment")] = True,
 ) -> None:
-    """Serve the Prefect deployments (scheduled generation; training triggered by each publish)."""
+    """Serve the Prefect deployments (scheduled generation; training triggered by each publish).
+
+    Needs a running Prefect server: schedules and event triggers live there, so a temporary one
+    would forget them when this process ends."""
+    from flows.runtime import require_api
+
+    require_api()
     from flows.deploy import serve_all
 
     serve_all(params_path=str(params.resolve()), cron=cron, with_training=with_training)

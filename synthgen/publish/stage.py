@@ -67,6 +67,10 @@ def _swap_in(tmp_dir: Path, final_dir: Path) -> None:
         shutil.rmtree(old)
 
 
+# The command that writes each stage folder publish can read (`--from`).
+STAGE_COMMANDS = {"generated": "generate", "labelled": "label", "curated": "curate"}
+
+
 def input_shards(layout: Layout, source_stage: str) -> list[Path]:
     folder = layout.stage_dir(source_stage)
     files = sorted(folder.glob("shard-*.parquet"))
@@ -74,7 +78,7 @@ def input_shards(layout: Layout, source_stage: str) -> list[Path]:
         raise DataError(
             f"no shards in {folder}",
             where=f"publish (reading stage '{source_stage}')",
-            fix=f"run the stages before publish (`synthgen run`, or `synthgen {source_stage}`)",
+            fix=f"run the stages before publish (`synthgen run`, or `synthgen {STAGE_COMMANDS.get(source_stage, 'plan')}`)",
         )
     return files
 
