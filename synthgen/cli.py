@@ -31,6 +31,15 @@ SetOpt = Annotated[
     typer.Option("--set", "-s", help="override a parameter, e.g. --set plan.n=50 (repeatable)"),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="also show the face models' native "
+                                                                  "(MediaPipe, TFLite, absl) start-up logs")]
+
+
+def _native_logs(verbose: bool) -> None:
+    if not verbose:
+        from synthgen.native_logs import quiet_native_logs
+
+        quiet_native_logs()
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -102,10 +111,12 @@ def generate(
 
 @app.command()
 @friendly
-def label(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: QuietOpt = False) -> None:
+def label(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: QuietOpt = False,
+          verbose: VerboseOpt = False) -> None:
     """Auto-label generated images with independent face models (adds meas_* columns)."""
     from synthgen.stages import run_label
 
+    _native_logs(verbose)
     r = run_label(_params(params, set_), progress=not quiet)
     console.print(f"labelled {len(r.written)} shards ({len(r.skipped)} already done) -> {r.out_dir}")
 
@@ -182,8 +193,10 @@ def run(
     save_params: Annotated[bool, typer.Option(
         "--save-params", help="write the params this run used (--set, -p FILE) into params.yaml so that "
                               "dvc.lock records them; without it such a run is not recorded")] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """The main job: the Prefect flow over every stage, on params.yaml, recorded in dvc.lock."""
+    _native_logs(verbose)
     from flows.generate_dataset import generate_dataset
 
     summary = generate_dataset(params_path=str(params), overrides=list(set_ or []), record=record,

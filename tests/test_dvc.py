@@ -80,7 +80,10 @@ def _flow_project(tmp_path: Path) -> Path:
     (proj / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
     (proj / ".gitignore").write_text((ROOT / ".gitignore").read_text())
     text = (ROOT / "params.yaml").read_text()
-    for old, new in (("  n: 300 ", "  n: 6 "), ("  identities: 60 ", "  identities: 3 "),
+    # curation keeps every labelled row, so that training gets a batch of more than one row
+    for old, new in (("  n: 300 ", "  n: 8 "), ("  identities: 60 ", "  identities: 4 "),
+                     ("  filters: [label_error, face_count, low_quality, mismatch, near_duplicate, identity_leak]",
+                      "  filters: [label_error]"),
                      ("  shard_size: 100 ", "  shard_size: 3 "), ("  width: 256", "  width: 96"),
                      ("  height: 256", "  height: 96"), ("  workers: 0 ", "  workers: 1 "),
                      ("  backbone: resnet18 ", "  backbone: resnet10t "), ("  image_size: 112", "  image_size: 32"),
@@ -118,7 +121,7 @@ def test_run_with_overrides_records_only_the_params_it_used(tmp_path: Path) -> N
     proj = _flow_project(tmp_path)
     r = _cli(proj, "run", "--set", "plan.n=4", "--no-analyze", "--no-train")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "not recorded in dvc.lock" in r.stderr and "plan.n: used 4, params.yaml 6" in r.stderr
+    assert "not recorded in dvc.lock" in r.stderr and "plan.n: used 4, params.yaml 8" in r.stderr
     assert not (proj / "dvc.lock").exists()
     assert _published_rows(proj) == 4
 
@@ -149,7 +152,7 @@ def test_main_job_leaves_dvc_clean_with_metrics_and_plots_in_git(tmp_path: Path)
         f = proj / "metrics" / name
         assert f.stat().st_size < 4096, name
         assert json.loads(f.read_text()), name
-    assert json.loads((proj / "metrics/curate.json").read_text())["rows"] == 6
+    assert json.loads((proj / "metrics/curate.json").read_text())["rows"] == 8
     # kept in git: not ignored, and `dvc metrics diff` against the commit compares real numbers
     ignored = subprocess.run(["git", "check-ignore", "-q", "metrics/curate.json"], cwd=proj).returncode == 0
     assert not ignored
@@ -157,7 +160,8 @@ def test_main_job_leaves_dvc_clean_with_metrics_and_plots_in_git(tmp_path: Path)
     _run(["git", "commit", "-qm", "v1"], proj)
     shown = _run([sys.executable, "-m", "dvc", "metrics", "show"], proj)
     assert "metrics/curate.json" in shown and "acceptance_rate" in shown
-    assert max(len(line) for line in shown.splitlines()) < 400  # headline numbers, not 300 columns
+    header = shown.splitlines()[0].split()
+    assert header[0] == "Path" and 10 <= len(header) <= 25, header  # headline numbers, not 300 columns
     diff = _run([sys.executable, "-m", "dvc", "metrics", "diff", "HEAD", "--all"], proj)
     assert "metrics/curate.json" in diff and "acceptance_rate" in diff
 
