@@ -79,7 +79,6 @@ def publish_task(params: Params) -> dict[str, Any]:
 @task(retries=1)
 def analyze_task(params: Params) -> str:
     from synthgen.stages import run_analyze
-
     from synthgen.tracking import export_metrics
 
     r = run_analyze(params, progress=False)
@@ -90,7 +89,6 @@ def analyze_task(params: Params) -> str:
 @task(retries=1)
 def train_task(params: Params) -> dict[str, Any]:
     from synthgen.stages import run_train
-
     from synthgen.tracking import export_metrics
 
     r = run_train(params, progress=False)
@@ -103,7 +101,8 @@ def check_record(params: Params, params_path: str, overrides: list[str], save_pa
     """None when dvc.lock may record this run; otherwise why not. DVC records params.yaml, so a
     run on other params (``--set``, another ``-p`` file, a deployment's overrides) is recorded
     only after writing them there (``save_params``); never a lock that claims other params."""
-    from synthgen.tracking import params_drift, save_params as write_params
+    from synthgen.tracking import params_drift
+    from synthgen.tracking import save_params as write_params
 
     if root is None:
         return None

@@ -126,7 +126,6 @@ def label(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: Q
 def curate(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: QuietOpt = False) -> None:
     """Accept or reject every labelled image, always with a reason; write the controllability report."""
     from synthgen.stages import run_curate
-
     from synthgen.tracking import export_metrics
 
     p = _params(params, set_)
@@ -158,7 +157,6 @@ def publish(
 def analyze(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: QuietOpt = False) -> None:
     """Distribution shift of the synthetic dataset against real data: metrics, HTML report, gaps."""
     from synthgen.stages import run_analyze
-
     from synthgen.tracking import export_metrics
 
     p = _params(params, set_)
@@ -172,7 +170,6 @@ def analyze(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet:
 def train(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: QuietOpt = False) -> None:
     """Train the multi-task model (gaze, head pose, age, expression) on the published version."""
     from synthgen.stages import run_train
-
     from synthgen.tracking import export_metrics
 
     p = _params(params, set_)

@@ -23,7 +23,7 @@ QUIET_ENV = {"GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 NATIVE_LINE = re.compile(
     rb"^(?:"
-    rb"[IW]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w.+-]+:\d+\] "  # absl/glog INFO and WARNING lines
+    rb"[IW]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w.+-]+:\d+\] "  # absl/glog INFO and WARNING lines
     rb"|INFO: Created TensorFlow Lite"
     rb"|INFO: Initialized TensorFlow Lite runtime"
     rb"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"

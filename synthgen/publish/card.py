@@ -129,7 +129,7 @@ def pick_examples(version_dir: Path, manifest: dict[str, Any], n: int = N_EXAMPL
     cols = ["sample_id", "split", "image", "req_age", "req_expression", "req_gaze_yaw", "req_gaze_pitch",
             "req_lighting", "accepted"]
     picked: list[dict[str, Any]] = []
-    firsts = {}
+    firsts: dict[str, str] = {}
     for f in manifest["files"]:
         firsts.setdefault(f["path"].split("/")[0], f["path"])
     for rel in list(firsts.values()):

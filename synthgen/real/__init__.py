@@ -22,11 +22,27 @@ _WHERE = {
     "read_real": "synthgen.real.rows",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "BadRow",
+    "ImportResult",
+    "build_demo_reference",
+    "import_fairface",
+    "import_folder",
+    "import_gaze",
+    "import_rafdb",
+    "import_utkface",
+    "read_real",
+]
 
 if TYPE_CHECKING:
     from synthgen.real.demo import build_demo_reference
-    from synthgen.real.importers import import_fairface, import_folder, import_gaze, import_rafdb, import_utkface
+    from synthgen.real.importers import (
+        import_fairface,
+        import_folder,
+        import_gaze,
+        import_rafdb,
+        import_utkface,
+    )
     from synthgen.real.rows import BadRow, ImportResult, read_real
 
 
