@@ -85,8 +85,13 @@ class Row:
 
 def build_pipeline(tiny: bool) -> Any:
     """A StableDiffusionControlNetPipeline in float32 with random weights."""
-    from diffusers import (AutoencoderKL, ControlNetModel, StableDiffusionControlNetPipeline,
-                           UNet2DConditionModel, UniPCMultistepScheduler)
+    from diffusers import (
+        AutoencoderKL,
+        ControlNetModel,
+        StableDiffusionControlNetPipeline,
+        UNet2DConditionModel,
+        UniPCMultistepScheduler,
+    )
     from transformers import CLIPTextConfig, CLIPTextModel
 
     from synthgen.generate.diffusion.tiny import build_tiny, tiny_tokenizer

@@ -18,12 +18,12 @@ import numpy as np
 import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import best_of  # noqa: E402
+from common import best_of
 
-from synthgen import query as q  # noqa: E402
-from synthgen.io import write_json_atomic  # noqa: E402
-from synthgen.shards import write_parquet_atomic  # noqa: E402
-from synthgen.vocab import EXPRESSIONS, GAZE_ZONES, age_group  # noqa: E402
+from synthgen import query as q
+from synthgen.io import write_json_atomic
+from synthgen.shards import write_parquet_atomic
+from synthgen.vocab import EXPRESSIONS, GAZE_ZONES, age_group
 
 WHERE = "accepted AND req_age > 40 AND req_lighting = 'nir'"
 KEYS = ["req_expression", "req_gaze_zone"]

@@ -9,16 +9,16 @@ costs per image and is less sensitive to other work sharing the cores.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import time
-import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
 from synthgen.generate.procedural.backend import ProceduralGenerator
 from synthgen.images import encode_png
-from synthgen.plan.spec import SceneSpec
+from synthgen.spec import SceneSpec
 from synthgen.vocab import CAMERA_POSITIONS, EXPRESSIONS, GLASSES, LIGHTINGS, SEATS
 
 

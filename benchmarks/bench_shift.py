@@ -65,9 +65,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5, help="timed runs of FD and KID per side (median)")
     a = ap.parse_args()
 
+    import prdc as ref_prdc
     from cleanfid.fid import frechet_distance as ref_fd
     from cleanfid.fid import kernel_distance as ref_kid
-    import prdc as ref_prdc
 
     from synthgen.analyze.frechet import frechet_distance_features
     from synthgen.analyze.kernel import kid

@@ -36,7 +36,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from synthgen.config import load_params
-    from synthgen.train import run_train
+    from synthgen.stages import run_train
     from synthgen.train.toydata import write_toy_dataset
 
     work = Path(tempfile.mkdtemp(prefix="bench-train-"))

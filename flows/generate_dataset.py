@@ -30,8 +30,7 @@ FLOW_STAGES = ["plan", "generate", "label", "curate", "publish", "analyze", "tra
 
 @task(retries=2, retry_delay_seconds=2)
 def plan_task(params: Params) -> list[int]:
-    from synthgen.generate.stage import prepare_generate
-    from synthgen.stages import run_plan
+    from synthgen.stages import prepare_generate, run_plan
 
     run_plan(params)
     return prepare_generate(params)
@@ -52,7 +51,7 @@ def shard_task(params: Params, stage: str, shard: int) -> str:
 
 @task(retries=1)
 def prepare_label_task(params: Params) -> None:
-    from synthgen.label.stage import prepare_label_dir
+    from synthgen.stages import prepare_label_dir
 
     prepare_label_dir(params)
 
@@ -176,7 +175,7 @@ def generate_dataset_flow(
     logger.info("%d shards of up to %d specs", len(shards), params.plan.shard_size)
     generated = shard_task.map(unmapped(params), unmapped("generated"), shards)
     prep = prepare_label_task.submit(params)
-    labelled = [shard_task.submit(params, "labelled", s, wait_for=[g, prep]) for s, g in zip(shards, generated)]
+    labelled = [shard_task.submit(params, "labelled", s, wait_for=[g, prep]) for s, g in zip(shards, generated, strict=True)]
     curated = curate_task.submit(params, wait_for=labelled)
     published = publish_task.submit(params, wait_for=[curated]).result()
     stages = FLOW_STAGES[:5]

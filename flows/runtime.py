@@ -16,6 +16,8 @@ DEFAULTS = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
     "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.3",
     "DVC_NO_ANALYTICS": "1",
+    # synthgen's own loggers (stage summaries, rejects by reason) appear in the flow run's logs
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "synthgen",
 }
 
 

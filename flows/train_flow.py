@@ -47,7 +47,7 @@ def resolve_params(params_path: str, version: str | None, project_dir: str | Non
 @task(retries=1, retry_delay_seconds=5)
 def train_task(params: Params) -> dict[str, Any]:
     """One retry: training resumes from its last epoch checkpoint, so a retry costs little."""
-    from synthgen.train import run_train
+    from synthgen.stages import run_train
 
     result = run_train(params, progress=False)
     return {"out_dir": str(result.out_dir), "epochs": result.epochs, "steps": result.steps,

@@ -74,6 +74,9 @@ def friendly(fn: F) -> F:
 
 def _params(path: Path, overrides: list[str] | None) -> Any:
     from synthgen.config import load_params
+    from synthgen.logs import configure
+
+    configure()  # stage summaries at INFO on stderr
 
     return load_params(path, overrides or [])
 
@@ -95,17 +98,9 @@ def generate(
     params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: QuietOpt = False,
 ) -> None:
     """Render every planned spec with the configured backend (resumes: finished shards are kept)."""
-    import os
+    from synthgen.stages import run_generate
 
-    p = _params(params, set_)
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under `accelerate launch`: one process per GPU
-        from synthgen.generate.diffusion.parallel import run_generate_distributed
-
-        r = run_generate_distributed(p, progress=not quiet)
-    else:
-        from synthgen.stages import run_generate
-
-        r = run_generate(p, progress=not quiet)
+    r = run_generate(_params(params, set_), progress=not quiet)
     console.print(f"generated {len(r.written)} shards ({len(r.skipped)} already done) -> {r.out_dir}")
 
 
@@ -298,7 +293,7 @@ def serve(
 
 def _mount_optional() -> None:
     try:
-        from synthgen.real.cli import app as real_app
+        from synthgen.cli_real import app as real_app
     except ImportError:
         return
     app.add_typer(real_app, name="real", help="Import real face data into the row contract.")

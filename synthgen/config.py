@@ -3,6 +3,10 @@
 Every stage reads its own section; DVC tracks the same sections (``params:`` in dvc.yaml), so a
 change to ``generate.*`` re-runs generation and what follows, nothing upstream. Stage-specific
 sections are defined next to their stage (``synthgen/<stage>/config.py``) and assembled here.
+
+This module sits above the stages, beside the front ends: it imports every stage's section, and no
+stage imports it. Stages type their params with protocols (``synthgen.sections.RunParams`` and
+one per stage), which ``Params`` satisfies.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from synthgen.analyze.config import AnalyzeParams
 from synthgen.curate.config import CurateParams
@@ -19,37 +23,11 @@ from synthgen.errors import ConfigError
 from synthgen.generate.config import GenerateParams
 from synthgen.label.config import LabelParams
 from synthgen.plan.config import PlanParams
+from synthgen.sections import DatasetParams, PublishParams, RecordParams, Section
 from synthgen.train.config import TrainParams
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class DatasetParams(_Section):
-    name: str = Field("incabin-faces", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    version: str = Field(
-        "auto",
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
-        description="'auto' = a hash of the params that shape the data (same params, same version)",
-    )
-
-
-class PublishParams(_Section):
-    row_group_size: int = Field(100, ge=1, le=100_000)
-    compression: str = "zstd"
-    compression_level: int = Field(3, ge=1, le=22)
-
-
-class RecordParams(_Section):
-    """How a finished flow run records the dataset version (DVC always; git optional)."""
-
-    dvc_commit: bool = True
-    git_commit: bool = False
-    git_tag: bool = False
-
-
-class Params(_Section):
+class Params(Section):
     seed: int = Field(1234, ge=0, lt=2**32)
     data_dir: Path = Path("data")
     dataset: DatasetParams = DatasetParams()
@@ -120,7 +98,7 @@ def read_yaml(path: Path) -> Any:
     except OSError as err:
         raise ConfigError(f"cannot be read ({err.strerror or err})", where=str(path)) from None
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except ConfigError as err:
         raise ConfigError(err.what, where=str(path), fix=err.fix) from None
     except yaml.YAMLError as err:
@@ -176,7 +154,7 @@ def parse_override(item: str) -> tuple[str, Any]:
         raise ConfigError(f"override {item!r} has an empty key", where="--set", fix="write e.g. --set plan.n=50")
     _check_key(key)
     try:
-        parsed = yaml.load(value, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        parsed = yaml.load(value, Loader=_UniqueKeyLoader)
     except ConfigError as err:
         raise ConfigError(f"{key}: {err.what}", where="--set", fix=err.fix) from None
     except yaml.YAMLError as err:

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from synthgen.plan.spec import SceneSpec
+from synthgen.spec import SceneSpec
 
 IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 FLOATS = pa.list_(pa.float32())
@@ -61,6 +61,70 @@ GEOMETRY_FIELDS: list[pa.Field] = [
     pa.field("req_gaze_zone", pa.string()),
     pa.field("req_camera_matrix", FLOATS),
 ]
+
+# --- meas_* columns ------------------------------------------------------------------------------
+# One list, so every shard has every column, in this order, whichever labellers ran: a labeller
+# that is not configured leaves its columns null instead of leaving them out, so shards from
+# different configurations still concatenate and query alike. The label stage fills them; real
+# data importers and curation read them.
+F32S = pa.list_(pa.float32())
+STR, F64, I32 = pa.string(), pa.float64(), pa.int32()
+
+MEAS_FIELDS: list[pa.Field] = [
+    pa.field("meas_error", STR),
+    # detection
+    pa.field("meas_face_count", I32),
+    pa.field("meas_face_box", F32S),
+    pa.field("meas_face_conf", F64),
+    pa.field("meas_detect_labeler", STR),
+    # landmarks and identity
+    pa.field("meas_landmarks_68", F32S),
+    pa.field("meas_landmarks_labeler", STR),
+    pa.field("meas_landmarks_478", F32S),
+    pa.field("meas_mesh_labeler", STR),
+    pa.field("meas_identity_embedding", F32S),
+    pa.field("meas_identity_labeler", STR),
+    # head pose and gaze (synthgen.geometry conventions, degrees, camera frame)
+    pa.field("meas_head_yaw", F64),
+    pa.field("meas_head_pitch", F64),
+    pa.field("meas_head_roll", F64),
+    pa.field("meas_head_pose_labeler", STR),
+    pa.field("meas_gaze_yaw", F64),
+    pa.field("meas_gaze_pitch", F64),
+    pa.field("meas_gaze_vector", F32S),
+    pa.field("meas_gaze_zone", STR),
+    pa.field("meas_eye_openness", F64),
+    pa.field("meas_gaze_labeler", STR),
+    # demographics and expression
+    pa.field("meas_age", F64),
+    pa.field("meas_age_group", STR),
+    pa.field("meas_age_conf", F64),
+    pa.field("meas_age_labeler", STR),
+    pa.field("meas_gender", STR),
+    pa.field("meas_gender_conf", F64),
+    pa.field("meas_gender_labeler", STR),
+    pa.field("meas_expression", STR),
+    pa.field("meas_expression_probs", F32S),
+    pa.field("meas_expression_conf", F64),
+    pa.field("meas_expression_labeler", STR),
+    # quality
+    pa.field("meas_quality_sharpness", F64),
+    pa.field("meas_quality_exposure", F64),
+    pa.field("meas_quality_clipped", F64),
+    pa.field("meas_quality_brisque", F64),
+    pa.field("meas_quality_face_size", F64),
+    pa.field("meas_quality_labeler", STR),
+    pa.field("meas_phash", STR),
+]
+MEAS_SCHEMA = pa.schema(MEAS_FIELDS)
+MEAS_NAMES = frozenset(MEAS_SCHEMA.names)
+
+
+def meas_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows of ``meas_*`` dicts -> a table with every MEAS column, nulls where a value is missing."""
+    cols = {f.name: pa.array([r.get(f.name) for r in rows], type=f.type) for f in MEAS_FIELDS}
+    return pa.table(cols, schema=MEAS_SCHEMA)
+
 
 CURATION_FIELDS: list[pa.Field] = [
     pa.field("accepted", pa.bool_()),
@@ -100,8 +164,6 @@ def generated_schema() -> pa.Schema:
 def published_schema() -> pa.Schema:
     """Schema of a published shard: generated columns, every ``meas_*`` column (null where a
     labeller did not run), then curation. One schema whatever ran, so versions stay comparable."""
-    from synthgen.label.schema import MEAS_FIELDS
-
     return pa.schema(BASE_FIELDS + req_fields() + GEOMETRY_FIELDS + MEAS_FIELDS + CURATION_FIELDS)
 
 

@@ -13,13 +13,15 @@ Camera frame (OpenCV): x right, y down, z forward (away from the camera, into th
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 FORWARD = np.array([0.0, 0.0, -1.0])
 
 
-def gaze_vector(yaw: float, pitch: float) -> np.ndarray:
+def gaze_vector(yaw: ArrayLike, pitch: ArrayLike) -> np.ndarray:
+    """Unit gaze vector(s): shape (3,) for scalar angles, (..., 3) for arrays of angles."""
     y, p = np.radians(yaw), np.radians(pitch)
-    return np.array([-np.cos(p) * np.sin(y), -np.sin(p), -np.cos(p) * np.cos(y)])
+    return np.stack([-np.cos(p) * np.sin(y), -np.sin(p), -np.cos(p) * np.cos(y)], axis=-1)
 
 
 def gaze_angles(vec: np.ndarray) -> tuple[float, float]:
@@ -60,7 +62,13 @@ def head_angles(rot: np.ndarray) -> tuple[float, float, float]:
     return float(np.degrees(yaw)), float(-np.degrees(b)), float(np.degrees(roll))
 
 
-def angular_error(yaw_a: float, pitch_a: float, yaw_b: float, pitch_b: float) -> float:
-    """Angle in degrees between two gaze directions."""
+def angular_error(yaw_a: ArrayLike, pitch_a: ArrayLike, yaw_b: ArrayLike, pitch_b: ArrayLike) -> np.ndarray:
+    """Angle in degrees between gaze directions, element by element (a 0-d array for scalars).
+    The one implementation that curation, the reports and training metrics share."""
     a, b = gaze_vector(yaw_a, pitch_a), gaze_vector(yaw_b, pitch_b)
-    return float(np.degrees(np.arccos(np.clip(a @ b, -1.0, 1.0))))
+    return np.degrees(np.arccos(np.clip(np.sum(a * b, axis=-1), -1.0, 1.0)))
+
+
+def angle_diff(a: ArrayLike, b: ArrayLike) -> np.ndarray:
+    """Signed a - b in degrees, wrapped into [-180, 180)."""
+    return (np.asarray(a, float) - np.asarray(b, float) + 180.0) % 360.0 - 180.0

@@ -22,7 +22,7 @@ def encode_png(image: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def decode_rgb(data: bytes, where: str = "image") -> np.ndarray:
+def decode_rgb(data: bytes | None, where: str = "image") -> np.ndarray:
     """PNG/JPEG bytes -> HxWx3 uint8 RGB (grey images are expanded). Raises DataError when unreadable."""
     arr = np.frombuffer(data or b"", np.uint8)
     img = cv2.imdecode(arr, cv2.IMREAD_COLOR) if arr.size else None

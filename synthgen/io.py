@@ -83,3 +83,18 @@ def stable_hash(obj: Any, n: int = 16) -> str:
     """Short hex digest of a JSON-able object, independent of dict order."""
     blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:n]
+
+
+def csv_text(rows: list[dict[str, Any]], fields: list[str] | None = None) -> str:
+    """Rows as CSV text (header from ``fields`` or the first row; keys not in it are ignored), for
+    the small plot/metric tables DVC reads."""
+    import csv
+    import io as _io
+
+    buf = _io.StringIO()
+    names = fields if fields is not None else (list(rows[0]) if rows else [])
+    if names:
+        w = csv.DictWriter(buf, fieldnames=names, extrasaction="ignore", lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    return buf.getvalue()

@@ -6,14 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from synthgen.config import Params
 from synthgen.io import stable_hash
+from synthgen.sections import RunParams
 
 # Stages that work shard by shard, in order. Each reads the previous one's shards.
 SHARD_STAGES = ("generated", "labelled", "curated")
 
 
-def dataset_version(params: Params) -> str:
+def dataset_version(params: RunParams) -> str:
     if params.dataset.version != "auto":
         return params.dataset.version
     from synthgen import __version__
@@ -28,7 +28,7 @@ class Layout:
     version: str
 
     @classmethod
-    def from_params(cls, params: Params) -> "Layout":
+    def from_params(cls, params: RunParams) -> "Layout":
         return cls(Path(params.data_dir), params.dataset.name, dataset_version(params))
 
     @property

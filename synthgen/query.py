@@ -163,7 +163,7 @@ def collect(lf: pl.LazyFrame, what: str) -> pl.DataFrame:
     parsed, so they get the same one-message treatment; ``what`` names the query for the message."""
     try:
         return lf.collect()
-    except Exception as err:  # noqa: BLE001 - polars raises ColumnNotFound, SQLInterface, Compute, ...
+    except Exception as err:
         raise DataError(f"query failed: {_polars_message(err)}", where=what, fix=_SQL_FIX) from None
 
 
@@ -192,7 +192,7 @@ def _check_condition(lf: pl.LazyFrame, where: str) -> None:
     cond = sql(lf, f"SELECT ({where}) AS __where FROM dataset")
     try:
         dtype = cond.collect_schema()["__where"]
-    except Exception as err:  # noqa: BLE001 - polars raises several error types for bad SQL
+    except Exception as err:
         raise DataError(f"query failed: {_polars_message(err)}", where=where, fix=_SQL_FIX) from None
     if dtype != pl.Boolean:
         raise DataError(f"--where must be a true/false condition, this one gives {dtype}", where=where,

@@ -13,19 +13,26 @@ from typing import Any, Generic, TypeVar
 from synthgen.errors import ConfigError
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Registry(Generic[T]):
     """Name -> factory. ``lazy`` maps names to modules imported on first use, so that heavy
     backends (torch, diffusers) cost nothing until chosen."""
 
-    def __init__(self, kind: str, lazy: dict[str, str] | None = None) -> None:
+    def __init__(self, kind: str, lazy: dict[str, str] | None = None, sections: dict[str, str] | None = None) -> None:
         self.kind = kind
         self._factories: dict[str, Callable[..., T]] = {}
         self._lazy = dict(lazy or {})
+        # name -> "module:Class" of the backend's own params.yaml section (light: pydantic only), so
+        # params validate a backend's section without importing the backend itself.
+        self._sections = dict(sections or {})
 
-    def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
-        def deco(factory: Callable[..., T]) -> Callable[..., T]:
+    def register(self, name: str) -> Callable[[F], F]:
+        """Decorator: register a factory (a class or a function) under ``name``. What it builds is
+        checked against the protocol by the registry contract tests, for every registered name."""
+
+        def deco(factory: F) -> F:
             if name in self._factories and self._factories[name] is not factory:
                 raise ValueError(f"{self.kind} {name!r} registered twice")
             self._factories[name] = factory
@@ -45,6 +52,18 @@ class Registry(Generic[T]):
                 fix=f"choose one of: {', '.join(self.names()) or '(none registered)'}",
             )
         return self._factories[name]
+
+    def section(self, name: str) -> type[Any] | None:
+        """The config class a backend declared for its params.yaml section, or None."""
+        ref = self._sections.get(name)
+        if ref is None:
+            return None
+        module, _, cls = ref.partition(":")
+        section: type[Any] = getattr(importlib.import_module(module), cls)
+        return section
+
+    def sections(self) -> list[str]:
+        return sorted(self._sections)
 
     def create(self, name: str, *args: Any, **kwargs: Any) -> T:
         return self.get(name)(*args, **kwargs)

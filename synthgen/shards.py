@@ -17,13 +17,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from synthgen.config import Params
 from synthgen.errors import DataError
 from synthgen.io import atomic_path, clean_stale_temps, stable_hash, write_json_atomic
 
@@ -123,13 +122,13 @@ class StageResult:
         return sorted(self.written + self.skipped)
 
 
-ShardFn = Callable[[Params, int], Path]
+ParamsT = TypeVar("ParamsT")
 
 
 def run_sharded(
     stage: str,
-    fn: ShardFn,
-    params: Params,
+    fn: Callable[[ParamsT, int], Path],
+    params: ParamsT,
     shards: Sequence[int],
     out_file: Callable[[int], Path],
     workers: int = 1,

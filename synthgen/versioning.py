@@ -11,8 +11,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from synthgen.config import Params
 from synthgen.errors import SynthgenError
+from synthgen.sections import RunParams
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def dvc_root(start: Path | None = None) -> Path | None:
         return None
 
 
-def record_version(params: Params, version: str, stages: list[str], root: Path | None = None) -> dict[str, Any]:
+def record_version(params: RunParams, version: str, stages: list[str], root: Path | None = None) -> dict[str, Any]:
     root = root or dvc_root()
     out: dict[str, Any] = {"dvc_committed": [], "git_commit": None, "git_tag": None}
     if root is None or not (root / "dvc.yaml").exists():
@@ -58,7 +58,7 @@ def _git(root: Path, *args: str) -> str:
 RECORDED_FILES = ("dvc.lock", "params.yaml", "dvc.yaml", "metrics")
 
 
-def _git_record(root: Path, params: Params, version: str) -> dict[str, Any]:
+def _git_record(root: Path, params: RunParams, version: str) -> dict[str, Any]:
     """Commit the record, then tag it. A tag always gets a commit holding this version's
     dvc.lock: `dvc push -A` / `--all-tags` and `dvc pull` at the tag read the lock of the tagged
     commit, so a tag on a commit without it shares nothing (dvc.lock is not tracked by default)."""

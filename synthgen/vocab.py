@@ -69,3 +69,11 @@ def age_group_range(group: str) -> tuple[float, float]:
     low = 0.0 if i == 0 else float(_AGE_GROUP_UPPER[i - 1])
     high = AGE_MAX if i == len(AGE_GROUPS) - 1 else float(_AGE_GROUP_UPPER[i])
     return low, high
+
+# The categorical attributes that shift analysis and the gaps file bin by, with their classes.
+CATEGORIES: dict[str, tuple[str, ...]] = {
+    "age_group": AGE_GROUPS,
+    "expression": EXPRESSIONS,
+    "gaze_zone": GAZE_ZONES,
+    "gender": GENDERS,
+}

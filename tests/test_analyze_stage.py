@@ -62,7 +62,7 @@ def real_table(n: int, seed: int = 1) -> pa.Table:
 
 @pytest.fixture(scope="module")
 def stage_run(tmp_path_factory: pytest.TempPathFactory):
-    from synthgen.analyze.stage import run_analyze
+    from synthgen.stages import run_analyze
 
     tmp = tmp_path_factory.mktemp("analyze")
     real_path = tmp / "real.parquet"
@@ -138,8 +138,10 @@ def test_no_overlapping_attributes():
 
 
 def test_missing_synthetic_dataset_is_a_clear_error(tmp_path: Path):
-    from synthgen.analyze.stage import run_analyze
     from synthgen.errors import DataError
+    from synthgen.stages import run_analyze
 
+    real_path = tmp_path / "real.parquet"
+    pq.write_table(real_table(20), real_path)
     with pytest.raises(DataError, match="no published synthetic shards"):
-        run_analyze(Params(data_dir=tmp_path), progress=False)
+        run_analyze(Params(data_dir=tmp_path, analyze={"reference": str(real_path)}), progress=False)

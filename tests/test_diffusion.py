@@ -26,11 +26,11 @@ from synthgen.errors import ConfigError, ModelUnavailableError  # noqa: E402
 from synthgen.generate.base import GENERATORS  # noqa: E402
 from synthgen.generate.config import GenerateParams  # noqa: E402
 from synthgen.generate.diffusion.backend import DiffusionGenerator  # noqa: E402
-from synthgen.generate.diffusion.parallel import my_shards, shards_for_process  # noqa: E402
 from synthgen.generate.diffusion.pipeline import PIPELINES  # noqa: E402
 from synthgen.generate.diffusion.prompts import build_prompt  # noqa: E402
 from synthgen.generate.diffusion.tiny import save_tiny  # noqa: E402
-from synthgen.plan.spec import SceneSpec  # noqa: E402
+from synthgen.generate.parallel import my_shards, shards_for_process  # noqa: E402
+from synthgen.spec import SceneSpec  # noqa: E402
 
 MODES = ("txt2img", "controlnet", "img2img", "controlnet_img2img")
 
@@ -161,7 +161,8 @@ def test_size_must_be_a_multiple_of_8(tiny: dict[str, tuple[Path, Path]]) -> Non
 def test_generate_stage_writes_diffusion_rows(tiny: dict[str, tuple[Path, Path]], tmp_path: Path) -> None:
     from synthgen.generate.stage import generate_shard
     from synthgen.paths import Layout
-    from synthgen.plan.planner import plan_specs, write_plan
+    from synthgen.plan.planner import plan_specs
+    from synthgen.spec import write_plan
 
     model, controlnet = tiny["sd"]
     params = parse_params({
@@ -194,3 +195,43 @@ def test_shards_split_over_processes() -> None:
     assert my_shards(shards) == sorted(shards)  # not launched: one process does everything
     with pytest.raises(ValueError):
         shards_for_process(shards, 3, 3)
+
+
+@pytest.mark.slow
+def test_launched_generate_splits_shards_over_processes(tmp_path: Path) -> None:
+    """`synthgen generate` under a launcher (WORLD_SIZE=2, gloo on the CPU): each process renders its
+    own shards, together they complete the stage, and the shards equal a single-process run's."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from helpers import tiny_params
+
+    from synthgen.paths import Layout
+    from synthgen.stages import run_generate, run_plan
+
+    sets = ["--set", f"data_dir={tmp_path / 'dist'}", "--set", "plan.n=8", "--set", "plan.shard_size=2",
+            "--set", "plan.identities=4", "--set", "generate.width=64", "--set", "generate.height=64"]
+    single = tiny_params(tmp_path / "single", n=8, shard_size=2, size=64, plan={"identities": 4})
+    run_plan(single)
+    run_generate(single, progress=False)
+    subprocess.run([sys.executable, "-m", "synthgen", "plan", *sets], check=True, capture_output=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = []
+    for rank in (0, 1):
+        env = os.environ | {"WORLD_SIZE": "2", "RANK": str(rank), "LOCAL_RANK": str(rank), "LOCAL_WORLD_SIZE": "2",
+                            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "ACCELERATE_USE_CPU": "true"}
+        procs.append(subprocess.Popen([sys.executable, "-m", "synthgen", "generate", "-q", *sets], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    dist = Layout(tmp_path / "dist", single.dataset.name, Layout.from_params(single).version).stage_dir("generated")
+    ref = Layout.from_params(single).stage_dir("generated")
+    names = sorted(p.name for p in ref.glob("shard-*.parquet"))
+    assert names == sorted(p.name for p in dist.glob("shard-*.parquet")) and len(names) == 4
+    for name in names:
+        a, b = pq.read_table(ref / name), pq.read_table(dist / name)
+        assert a.column("image").to_pylist() == b.column("image").to_pylist()

@@ -8,7 +8,7 @@ from synthgen.config import parse_params
 from synthgen.errors import ConfigError
 from synthgen.generate.diffusion.config import DiffusionParams
 from synthgen.generate.diffusion.prompts import age_words, build_prompt, gaze_words, person_word
-from synthgen.plan.spec import SceneSpec
+from synthgen.spec import SceneSpec
 
 
 def _spec(**kw: object) -> SceneSpec:

@@ -12,8 +12,6 @@ import yaml
 from tests.test_dvc import ROOT, _run
 
 
-
-
 @pytest.mark.slow
 def test_flow_runs_all_stages_and_records_with_dvc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from flows.generate_dataset import generate_dataset

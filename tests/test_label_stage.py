@@ -10,14 +10,15 @@ import polars as pl
 import pytest
 
 from synthgen.config import Params, parse_params
+from synthgen.contract import MEAS_SCHEMA
 from synthgen.curate.core import reject_summary
 from synthgen.curate.stage import run_curate
 from synthgen.label.pipeline import label_rows
-from synthgen.label.schema import MEAS_SCHEMA
 from synthgen.label.stage import run_label
 from synthgen.paths import Layout
-from synthgen.plan.planner import plan_specs, write_plan
+from synthgen.plan.planner import plan_specs
 from synthgen.shards import read_parquet
+from synthgen.spec import write_plan
 
 
 def _params(tmp: Path) -> Params:

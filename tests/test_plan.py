@@ -9,7 +9,8 @@ import pytest
 
 from synthgen.config import load_params, parse_params
 from synthgen.errors import ConfigError
-from synthgen.plan.planner import assign_splits, plan_specs, read_plan, write_plan
+from synthgen.plan.planner import assign_splits, plan_specs
+from synthgen.spec import read_plan, write_plan
 
 
 def test_same_seed_same_specs_and_ids() -> None:

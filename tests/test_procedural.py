@@ -12,7 +12,7 @@ from synthgen.generate.config import GenerateParams
 from synthgen.generate.procedural.backend import ProceduralGenerator
 from synthgen.geometry import gaze_vector
 from synthgen.images import encode_png
-from synthgen.plan.spec import SceneSpec
+from synthgen.spec import SceneSpec
 from synthgen.vocab import CAMERA_POSITIONS, GAZE_ZONES, SEATS
 
 BASE: dict[str, Any] = dict(sample_id="s", index=0, seed=5, identity=0, identity_seed=42, age=34.0,

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from synthgen.analyze.coverage import find_gaps, gaps_document, joint_coverage, read_gaps, write_gaps
+from synthgen.analyze.coverage import find_gaps, gaps_document, joint_coverage
 from synthgen.analyze.specs import spec_attributes
 from synthgen.errors import ConfigError, DataError
+from synthgen.gaps import read_gaps, write_gaps
 from synthgen.plan.config import PlanParams
 from synthgen.plan.planner import plan_random, plan_specs
 from synthgen.plan.targeted import allocate

@@ -47,7 +47,7 @@ def real_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, real_set: Path):
-    from synthgen.train import run_train
+    from synthgen.stages import run_train
 
     data = tmp_path_factory.mktemp("a") / "data"
     params = make_params(data, ood=str(real_set))
@@ -87,7 +87,7 @@ def test_outputs_metrics_and_card(trained) -> None:
 
 
 def test_model_reloads_with_same_predictions(trained) -> None:
-    from synthgen.train import load_model
+    from synthgen.train.runner import load_model
 
     _, result = trained
     net = load_model(result.out_dir)
@@ -103,7 +103,7 @@ def test_model_reloads_with_same_predictions(trained) -> None:
 def test_stop_and_resume_equals_straight_run(trained, tmp_path: Path) -> None:
     """Determinism and exact resume at once: a run stopped after epoch 1 and resumed gives
     bit-identical weights to the uninterrupted run (model + optimiser + RNG restored)."""
-    from synthgen.train import run_train
+    from synthgen.stages import run_train
 
     straight_params, straight = trained
     params = make_params(tmp_path / "data", max_steps=3, ood=None, eval_splits=["val"])
@@ -122,7 +122,7 @@ def test_stop_and_resume_equals_straight_run(trained, tmp_path: Path) -> None:
 
 def test_other_params_do_not_resume(trained, tmp_path: Path) -> None:
     """A checkpoint of another config is ignored, not loaded into a different model."""
-    from synthgen.train import run_train
+    from synthgen.stages import run_train
 
     params = make_params(tmp_path / "data", ood=None, eval_splits=[], epochs=1, max_steps=1)
     publish_toy(params)
@@ -144,7 +144,7 @@ def _fast(fn, exc: type[BaseException], *words: str) -> str:
 
 
 def test_no_accepted_rows(tmp_path: Path) -> None:
-    from synthgen.train import run_train
+    from synthgen.stages import run_train
 
     params = make_params(tmp_path / "data", ood=None)
     publish_toy(params, reject_every=1)
@@ -153,14 +153,14 @@ def test_no_accepted_rows(tmp_path: Path) -> None:
 
 
 def test_missing_dataset(tmp_path: Path) -> None:
-    from synthgen.train import run_train
+    from synthgen.stages import run_train
 
     params = make_params(tmp_path / "data", ood=None)
     _fast(lambda: run_train(params, progress=False), DataError, "no Parquet shards", "Fix:")
 
 
 def test_task_without_labels(tmp_path: Path) -> None:
-    from synthgen.train import run_train
+    from synthgen.stages import run_train
 
     params = make_params(tmp_path / "data", ood=None, labels={"gaze": "meas"})
     publish_toy(params)
@@ -169,7 +169,7 @@ def test_task_without_labels(tmp_path: Path) -> None:
 
 
 def test_missing_weights_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from synthgen.train import run_train
+    from synthgen.stages import run_train
     from synthgen.train.model import create_backbone
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -184,7 +184,7 @@ def test_missing_weights_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_corrupt_checkpoint(trained, tmp_path: Path) -> None:
-    from synthgen.train import run_train
+    from synthgen.stages import run_train
     from synthgen.train.checkpoint import CheckpointError
 
     params = make_params(tmp_path / "data", ood=None)
@@ -216,7 +216,7 @@ def test_local_weights_file_is_loaded(tmp_path: Path) -> None:
 
 
 def test_unknown_ood_path_fails_before_training(tmp_path: Path) -> None:
-    from synthgen.train import run_train
+    from synthgen.stages import run_train
 
     params = make_params(tmp_path / "data", ood=str(tmp_path / "no-real-set"))
     _fast(lambda: run_train(params, progress=False), DataError, "out-of-distribution set not found")
@@ -238,7 +238,7 @@ def test_params_defaults_and_validation() -> None:
 
 def test_lora_with_curriculum_and_fixed_weights(tmp_path: Path) -> None:
     """The curriculum's warm-up epoch sees only the easy (near-frontal) rows, then all of them."""
-    from synthgen.train import run_train
+    from synthgen.stages import run_train
 
     params = make_params(
         tmp_path / "data", ood=None, eval_splits=[], adaptation="lora", balance=[],

@@ -17,14 +17,8 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency, ks_2samp, wasserstein_distance
 
 from synthgen.analyze.result import MetricValue, finite_or_none
-from synthgen.vocab import AGE_GROUPS, EXPRESSIONS, GAZE_ZONES, GENDERS
+from synthgen.vocab import CATEGORIES
 
-CATEGORIES: dict[str, tuple[str, ...]] = {
-    "age_group": AGE_GROUPS,
-    "expression": EXPRESSIONS,
-    "gaze_zone": GAZE_ZONES,
-    "gender": GENDERS,
-}
 # bin edges of continuous attributes: units are years and degrees
 EDGES: dict[str, np.ndarray] = {
     "age": np.arange(0.0, 95.0, 5.0),

@@ -11,15 +11,17 @@ import numpy as np
 import pyarrow as pa
 from sklearn.decomposition import PCA
 
-from synthgen.analyze.attributes import CATEGORIES, EDGES, attribute_shift
+from synthgen.analyze.attributes import EDGES, attribute_shift
 from synthgen.analyze.classifier import auc_in_subset, domain_auc
 from synthgen.analyze.config import AnalyzeParams
 from synthgen.analyze.coverage import find_gaps, gaps_document, joint_coverage
 from synthgen.analyze.embedding import MEANING, embedding_metrics
 from synthgen.analyze.features import Features, create_extractor
+from synthgen.analyze.registries import metric_values
 from synthgen.analyze.result import AnalysisResult, MetricValue
 from synthgen.analyze.validate import NotComputable, check_features
 from synthgen.errors import DataError
+from synthgen.vocab import CATEGORIES
 
 
 def column_values(table: pa.Table, attribute: str, prefer: str) -> tuple[list[Any] | None, str | None]:
@@ -102,18 +104,23 @@ def analyze_tables(
     reference_name: str = "reference",
     demo: bool = False,
 ) -> AnalysisResult:
+    """Synthetic vs real, in three steps: per-attribute shift, joint coverage with the gaps list, and
+    the embedding metrics. Pure: tables in, a result object out (the stage writes the files)."""
     res = AnalysisResult()
     res.info = {"n_synthetic": synth.num_rows, "n_real": real.num_rows, "reference": reference_name, "demo": demo,
                 "features": ap.features.name, "synthetic_columns": ap.synthetic_columns, "columns": {}}
-    # --- attributes -------------------------------------------------------------------------
-    real_vals: dict[str, list[Any] | None] = {}
-    synth_vals: dict[str, list[Any] | None] = {}
+    _attribute_shifts(res, synth, real, ap)
+    _coverage_and_gaps(res, synth, real, ap, reference_name)
+    _embedding_shift(res, synth, real, ap, seed, progress, embeddings)
+    return res
+
+
+def _attribute_shifts(res: AnalysisResult, synth: pa.Table, real: pa.Table, ap: AnalyzeParams) -> None:
     for a in ap.attributes:
         r, rcol = column_values(real, a, "meas")
         s, scol = column_values(synth, a, ap.synthetic_columns)
         if r is not None and real.num_rows and all(v is None for v in r):
             r = None  # present but empty: the same as absent, for the reasons below
-        real_vals[a], synth_vals[a] = r, s
         res.info["columns"][a] = {"real": rcol, "synthetic": scol}
         shift = attribute_shift(a, r, s)
         if r is None and rcol is not None:
@@ -122,7 +129,10 @@ def analyze_tables(
         res.distributions[a] = shift.to_dict()
         res.metrics += shift.metrics
     res.info["gaze_density"] = gaze_density(real, synth, ap.synthetic_columns)
-    # --- joint coverage and gaps --------------------------------------------------------------
+
+
+def _coverage_and_gaps(res: AnalysisResult, synth: pa.Table, real: pa.Table, ap: AnalyzeParams,
+                       reference_name: str) -> None:
     cov_r = {a: column_values(real, a, "meas")[0] for a in ap.coverage_attributes}
     cov_s = {a: column_values(synth, a, ap.synthetic_columns)[0] for a in ap.coverage_attributes}
     cov = joint_coverage(cov_r, cov_s, ap.coverage_attributes)
@@ -142,8 +152,11 @@ def analyze_tables(
         for n in ("bin_coverage", "samples_needed"):
             res.metrics.append(MetricValue.missing(n, why, scope="coverage"))
     res.gaps = gaps_document(cov, gaps, ap.coverage_ratio, ap.min_per_bin, reference_name)
-    # --- embeddings ---------------------------------------------------------------------------
-    metric_names = ("fd", "kid", "prdc", "mmd", "domain_auc")
+
+
+def _embedding_shift(res: AnalysisResult, synth: pa.Table, real: pa.Table, ap: AnalyzeParams, seed: int,
+                     progress: bool, embeddings: EmbeddingData | None) -> None:
+    pair_metrics = tuple(m for m in ap.metrics if m != "domain_auc")  # domain_auc: _classifier, with rankings
     try:
         if real.num_rows == 0 or synth.num_rows == 0:
             raise NotComputable(f"{'real' if real.num_rows == 0 else 'synthetic'} set is empty")
@@ -155,14 +168,13 @@ def analyze_tables(
         res.info["embedding"] = {"dim": int(fr.values.shape[1]) if fr.values.ndim == 2 else 0,
                                  "n_real": int(fr.values.shape[0]), "n_synthetic": int(fs.values.shape[0]),
                                  "skipped_real": fr.skipped, "skipped_synthetic": fs.skipped}
-        res.metrics += embedding_metrics(fr.values, fs.values, ap, seed, "overall", metric_names[:-1], min_samples=2)
-        _classifier(res, fr, fs, real, synth, ap, seed)
+        res.metrics += embedding_metrics(fr.values, fs.values, ap, seed, "overall", pair_metrics, min_samples=2)
+        if "domain_auc" in ap.metrics:
+            _classifier(res, fr, fs, real, synth, ap, seed)
         _per_bin(res, fr, fs, real, synth, ap, seed)
         _projection(res, fr, fs, seed)
     except NotComputable as err:
-        names = ["fd", "kid", "precision", "recall", "density", "coverage", "mmd", "domain_auc"]
-        res.metrics += [MetricValue.missing(n, str(err), MEANING[n]) for n in names]
-    return res
+        res.metrics += [MetricValue.missing(n, str(err), MEANING[n]) for n in metric_values(ap.metrics)]
 
 
 def _classifier(res: AnalysisResult, fr: Features, fs: Features, real: pa.Table, synth: pa.Table, ap: AnalyzeParams, seed: int) -> None:
@@ -203,6 +215,7 @@ def _per_bin(res: AnalysisResult, fr: Features, fs: Features, real: pa.Table, sy
     a = ap.bin_attribute
     if a is None:
         return
+    pair_metrics = tuple(m for m in ap.metrics if m != "domain_auc")
     rb = _bin_values(real, fr.rows, a, "meas")
     sb = _bin_values(synth, fs.rows, a, ap.synthetic_columns)
     if rb is None or sb is None:
@@ -215,9 +228,9 @@ def _per_bin(res: AnalysisResult, fr: Features, fs: Features, real: pa.Table, sy
         scope = f"{a}={b}"
         if min(int(rm.sum()), int(sm.sum())) < ap.min_bin_samples:
             why = f"{int(rm.sum())} real and {int(sm.sum())} synthetic samples in this bin; {ap.min_bin_samples} per side needed"
-            res.metrics += [MetricValue.missing(n, why, MEANING[n], scope) for n in ("fd", "kid", "precision", "recall", "density", "coverage", "mmd")]
+            res.metrics += [MetricValue.missing(n, why, MEANING[n], scope) for n in metric_values(pair_metrics)]
             continue
-        res.metrics += embedding_metrics(fr.values[rm], fs.values[sm], ap, seed, scope, ("fd", "kid", "prdc", "mmd"))
+        res.metrics += embedding_metrics(fr.values[rm], fs.values[sm], ap, seed, scope, pair_metrics)
 
 
 def _projection(res: AnalysisResult, fr: Features, fs: Features, seed: int, max_points: int = 2000) -> None:

@@ -12,20 +12,15 @@ many synthetic samples would bring a bin to its target.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from synthgen.analyze.attributes import CATEGORIES
-from synthgen.errors import DataError
-from synthgen.io import write_json_atomic
-
-GAPS_VERSION = 1
+from synthgen.gaps import GAPS_VERSION
+from synthgen.vocab import CATEGORIES
 
 
 @dataclass
@@ -88,18 +83,18 @@ def joint_coverage(
                 break
         else:
             used.append(a)
-    bins = list(itertools.product(*(CATEGORIES[a] for a in used))) if used else [()]
+    bins: list[tuple[str, ...]] = list(itertools.product(*(CATEGORIES[a] for a in used))) if used else [()]
     index = {b: i for i, b in enumerate(bins)}
     counts, unknown = [], {}
     for side, data in (("real", real), ("synthetic", synth)):
         c = np.zeros(len(bins), np.int64)
-        cols = [list(data[a]) for a in used]
+        cols = [list(data[a] or ()) for a in used]
         lengths = [len(v) for v in data.values() if v is not None]
         n = len(cols[0]) if cols else (lengths[0] if lengths else 0)
         miss = 0
         for i in range(n):
             key = tuple(str(col[i]) if col[i] is not None else None for col in cols)
-            j = index.get(key)
+            j = None if None in key else index.get(key)  # type: ignore[arg-type]  # None rules out a bin
             if j is None:
                 miss += 1
             else:
@@ -151,30 +146,3 @@ def gaps_document(cov: Coverage, gaps: Sequence[Gap], coverage_ratio: float, min
         "total_needed": int(sum(g.needed for g in gaps)),
         "bins": [g.__dict__ for g in gaps],
     }
-
-
-def write_gaps(path: str | Path, doc: Mapping[str, Any]) -> Path:
-    return write_json_atomic(path, dict(doc))
-
-
-def read_gaps(path: str | Path) -> dict[str, Any]:
-    """Load and check gaps.json; errors name the file and how to regenerate it."""
-    path = Path(path)
-    fix = "run `synthgen analyze` to write gaps.json, and point plan.gaps at it"
-    if not path.exists():
-        raise DataError("gaps file not found", where=str(path), fix=fix)
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise DataError(f"not valid JSON ({err})", where=str(path), fix=fix) from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("bins"), list):
-        raise DataError("missing the 'bins' list", where=str(path), fix=fix)
-    if doc.get("version") != GAPS_VERSION:
-        raise DataError(f"gaps format version {doc.get('version')!r}, expected {GAPS_VERSION}", where=str(path), fix=fix)
-    for i, b in enumerate(doc["bins"]):
-        if not isinstance(b, dict) or not isinstance(b.get("key"), dict) or not isinstance(b.get("needed"), int):
-            raise DataError(f"bin {i} lacks a 'key' mapping or an integer 'needed'", where=str(path), fix=fix)
-        for attr, val in b["key"].items():
-            if attr in CATEGORIES and val not in CATEGORIES[attr]:
-                raise DataError(f"bin {i}: unknown {attr} {val!r}", where=str(path), fix=fix)
-    return doc

@@ -16,9 +16,9 @@ from synthgen.analyze.config import AnalyzeParams
 from synthgen.analyze.frechet import frechet_distance_features
 from synthgen.analyze.kernel import kid, mmd_rbf
 from synthgen.analyze.prdc import prdc
+from synthgen.analyze.registries import METRIC_VALUES, METRICS, metric_values
 from synthgen.analyze.result import MetricValue, finite_or_none
 from synthgen.analyze.validate import NotComputable, check_features
-from synthgen.registry import Registry
 
 MEANING = {
     "fd": "Fréchet distance between Gaussians fitted to the two feature sets (0 = same mean and covariance)",
@@ -32,7 +32,6 @@ MEANING = {
 }
 
 MetricFn = Callable[[np.ndarray, np.ndarray, AnalyzeParams, int], list[MetricValue]]
-METRICS: Registry[MetricFn] = Registry("shift metric")
 
 
 @METRICS.register("fd")
@@ -53,7 +52,7 @@ def _kid(real: np.ndarray, synth: np.ndarray, p: AnalyzeParams, seed: int) -> li
 @METRICS.register("prdc")
 def _prdc(real: np.ndarray, synth: np.ndarray, p: AnalyzeParams, seed: int) -> list[MetricValue]:
     r = prdc(real, synth, p.nearest_k, p.memory_mb)
-    return [MetricValue(n, getattr(r, n), MEANING[n], extra={"k": p.nearest_k}) for n in ("precision", "recall", "density", "coverage")]
+    return [MetricValue(n, getattr(r, n), MEANING[n], extra={"k": p.nearest_k}) for n in METRIC_VALUES["prdc"]]
 
 
 @METRICS.register("mmd")
@@ -68,7 +67,6 @@ def _auc(real: np.ndarray, synth: np.ndarray, p: AnalyzeParams, seed: int) -> li
     return [MetricValue("domain_auc", r.auc, MEANING["domain_auc"], extra={"ci_low": r.ci_low, "ci_high": r.ci_high})]
 
 
-NAMES_OF = {"fd": ["fd"], "kid": ["kid"], "prdc": ["precision", "recall", "density", "coverage"], "mmd": ["mmd"], "domain_auc": ["domain_auc"]}
 
 
 def embedding_metrics(
@@ -85,11 +83,11 @@ def embedding_metrics(
     try:
         real, synth = check_features(real, synth, min_samples)
     except NotComputable as err:
-        return [MetricValue.missing(n, str(err), MEANING[n], scope) for m in metrics for n in NAMES_OF[m]]
+        return [MetricValue.missing(n, str(err), MEANING[n], scope) for n in metric_values(tuple(metrics))]
     for m in metrics:
         try:
-            vals = METRICS.get(m)(real, synth, params, seed)
+            vals: list[MetricValue] = METRICS.get(m)(real, synth, params, seed)
             out += [MetricValue(v.name, v.value, v.meaning, v.reason, v.extra, scope) for v in vals]
         except NotComputable as err:
-            out += [MetricValue.missing(n, str(err), MEANING[n], scope) for n in NAMES_OF[m]]
+            out += [MetricValue.missing(n, str(err), MEANING[n], scope) for n in METRIC_VALUES[m]]
     return out

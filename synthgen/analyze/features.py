@@ -17,8 +17,8 @@ from typing import Any, Protocol
 import numpy as np
 import pyarrow as pa
 
+from synthgen.analyze.registries import EXTRACTORS
 from synthgen.errors import DataError, ModelUnavailableError
-from synthgen.registry import Registry
 
 IDENTITY_COLUMN = "meas_identity_embedding"
 
@@ -36,7 +36,10 @@ class FeatureExtractor(Protocol):
     def extract(self, table: pa.Table, progress: bool = False) -> Features: ...
 
 
-EXTRACTORS: Registry[FeatureExtractor] = Registry("feature extractor")
+# ``needs_images`` (a class attribute of every extractor): whether it reads pixels, so the stage
+# loads image bytes only for extractors that need them.
+
+
 
 
 @EXTRACTORS.register("identity")
@@ -44,6 +47,7 @@ class IdentityEmbedding:
     """Reads the stored embedding: rows without a face (null or empty embedding) are skipped."""
 
     name = "identity"
+    needs_images = False  # reads the labellers' stored embedding column
 
     def __init__(self, column: str = IDENTITY_COLUMN, **_: Any) -> None:
         self.column = column
@@ -56,7 +60,7 @@ class IdentityEmbedding:
                 fix="label the rows first (`synthgen label`, or the importers' labelling), or choose analyze.features.name: dinov2/clip",
             )
         vals = table.column(self.column).to_pylist()
-        keep, rows, skipped = [], [], {}
+        keep, rows, skipped = [], [], {}  # type: list[Any], list[int], dict[str, int]
         dims = {len(v) for v in vals if v}
         if len(dims) > 1:
             raise DataError(f"{self.column} holds vectors of different lengths {sorted(dims)}", where="identity features",
@@ -87,13 +91,14 @@ class _TransformersVision:
     """Shared loading and batching for hub vision backbones."""
 
     name = ""
+    needs_images = True
 
     def __init__(self, model: str, batch_size: int = 32, device: str = "cpu", image_size: int | None = None, **_: Any) -> None:
         self.model_id, self.batch_size, self.device = model, batch_size, device
         self.model = self._load(model)
         self.model.eval().to(device)
         cfg = self._vision_config()
-        self.image_size = int(image_size or getattr(cfg, "image_size", 224))
+        self.image_size = int(image_size or getattr(cfg, "image_size", None) or 224)
         self.mean, self.std = _NORMALISE[self.name]
 
     def _vision_config(self) -> Any:
@@ -121,7 +126,7 @@ class _TransformersVision:
 
         s = self.image_size
         batch = np.stack([cv2.resize(im, (s, s), interpolation=cv2.INTER_AREA) for im in images]).astype(np.float32) / 255.0
-        batch = (batch - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        batch = np.asarray((batch - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32), np.float32)
         return torch.from_numpy(batch.transpose(0, 3, 1, 2).copy()).to(self.device)
 
     def _embed(self, pixels: Any) -> Any:
@@ -136,7 +141,7 @@ class _TransformersVision:
         if "image" not in table.column_names:
             raise DataError("no 'image' column", where=f"{self.name} features", fix="pass rows that follow the row contract")
         images = table.column("image").to_pylist()
-        good, rows, skipped = [], [], {}
+        good, rows, skipped = [], [], {}  # type: list[np.ndarray], list[int], dict[str, int]
         for i, im in enumerate(images):
             try:
                 good.append(decode_rgb((im or {}).get("bytes"), where=f"row {i}"))

@@ -86,7 +86,8 @@ def gaze_density_figure(res: AnalysisResult) -> bytes | None:
         ax.set_xlabel("gaze yaw (deg, + = image left)")
         ax.grid(color="white", lw=0.4, alpha=0.6)
     axes[0][0].set_ylabel("gaze pitch (deg, + = up)")
-    fig.colorbar(mesh, ax=list(axes[0]), label="share of side's rows per bin")
+    if mesh is not None:
+        fig.colorbar(mesh, ax=list(axes[0]), label="share of side's rows per bin")
     return _png(fig)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from synthgen.plan.spec import SceneSpec
+from synthgen.spec import SceneSpec
 
 
 def spec_attributes(specs: Sequence[SceneSpec]) -> dict[str, list[str]]:

@@ -11,8 +11,7 @@ Outputs (``Layout.reports_dir``):
 
 from __future__ import annotations
 
-import csv
-import io
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +21,19 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from synthgen.analyze.compare import analyze_tables
-from synthgen.analyze.coverage import write_gaps
+from synthgen.analyze.config import AnalyzeRun
 from synthgen.analyze.plots import image_grid
+from synthgen.analyze.registries import EXTRACTORS
 from synthgen.analyze.report import render_report
 from synthgen.analyze.result import AnalysisResult
 from synthgen.errors import DataError
+from synthgen.gaps import write_gaps
 from synthgen.images import decode_rgb
-from synthgen.io import write_json_atomic, write_text_atomic
+from synthgen.io import csv_text, write_json_atomic, write_text_atomic
+from synthgen.paths import Layout
+from synthgen.reference import Reference, read_reference
 
-
-def _layout(params: Any) -> Any:
-    from synthgen.paths import Layout
-
-    return Layout.from_params(params)
+logger = logging.getLogger(__name__)
 
 
 def load_synthetic(version_dir: Path, accepted_only: bool, with_images: bool = False) -> pa.Table:
@@ -52,32 +51,11 @@ def load_synthetic(version_dir: Path, accepted_only: bool, with_images: bool = F
     return table
 
 
-def load_reference(params: Any, progress: bool) -> tuple[pa.Table, str, bool]:
-    from synthgen.real.rows import read_real
-
-    ref = params.analyze.reference
-    if ref is None:
-        from synthgen.real.demo import build_demo_reference
-
-        path = build_demo_reference(params, progress=progress)
-        return read_real(path), f"DEMO ({path})", True
-    return read_real(ref), str(ref), False
-
-
 def _subsample(table: pa.Table, n: int | None, seed: int) -> pa.Table:
     if n is None or table.num_rows <= n:
         return table
     idx = np.sort(np.random.default_rng(seed).choice(table.num_rows, n, replace=False))
     return table.take(pa.array(idx))
-
-
-def _csv(rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return buf.getvalue()
 
 
 def gaze_density_rows(g: dict[str, Any]) -> list[dict[str, Any]]:
@@ -107,19 +85,19 @@ def write_plot_data(res: AnalysisResult, plots_dir: Path) -> dict[str, str]:
         labels = d["bins"] if d["kind"] == "categorical" else [round((lo + hi) / 2, 3) for lo, hi in zip(d["bins"][:-1], d["bins"][1:])]
         rows = [{"bin": b, "real": round(r / rs, 6), "synthetic": round(s / ss, 6)}
                 for b, r, s in zip(labels, d["real_counts"], d["synth_counts"])]
-        out[a] = str(write_text_atomic(plots_dir / f"attr_{a}.csv", _csv(rows)))
+        out[a] = str(write_text_atomic(plots_dir / f"attr_{a}.csv", csv_text(rows)))
     g = res.info.get("gaze_density") or {}
     rows = gaze_density_rows(g)
     if rows:
-        out["gaze_density"] = str(write_text_atomic(plots_dir / "gaze_density.csv", _csv(rows)))
+        out["gaze_density"] = str(write_text_atomic(plots_dir / "gaze_density.csv", csv_text(rows)))
     cov = res.coverage
     if cov.get("bins"):
         rows = [{"bin": "/".join(b), "real": r, "synthetic": s} for b, r, s in zip(cov["bins"], cov["real_counts"], cov["synth_counts"])]
-        out["coverage"] = str(write_text_atomic(plots_dir / "coverage.csv", _csv(rows)))
+        out["coverage"] = str(write_text_atomic(plots_dir / "coverage.csv", csv_text(rows)))
     p = res.info.get("projection")
     if p:
         rows = [{"x": x, "y": y, "source": s} for x, y, s in zip(p["x"], p["y"], p["source"])]
-        out["projection"] = str(write_text_atomic(plots_dir / "projection.csv", _csv(rows)))
+        out["projection"] = str(write_text_atomic(plots_dir / "projection.csv", csv_text(rows)))
     return out
 
 
@@ -164,20 +142,23 @@ def _grids(res: AnalysisResult, real: pa.Table, version_dir: Path, n: int) -> di
     return grids
 
 
-def run_analyze(params: Any, progress: bool = True) -> AnalysisResult:
+def run_analyze(params: AnalyzeRun, reference: Reference, progress: bool = True) -> AnalysisResult:
     """Compare the published synthetic data set with the real reference and write the reports."""
-    layout = _layout(params)
+    layout = Layout.from_params(params)
     ap = params.analyze
     synth = _subsample(load_synthetic(layout.version_dir, ap.accepted_only), ap.max_rows, params.seed)
-    real, ref_name, demo = load_reference(params, progress)
+    real, ref_name, demo = read_reference(reference.path), reference.name, reference.demo
     real_meta = real.drop_columns([c for c in ("image", "control_image") if c in real.column_names])
     real_meta = _subsample(real_meta, ap.max_rows, params.seed + 1)
-    if ap.features.name != "identity":
+    extractor_cls: Any = EXTRACTORS.get(ap.features.name)  # the registered class, with its declarations
+    if extractor_cls.needs_images:
         synth_full = load_synthetic(layout.version_dir, ap.accepted_only, with_images=True)
         synth_full = synth_full.filter(pc.is_in(synth_full.column("sample_id"), synth.column("sample_id")))
         synth, real_for_features = synth_full, real.filter(pc.is_in(real.column("sample_id"), real_meta.column("sample_id")))
     else:
         real_for_features = real_meta
+    logger.info("analyze: %d synthetic vs %d real rows (%s), features %s", synth.num_rows, real_for_features.num_rows,
+                ref_name, ap.features.name)
     res = analyze_tables(synth, real_for_features, ap, params.seed, progress, reference_name=ref_name, demo=demo)
     out = layout.reports_dir
     res.files["gaps"] = str(write_gaps(out / "gaps.json", res.gaps))

@@ -9,17 +9,16 @@ cosine of about 0.92 at its typical norm of 1.45.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from synthgen.sections import RunParams, Section
 
 DEFAULT_FILTERS = ["label_error", "face_count", "low_quality", "mismatch", "near_duplicate", "identity_leak"]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class QualityThresholds(_Section):
+class QualityThresholds(Section):
     min_face_size: float = Field(40.0, ge=0, description="sqrt(face box area) in pixels")
     min_sharpness: float = Field(15.0, ge=0, description="variance of the Laplacian on the 128 px face crop")
     min_exposure: float = Field(0.10, ge=0, le=1, description="mean grey level of the face crop")
@@ -34,7 +33,7 @@ class QualityThresholds(_Section):
         return self
 
 
-class Tolerances(_Section):
+class Tolerances(Section):
     """Largest accepted disagreement between requested (``req_*``) and measured (``meas_*``)."""
 
     gaze_deg: float = Field(20.0, gt=0, le=180, description="angle between requested and measured gaze")
@@ -46,14 +45,14 @@ class Tolerances(_Section):
                                                                        "are not checked")
 
 
-class DuplicateParams(_Section):
+class DuplicateParams(Section):
     min_cosine: float = Field(0.97, gt=0, le=1, description="identity-embedding cosine of near duplicates")
     max_phash_distance: int = Field(8, ge=0, le=64, description="pHash Hamming distance of near duplicates")
     max_angle_deg: float = Field(3.0, ge=0, le=180, description="largest difference of measured head yaw/pitch "
                                                               "and gaze yaw/pitch between near duplicates")
 
 
-class CurateParams(_Section):
+class CurateParams(Section):
     filters: list[str] = Field(default_factory=lambda: list(DEFAULT_FILTERS),
                                description="filters to apply (each adds its reason codes)")
     quality: QualityThresholds = QualityThresholds()
@@ -64,3 +63,10 @@ class CurateParams(_Section):
                           "'meas_identity_embedding' column); none = identity_leak skipped")
     identity_leak_min_cosine: float = Field(0.92, gt=0, le=1, description="closer than this to any reference "
                                                                          "face = identity_leak")
+
+
+class CurateRun(RunParams, Protocol):
+    """What the curate stage reads."""
+
+    @property
+    def curate(self) -> CurateParams: ...

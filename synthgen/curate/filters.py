@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from synthgen.curate.base import FILTERS, FilterResult
 from synthgen.curate.config import CurateParams
 from synthgen.errors import ConfigError, DataError
+from synthgen.geometry import angle_diff, angular_error
 from synthgen.vocab import EXPRESSIONS
 
 
@@ -39,23 +40,6 @@ def _gt(values: np.ndarray, limit: float) -> np.ndarray:
 def _lt(values: np.ndarray, limit: float) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         return np.nan_to_num(values, nan=np.inf) < limit
-
-
-def angle_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Signed a - b in degrees, wrapped into [-180, 180)."""
-    return (a - b + 180.0) % 360.0 - 180.0
-
-
-def gaze_vectors(yaw: np.ndarray, pitch: np.ndarray) -> np.ndarray:
-    """synthgen.geometry.gaze_vector for arrays of angles (n x 3)."""
-    y, p = np.radians(yaw), np.radians(pitch)
-    return np.stack([-np.cos(p) * np.sin(y), -np.sin(p), -np.cos(p) * np.cos(y)], axis=-1)
-
-
-def gaze_angular_error(req_yaw: np.ndarray, req_pitch: np.ndarray, meas_yaw: np.ndarray,
-                       meas_pitch: np.ndarray) -> np.ndarray:
-    a, b = gaze_vectors(req_yaw, req_pitch), gaze_vectors(meas_yaw, meas_pitch)
-    return np.degrees(np.arccos(np.clip(np.sum(a * b, axis=-1), -1.0, 1.0)))
 
 
 def requested_eyes_open(frame: pl.DataFrame) -> np.ndarray:
@@ -118,7 +102,7 @@ class Mismatch:
 
     def apply(self, frame: pl.DataFrame, prior: list[list[str]]) -> FilterResult:
         t = self.t
-        gaze_err = gaze_angular_error(num(frame, "req_gaze_yaw"), num(frame, "req_gaze_pitch"),
+        gaze_err = angular_error(num(frame, "req_gaze_yaw"), num(frame, "req_gaze_pitch"),
                                       num(frame, "meas_gaze_yaw"), num(frame, "meas_gaze_pitch"))
         gaze = _gt(gaze_err, t.gaze_deg) & requested_eyes_open(frame)
         head_err = np.stack([

@@ -9,7 +9,6 @@ sides are known; gaze errors only over rows whose eyes were requested open.
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from synthgen.curate.filters import angle_diff, gaze_angular_error, num, requested_eyes_open, strs
+from synthgen.curate.filters import num, requested_eyes_open, strs
+from synthgen.geometry import angle_diff, angular_error
 from synthgen.io import atomic_path, write_json_atomic, write_text_atomic
 from synthgen.vocab import AGE_GROUPS, EXPRESSIONS, GAZE_ZONES
 
@@ -62,7 +62,7 @@ def signed_errors(frame: pl.DataFrame) -> dict[str, np.ndarray]:
         err = angle_diff(num(frame, f"meas_{a}"), num(frame, f"req_{a}"))
         keep = one & (eyes if a.startswith("gaze") else True)
         out[a] = np.where(keep, err, np.nan)
-    ang = gaze_angular_error(num(frame, "req_gaze_yaw"), num(frame, "req_gaze_pitch"),
+    ang = angular_error(num(frame, "req_gaze_yaw"), num(frame, "req_gaze_pitch"),
                              num(frame, "meas_gaze_yaw"), num(frame, "meas_gaze_pitch"))
     out["gaze_angular"] = np.where(one & eyes, ang, np.nan)
     out["age"] = np.where(one, num(frame, "meas_age") - num(frame, "req_age"), np.nan)
@@ -164,9 +164,7 @@ def acceptance_bins(table: pa.Table | pl.DataFrame) -> pl.DataFrame:
 
 
 def _csv(df: pl.DataFrame, path: Path) -> None:
-    buf = io.StringIO()
-    df.write_csv(buf)
-    write_text_atomic(path, buf.getvalue())
+    write_text_atomic(path, df.write_csv())
 
 
 def write_controllability(table: pa.Table | pl.DataFrame, metrics_file: Path, plots_dir: Path,
@@ -239,7 +237,7 @@ def _plots(frame: pl.DataFrame, report: dict[str, Any], out: Path) -> None:
     for i in range(mat.shape[0]):
         for j in range(mat.shape[1]):
             if mat[i, j]:
-                ax.text(j, i, int(mat[i, j]), ha="center", va="center", fontsize=8)
+                ax.text(j, i, str(int(mat[i, j])), ha="center", va="center", fontsize=8)
     ax.set_xlabel("measured")
     ax.set_ylabel("requested")
     ax.set_title(f"expression accuracy {report['expression']['accuracy']}")

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from synthgen.config import Params
+from synthgen.curate.config import CurateRun
 from synthgen.curate.core import Decisions, decide, decision_columns, with_decisions
 from synthgen.curate.report import write_controllability
 from synthgen.errors import DataError
@@ -41,7 +41,7 @@ def labelled_shards(layout: Layout) -> list[int]:
                        fix="run `synthgen label` first")
 
 
-def _fingerprint(params: Params, layout: Layout) -> dict:
+def _fingerprint(params: CurateRun, layout: Layout) -> dict:
     try:
         upstream = json.loads((layout.stage_dir(UPSTREAM) / MARKER).read_text()).get("hash")
     except (OSError, ValueError):
@@ -67,7 +67,7 @@ def read_decision_frame(layout: Layout, shards: list[int]) -> tuple[pl.DataFrame
     return frame, sizes
 
 
-def run_curate(params: Params, progress: bool = True) -> StageResult:
+def run_curate(params: CurateRun, progress: bool = True) -> StageResult:
     layout = Layout.from_params(params)
     out_dir = layout.stage_dir(STAGE)
     prepare_stage_dir(out_dir, _fingerprint(params, layout))

@@ -13,8 +13,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from synthgen.plan.spec import SceneSpec
 from synthgen.registry import Registry
+from synthgen.spec import SceneSpec
 
 
 @dataclass
@@ -31,19 +31,30 @@ class GeneratedSample:
 
 @runtime_checkable
 class Generator(Protocol):
+    """``max_processes`` is what the backend declares about parallelism on one machine: ``None``
+    for a CPU backend (one process per core), ``1`` for a backend that owns a device (several
+    devices run one process each under ``accelerate launch``). Stage code reads the declaration and
+    never asks which backend it holds."""
+
     name: str
     version: str
+    max_processes: int | None
 
     def generate(self, specs: Sequence[SceneSpec]) -> list[GeneratedSample]:
         """Render the specs in order; same specs (same seeds) give the same pixels on the same backend."""
         ...
 
 
-# Factories take the ``generate:`` params section (GenerateParams).
+# Factories take the ``generate:`` params section (GenerateParams). A backend is one line in each
+# mapping: the module that registers it, and the class of its own ``generate.<name>:`` section.
 GENERATORS: Registry[Generator] = Registry(
     "generator",
     lazy={
         "procedural": "synthgen.generate.procedural.backend",
         "diffusion": "synthgen.generate.diffusion.backend",
+    },
+    sections={
+        "procedural": "synthgen.generate.procedural.config:ProceduralParams",
+        "diffusion": "synthgen.generate.diffusion.config:DiffusionParams",
     },
 )

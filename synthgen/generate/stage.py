@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from synthgen.config import Params
 from synthgen.contract import conform, generated_schema, image_struct
 from synthgen.generate.base import GENERATORS, Generator
+from synthgen.generate.config import GenerateRun
+from synthgen.generate.parallel import launched_processes, run_distributed
 from synthgen.images import encode_png
 from synthgen.paths import Layout
-from synthgen.plan.planner import plan_shards, read_plan
 from synthgen.shards import StageResult, default_workers, prepare_stage_dir, run_sharded, write_parquet_atomic
+from synthgen.spec import plan_shards, read_plan
 
 STAGE = "generated"
 
@@ -27,11 +28,11 @@ def _generator(generate_json: str) -> Generator:
     return GENERATORS.create(cfg.backend, cfg)
 
 
-def get_generator(params: Params) -> Generator:
+def get_generator(params: GenerateRun) -> Generator:
     return _generator(params.generate.model_dump_json())
 
 
-def generate_shard(params: Params, shard: int) -> Path:
+def generate_shard(params: GenerateRun, shard: int) -> Path:
     layout = Layout.from_params(params)
     specs = read_plan(layout.plan_file, shard=shard)
     gen = get_generator(params)
@@ -67,13 +68,13 @@ def generate_shard(params: Params, shard: int) -> Path:
     )
 
 
-def fingerprint(params: Params) -> dict[str, object]:
+def fingerprint(params: GenerateRun) -> dict[str, object]:
     """What a generated shard depends on; a change discards the old shards."""
     return {"seed": params.seed, "plan": params.plan.model_dump(mode="json"),
             "generate": params.generate.model_dump(mode="json")}
 
 
-def prepare_generate(params: Params) -> list[int]:
+def prepare_generate(params: GenerateRun) -> list[int]:
     """Ready the output folder (keeping finished shards when params are unchanged); list the shards."""
     layout = Layout.from_params(params)
     get_generator(params)  # missing weights or a bad config fail here, before old shards are discarded
@@ -81,13 +82,23 @@ def prepare_generate(params: Params) -> list[int]:
     return plan_shards(layout.plan_file)
 
 
-def run_generate(params: Params, shards: list[int] | None = None, progress: bool = True) -> StageResult:
+def run_generate(params: GenerateRun, shards: list[int] | None = None, progress: bool = True) -> StageResult:
+    """Render every planned shard whose output is missing.
+
+    Under ``accelerate launch`` (``WORLD_SIZE`` > 1) each process renders its own share of the
+    shards (``synthgen.generate.parallel``); otherwise shards run in as many processes as the
+    backend declares it can use (``Generator.max_processes``)."""
     layout = Layout.from_params(params)
+    if launched_processes() > 1:
+        todo = list(shards) if shards is not None else plan_shards(layout.plan_file)
+        return run_distributed(STAGE, lambda: prepare_generate(params), generate_shard, params, todo,
+                               lambda s: layout.shard_file(STAGE, s), progress)
     all_shards = prepare_generate(params)
     todo = shards if shards is not None else all_shards
     workers = default_workers(params.generate.workers)
-    if params.generate.backend != "procedural":
-        workers = 1  # one model per device; multi-GPU runs one process per device (see README)
+    cap = get_generator(params).max_processes
+    if cap is not None:
+        workers = min(workers, cap)
     return run_sharded(
         STAGE, generate_shard, params, todo, lambda s: layout.shard_file(STAGE, s), workers, progress
     )

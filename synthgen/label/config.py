@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from synthgen.sections import RunParams, Section
 
 DEFAULT_LABELERS = [
     "mediapipe_detector",
@@ -18,18 +21,14 @@ DEFAULT_LABELERS = [
 ]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class DetectorParams(_Section):
+class DetectorParams(Section):
     min_confidence: float = Field(0.5, gt=0, le=1, description="detections below this score are ignored")
     model_selection: int = Field(1, ge=0, le=1, description="BlazeFace: 0 short range (< 2 m), 1 full range")
     hog_upsample: int = Field(0, ge=0, le=2, description="dlib HOG: image upsampling (1 finds smaller faces, "
                                                          "costs 4x, adds false positives)")
 
 
-class GazeParams(_Section):
+class GazeParams(Section):
     """Eye model of the geometric gaze estimate, as fractions of the eye's corner-to-corner width
     (anatomy: eye opening ~30 mm, pupil ~10.5 mm from the eyeball's centre of rotation, the
     corners' midpoint ~4 mm in front of it)."""
@@ -41,27 +40,27 @@ class GazeParams(_Section):
                                                             "closed and gives no gaze")
 
 
-class HeadPoseParams(_Section):
+class HeadPoseParams(Section):
     cabin_intrinsics: bool = Field(True, description="rows that name req_camera/req_seat use that cabin camera's "
                                                      "pinhole (synthgen.cabin.intrinsics); others use focal_scale")
     focal_scale: float = Field(1.0, gt=0.1, le=10, description="assumed focal length in units of the image's "
                                                                "larger side (no intrinsics in the row contract)")
 
 
-class QualityParams(_Section):
+class QualityParams(Section):
     crop_size: int = Field(128, ge=32, le=512, description="face crop side the quality scores are computed at "
                                                            "(scores comparable across face sizes)")
     brisque: bool = Field(True, description="BRISQUE is the slowest quality score; off = null column")
 
 
-class InsightFaceParams(_Section):
+class InsightFaceParams(Section):
     root: Path | None = Field(None, description="folder holding models/<name>/*.onnx (buffalo_l layout)")
     name: str = Field("buffalo_l", description="model pack folder under <root>/models")
     det_size: int = Field(640, ge=64, le=2048, description="detector input side")
     det_thresh: float = Field(0.5, gt=0, lt=1)
 
 
-class LabelParams(_Section):
+class LabelParams(Section):
     labelers: list[str] = Field(
         default_factory=lambda: list(DEFAULT_LABELERS),
         description="labellers, run in this order; the first must be a face detector",
@@ -88,3 +87,10 @@ class LabelParams(_Section):
         if unknown:
             raise ValueError(f"unknown labeller(s) {unknown}; choose from: {', '.join(LABELERS.names())}")
         return v
+
+
+class LabelRun(RunParams, Protocol):
+    """What the label stage (and real-data labelling) reads."""
+
+    @property
+    def label(self) -> LabelParams: ...

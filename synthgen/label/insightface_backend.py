@@ -69,7 +69,8 @@ class InsightFace:
         if not faces:
             return
         chosen = ctx.box
-        face = next(f for f, b in zip(faces, boxes) if np.allclose(b, chosen))
+        assert chosen is not None  # set_detections just chose a box among the faces
+        face = next(f for f, b in zip(faces, boxes, strict=True) if np.allclose(b, chosen))
         if "meas_identity_embedding" in self.provides and getattr(face, "embedding", None) is not None:
             ctx.meas["meas_identity_embedding"] = np.asarray(face.normed_embedding, np.float32).tolist()
             ctx.meas["meas_identity_labeler"] = self.model

@@ -1,8 +1,9 @@
 """Labelling a table: build the configured labellers once per process, run them on every image.
 
 ``label_rows`` adds the ``meas_*`` columns to any row-contract table (synthetic shards, real-data
-imports). Large tables are cut into chunks labelled by a pool of processes; each worker builds the
-models once (mediapipe, dlib, ONNX and tflite sessions take seconds to load and cannot be pickled).
+imports). Large tables are cut into chunks labelled by a pool of processes and by the calling process
+itself; each worker builds the models once (mediapipe, dlib, ONNX and tflite sessions take seconds
+to load and cannot be pickled), and the caller labels while they start.
 Workers are spawned, not forked: a fork copies a parent's model objects whose internal threads did
 not survive the fork, which can hang. Every value is a pure function of the image and the params,
 so the chunking and the number of workers never change a label.
@@ -10,9 +11,11 @@ so the chunking and the number of workers never change a label.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import os
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -20,11 +23,11 @@ from typing import Any
 import pyarrow as pa
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from synthgen.contract import MEAS_NAMES, meas_table
 from synthgen.errors import ConfigError, DataError, SynthgenError
 from synthgen.images import decode_rgb
 from synthgen.label.base import DETECTION_KEYS, LABELERS, FaceContext, Labeler
 from synthgen.label.config import LabelParams
-from synthgen.label.schema import MEAS_NAMES, meas_table
 
 # Row columns the labellers may look at besides the image (the cabin geometry for gaze zones).
 CONTEXT_COLUMNS = ("req_camera", "req_seat")
@@ -64,11 +67,13 @@ def build_labelers(params: LabelParams) -> list[Labeler]:
 
 
 _CACHE: dict[tuple[int, str], list[Labeler]] = {}
+SCHEDULING_FIELDS = {"workers", "chunk_size", "min_rows_per_worker"}
 
 
 def get_labelers(params: LabelParams) -> list[Labeler]:
     """Labellers for these params, built once per process (keyed by pid: never reuse a parent's)."""
-    key = (os.getpid(), params.model_dump_json())
+    # how the work is spread (workers, chunking) does not change the models: not part of the key
+    key = (os.getpid(), params.model_dump_json(exclude=SCHEDULING_FIELDS))
     if key not in _CACHE:
         _CACHE.clear()
         _CACHE[key] = build_labelers(params)
@@ -118,8 +123,55 @@ def _label_chunk(params_json: str, items: list[tuple[dict[str, Any] | None, dict
 def _worker_init() -> None:
     # One process per core: keep each library to one thread so workers do not fight for cores.
     import cv2
+    from threadpoolctl import threadpool_limits
 
     cv2.setNumThreads(1)
+    threadpool_limits(1)  # BLAS/OpenMP (BRISQUE's numpy and scipy)
+
+
+@contextlib.contextmanager
+def _single_threaded() -> Iterator[None]:
+    """The parent labels chunks beside its workers: one thread per library for that time too."""
+    import cv2
+    from threadpoolctl import threadpool_limits
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        cv2.setNumThreads(before)
+
+
+def _label_pooled(params_json: str, chunks: list[list[Any]], workers: int, results: list[Any],
+                  advance: Callable[[int], None]) -> None:
+    """Label ``chunks`` with ``workers - 1`` spawned processes and the calling process itself.
+
+    The caller takes the next chunk whenever its workers hold enough queued work, so the seconds a
+    worker needs to start (imports, model loading) are not idle time, and no core sits unused."""
+    todo = collections.deque(range(len(chunks)))
+    ahead = 2  # chunks queued per worker: enough to keep it busy while the caller labels one
+    with ProcessPoolExecutor(max_workers=workers - 1, mp_context=get_context("spawn"),
+                             initializer=_worker_init) as pool, _single_threaded():
+        pending: dict[Future[list[dict[str, Any]]], int] = {}
+
+        def collect(futures: Iterable[Future[list[dict[str, Any]]]]) -> None:
+            for fut in futures:
+                i = pending.pop(fut)
+                results[i] = fut.result()
+                advance(len(chunks[i]))
+
+        while todo:
+            collect([f for f in list(pending) if f.done()])
+            if len(pending) < ahead * (workers - 1):
+                i = todo.popleft()
+                pending[pool.submit(_label_chunk, params_json, chunks[i])] = i
+                continue
+            i = todo.pop()  # the caller works from the other end of the queue
+            results[i] = _label_chunk(params_json, chunks[i])
+            advance(len(chunks[i]))
+        collect(as_completed(list(pending)))
 
 
 def _items(table: pa.Table) -> list[tuple[dict[str, Any] | None, dict[str, Any], str]]:
@@ -151,13 +203,7 @@ def label_rows(table: pa.Table, params: LabelParams, progress: bool = True) -> p
                 results[i] = _label_chunk(params_json, chunk)
                 bar.advance(task, len(chunk))
         else:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                                     initializer=_worker_init) as pool:
-                futures = {pool.submit(_label_chunk, params_json, c): i for i, c in enumerate(chunks)}
-                for fut in as_completed(futures):
-                    i = futures[fut]
-                    results[i] = fut.result()
-                    bar.advance(task, len(chunks[i]))
+            _label_pooled(params_json, chunks, workers, results, lambda k: bar.advance(task, k))
     rows = [m for chunk in results for m in (chunk or [])]
     meas = meas_table(rows)
     keep = [c for c in table.column_names if c not in MEAS_NAMES]

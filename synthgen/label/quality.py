@@ -23,7 +23,6 @@ import numpy as np
 from synthgen.label.base import LABELERS, FaceContext, crop_square
 from synthgen.label.config import LabelParams
 
-
 BRISQUE_DECIMALS = 6
 
 

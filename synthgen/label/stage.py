@@ -6,15 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from synthgen.config import Params
+from synthgen.label.config import LabelRun
 from synthgen.label.pipeline import get_labelers, label_rows
 from synthgen.paths import Layout
 from synthgen.shards import (
     MARKER,
     StageResult,
     default_workers,
-    prepare_stage_dir,
     list_shards,
+    prepare_stage_dir,
     read_parquet,
     run_sharded,
     write_parquet_atomic,
@@ -24,7 +24,7 @@ STAGE = "labelled"
 UPSTREAM = "generated"
 
 
-def label_shard(params: Params, shard: int) -> Path:
+def label_shard(params: LabelRun, shard: int) -> Path:
     layout = Layout.from_params(params)
     table = read_parquet(layout.shard_file(UPSTREAM, shard))
     out = label_rows(table, params.label, progress=False)
@@ -44,7 +44,7 @@ def upstream_fingerprint(layout: Layout) -> str | None:
         return None
 
 
-def prepare_label_dir(params: Params) -> None:
+def prepare_label_dir(params: LabelRun) -> None:
     """Ready the output folder, keeping finished shards when the label params and the generated
     shards' fingerprint are unchanged. The dataset version is not part of the fingerprint: it
     also hashes curate params, which do not change labels. Needs only the generate stage's
@@ -57,13 +57,13 @@ def prepare_label_dir(params: Params) -> None:
     )
 
 
-def prepare_label(params: Params) -> list[int]:
+def prepare_label(params: LabelRun) -> list[int]:
     """Ready the output folder and list the generated shards to label."""
     prepare_label_dir(params)
     return upstream_shards(Layout.from_params(params))
 
 
-def run_label(params: Params, shards: list[int] | None = None, progress: bool = True) -> StageResult:
+def run_label(params: LabelRun, shards: list[int] | None = None, progress: bool = True) -> StageResult:
     """Label every generated shard whose labelled copy is missing.
 
     Parallelism: with several shards to do, one shard per core (each labels its rows in one

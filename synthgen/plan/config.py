@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from synthgen.plan.distributions import Categorical, Constant, Distribution, TruncNormal, Uniform
-from synthgen.plan.spec import SceneSpec
+from synthgen.sections import RunParams
+from synthgen.spec import SceneSpec
 from synthgen.vocab import SPLITS
 
 # Identity-level attributes are drawn once per identity (a person keeps age, gender and skin tone
@@ -109,3 +110,10 @@ class PlanParams(BaseModel):
 
 
 __all__ = ["PlanParams", "PlanAttributes", "IDENTITY_ATTRIBUTES", "allowed", "Constant"]
+
+
+class PlanRun(RunParams, Protocol):
+    """What the plan stage reads: its own section."""
+
+    @property
+    def plan(self) -> PlanParams: ...

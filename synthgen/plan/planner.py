@@ -6,19 +6,15 @@ whatever ``n`` is: growing a dataset keeps the first specs and their sample ids.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from synthgen.errors import DataError
-from synthgen.io import atomic_path, stable_hash
+from synthgen.io import stable_hash
 from synthgen.plan.config import IDENTITY_ATTRIBUTES, PlanParams
-from synthgen.plan.spec import SceneSpec
+from synthgen.spec import SceneSpec
 
 _IDENTITY, _SAMPLE, _SEED, _SPLIT = 0, 1, 2, 3
 
@@ -41,7 +37,7 @@ def _clean(name: str, value: Any) -> Any:
     return value
 
 
-def assign_splits(n_identities: int, fractions: Mapping[str, float], seed: int) -> list[str]:
+def assign_splits(n_identities: int, fractions: Mapping[Any, float], seed: int) -> list[str]:
     """Split identities (not images) so no person appears in two splits. Counts follow the
     fractions by largest remainder, and every split with a positive fraction gets at least one
     identity when there are enough of them."""
@@ -112,40 +108,3 @@ def plan_specs(params: PlanParams, seed: int) -> list[SceneSpec]:
 
         return plan_targeted(params, seed)
     return plan_random(params, seed)
-
-
-# --- plan table I/O -----------------------------------------------------------------------------
-
-def shard_of(index: int, shard_size: int) -> int:
-    return index // shard_size
-
-
-def n_shards(n: int, shard_size: int) -> int:
-    return (n + shard_size - 1) // shard_size
-
-
-def specs_to_table(specs: Sequence[SceneSpec], shard_size: int) -> pa.Table:
-    rows = [s.model_dump(mode="json") | {"shard": shard_of(s.index, shard_size)} for s in specs]
-    return pa.Table.from_pylist(rows)
-
-
-def write_plan(specs: Sequence[SceneSpec], path: str | Path, shard_size: int) -> Path:
-    table = specs_to_table(specs, shard_size)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
-    return Path(path)
-
-
-def read_plan(path: str | Path, shard: int | None = None) -> list[SceneSpec]:
-    path = Path(path)
-    if not path.exists():
-        raise DataError("plan not found", where=str(path), fix="run `synthgen plan` first")
-    filters = None if shard is None else [("shard", "=", shard)]
-    table = pq.read_table(path, filters=filters)
-    cols = [c for c in table.column_names if c != "shard"]
-    return [SceneSpec.model_validate(r) for r in table.select(cols).to_pylist()]
-
-
-def plan_shards(path: str | Path) -> list[int]:
-    table = pq.read_table(path, columns=["shard"])
-    return sorted(set(table.column("shard").to_pylist()))

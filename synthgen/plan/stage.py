@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from synthgen.config import Params
 from synthgen.paths import Layout
-from synthgen.plan.planner import plan_specs, write_plan
+from synthgen.plan.config import PlanRun
+from synthgen.plan.planner import plan_specs
+from synthgen.spec import write_plan
 
 
-def run_plan(params: Params) -> Path:
+def run_plan(params: PlanRun) -> Path:
     layout = Layout.from_params(params)
     specs = plan_specs(params.plan, params.seed)
     return write_plan(specs, layout.plan_file, params.plan.shard_size)

@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from synthgen.analyze.coverage import read_gaps
 from synthgen.errors import ConfigError
+from synthgen.gaps import read_gaps
 from synthgen.io import stable_hash
 from synthgen.plan.config import PlanParams
 from synthgen.plan.planner import Identity, plan_identities, sample_spec
-from synthgen.plan.spec import SceneSpec
+from synthgen.spec import SceneSpec
 from synthgen.vocab import age_group, age_group_range
 
 _PICK, _NEW_IDENTITY, _GAZE = 11, 12, 13

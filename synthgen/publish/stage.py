@@ -17,12 +17,12 @@ import pyarrow.compute as pc
 import yaml
 
 from synthgen import __version__
-from synthgen.config import Params
 from synthgen.contract import conform, hf_image_metadata, published_schema
 from synthgen.errors import DataError
 from synthgen.io import TMP_PREFIX, sha256_file, write_json_atomic
 from synthgen.paths import Layout
 from synthgen.publish.card import CARD, write_card  # noqa: F401 - CARD is part of this module's API
+from synthgen.sections import RunParams
 from synthgen.shards import read_parquet, write_parquet_atomic
 
 # Hive partition keys live in the folder names; the files keep the columns too, so a file read on
@@ -83,7 +83,7 @@ def input_shards(layout: Layout, source_stage: str) -> list[Path]:
     return files
 
 
-def run_publish(params: Params, source_stage: str = "curated", progress: bool = True) -> PublishResult:
+def run_publish(params: RunParams, source_stage: str = "curated", progress: bool = True) -> PublishResult:
     layout = Layout.from_params(params)
     files = input_shards(layout, source_stage)
     layout.dataset_dir.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@ def read_label_table(path: Path) -> list[tuple[int, dict[str, Any]]]:
     if path.suffix.lower() in (".parquet", ".pq"):
         try:
             rows = pq.read_table(path).to_pylist()
-        except Exception as err:  # noqa: BLE001 - any reader failure is a data error here
+        except Exception as err:
             raise DataError(f"not readable Parquet ({err})", where=str(path)) from None
         return [(i + 1, r) for i, r in enumerate(rows)]
     try:

@@ -12,13 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from synthgen.contract import BASE_FIELDS, conform
+from synthgen.contract import BASE_FIELDS, MEAS_FIELDS, conform
 from synthgen.errors import DataError
 from synthgen.images import decode_rgb
 from synthgen.io import stable_hash
-from synthgen.label.schema import MEAS_FIELDS
 from synthgen.real.labels import COLUMNS, LABELER_COLUMN, normalise
 
 REAL_SCHEMA = pa.schema(BASE_FIELDS + MEAS_FIELDS)
@@ -79,7 +77,7 @@ def check_size(data: bytes, limit: int = MAX_PIXELS) -> None:
         # PIL refuses to even open a header past twice its own limit; the size is over ours too
         raise ValueError(f"image is over {2 * (Image.MAX_IMAGE_PIXELS or 0) // 1_000_000} MP, above the "
                          f"{limit // 1_000_000} MP limit: resize it") from None
-    except Exception:  # noqa: BLE001 - not an image PIL knows: the decoder reports it below
+    except Exception:
         return
     if w * h > limit:
         raise ValueError(f"image is {w}x{h} pixels, over the {limit // 1_000_000} MP limit: resize it")
@@ -198,30 +196,10 @@ def group_photos(table: pa.Table) -> list[str]:
         return []
     counts = table.column("meas_face_count").to_pylist()
     paths = [(img or {}).get("path") for img in table.column("image").to_pylist()]
-    many = [(p, c) for p, c in zip(paths, counts) if c is not None and c > 1]
+    many = [(p, c) for p, c in zip(paths, counts, strict=True) if c is not None and c > 1]
     if not many:
         return []
     shown = ", ".join(f"{p} ({c} faces)" for p, c in many[:5]) + (" ..." if len(many) > 5 else "")
     return [f"{len(many)} image(s) show more than one face but are imported as one labelled face: "
             f"{shown}; crop them to one face each or leave them out"]
 
-
-def read_real(path: str | Path, columns: list[str] | None = None) -> pa.Table:
-    """A real reference: one Parquet file or a folder of them (hive folders allowed)."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError("real reference not found", where=str(path),
-                        fix="import one with `synthgen real import-*`, or leave analyze.reference empty for the demo")
-    try:
-        if path.is_dir():
-            import pyarrow.dataset as ds
-
-            dset = ds.dataset(path, format="parquet", partitioning="hive")
-            cols = [c for c in (columns or dset.schema.names) if c in dset.schema.names]
-            return dset.to_table(columns=cols)
-        table = pq.read_table(path)
-        if columns:
-            table = table.select([c for c in columns if c in table.column_names])
-        return table
-    except (pa.ArrowInvalid, OSError) as err:
-        raise DataError(f"not readable Parquet ({err})", where=str(path), fix="re-run the import") from None

@@ -6,9 +6,11 @@ Kept free of torch imports: ``synthgen.config`` assembles every section at CLI s
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from synthgen.sections import RunParams, Section
 
 Task = Literal["gaze", "head_pose", "age", "expression"]
 TASKS: tuple[str, ...] = ("gaze", "head_pose", "age", "expression")
@@ -16,11 +18,7 @@ LabelSource = Literal["req", "meas"]
 Adaptation = Literal["linear", "partial", "lora", "full"]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class LabelSources(_Section):
+class LabelSources(Section):
     """Where each task's targets come from: ``req`` = what was asked of the generator (exact on the
     procedural backend), ``meas`` = what the labellers measured (the only choice for real data)."""
 
@@ -33,7 +31,7 @@ class LabelSources(_Section):
         return getattr(self, task)
 
 
-class LossParams(_Section):
+class LossParams(Section):
     weighting: Literal["fixed", "uncertainty"] = Field(
         "uncertainty",
         description="'uncertainty' learns one log-variance per task (Kendall et al. 2018); "
@@ -55,7 +53,7 @@ class LossParams(_Section):
         return v
 
 
-class LoraParams(_Section):
+class LoraParams(Section):
     rank: int = Field(8, ge=1, le=256)
     alpha: float = Field(16.0, gt=0)
     dropout: float = Field(0.0, ge=0, lt=1)
@@ -70,7 +68,7 @@ class LoraParams(_Section):
     )
 
 
-class CurriculumParams(_Section):
+class CurriculumParams(Section):
     """Easy first: during the first ``warmup_epochs`` only near-frontal synthetic rows are used."""
 
     enabled: bool = False
@@ -80,7 +78,7 @@ class CurriculumParams(_Section):
     synthetic_first: bool = Field(True, description="real rows (source=real) only after the warm-up")
 
 
-class TrainParams(_Section):
+class TrainParams(Section):
     tasks: list[Task] = Field(default_factory=lambda: list(TASKS))
     labels: LabelSources = LabelSources()
     ood_labels: LabelSources = Field(
@@ -147,3 +145,10 @@ class TrainParams(_Section):
         if extra:
             raise ValueError(f"balance names task(s) {extra} that are not in tasks")
         return self
+
+
+class TrainRun(RunParams, Protocol):
+    """What the train stage reads."""
+
+    @property
+    def train(self) -> TrainParams: ...

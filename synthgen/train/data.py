@@ -12,12 +12,12 @@ Two passes with different costs:
 from __future__ import annotations
 
 import multiprocessing
-from typing import Any
 import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np

@@ -11,14 +11,7 @@ import warnings
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score
 
-from synthgen.geometry import gaze_vector
-
-
-def angular_errors(yaw_a: np.ndarray, pitch_a: np.ndarray, yaw_b: np.ndarray, pitch_b: np.ndarray) -> np.ndarray:
-    """Degrees between gaze directions, row by row (the vectorised form of geometry.angular_error)."""
-    a = gaze_vector(yaw_a, pitch_a)
-    b = gaze_vector(yaw_b, pitch_b)
-    return np.degrees(np.arccos(np.clip((a * b).sum(0), -1.0, 1.0)))
+from synthgen.geometry import angular_error
 
 
 def _acc(pred: np.ndarray, true: np.ndarray) -> float:
@@ -33,7 +26,7 @@ def task_metrics(prefix: str, tasks: list[str], pred_reg: np.ndarray, pred_cls: 
         ok = np.isfinite(reg[:, 0]) & np.isfinite(reg[:, 1])
         m[f"{prefix}.gaze.n"] = int(ok.sum())
         if ok.any():
-            err = angular_errors(pred_reg[ok, 0], pred_reg[ok, 1], reg[ok, 0], reg[ok, 1])
+            err = angular_error(pred_reg[ok, 0], pred_reg[ok, 1], reg[ok, 0], reg[ok, 1])
             m[f"{prefix}.gaze.angular_error_deg"] = float(err.mean())
             m[f"{prefix}.gaze.angular_error_median_deg"] = float(np.median(err))
         z = cls[:, 0] >= 0

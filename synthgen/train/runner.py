@@ -23,13 +23,12 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from synthgen.config import Params
 from synthgen.errors import ConfigError, DataError
 from synthgen.io import stable_hash, write_json_atomic, write_text_atomic
 from synthgen.paths import Layout
 from synthgen.train.card import render_card
 from synthgen.train.checkpoint import TrainState, load_checkpoint, peek_checkpoint, save_checkpoint, save_model
-from synthgen.train.config import TrainParams
+from synthgen.train.config import TrainParams, TrainRun
 from synthgen.train.data import (
     RowGroupStream,
     RowIndex,
@@ -177,7 +176,7 @@ def predict(net: torch.nn.Module, index: RowIndex, cfg: TrainParams, device: tor
             np.concatenate(clss), mean_loss)
 
 
-def _resolve_ood(params: Params, cfg: TrainParams, progress: bool) -> tuple[Path | None, str]:
+def _resolve_ood(params: TrainRun, cfg: TrainParams, progress: bool) -> tuple[Path | None, str]:
     """Where the real evaluation set is, and a note for the card. 'demo' builds it on demand."""
     if cfg.ood is None:
         return None, "none (train.ood is null)"
@@ -201,7 +200,7 @@ def _check_ood_path(cfg: TrainParams) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-def run_train(params: Params, progress: bool = True) -> TrainResult:
+def run_train(params: TrainRun, progress: bool = True) -> TrainResult:
     """Train on ``Layout.from_params(params).version_dir``; write to ``models_dir/<version>``."""
     cfg = params.train
     layout = Layout.from_params(params)

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 from synthgen.errors import ConfigError
 from synthgen.generate.base import GENERATORS, GeneratedSample, Generator
 from synthgen.generate.config import GenerateParams
@@ -20,7 +22,7 @@ from synthgen.generate.diffusion.config import DiffusionParams
 from synthgen.generate.diffusion.prompts import build_prompt
 from synthgen.generate.diffusion.weights import ResolvedWeights, resolve_weights
 from synthgen.io import stable_hash
-from synthgen.plan.spec import SceneSpec
+from synthgen.spec import SceneSpec
 
 BACKEND_VERSION = "1.0"
 
@@ -47,10 +49,11 @@ class DiffusionGenerator:
     """Renders specs in batches of ``batch_size``; each sample's noise comes from its own seed."""
 
     name = "diffusion"
+    max_processes: int | None = 1  # one pipeline per device; more devices: `accelerate launch`
 
     def __init__(self, cfg: GenerateParams, renderer: Generator | None = None) -> None:
         self.cfg = cfg
-        self.params = cfg.diffusion
+        self.params: DiffusionParams = cfg.section("diffusion")
         check_size(cfg)
         # Resolve weights first: a missing model fails here in milliseconds, before torch loads.
         self.weights = resolve_weights(self.params)
@@ -80,7 +83,7 @@ class DiffusionGenerator:
         from synthgen.generate.diffusion.pipeline import to_grey
 
         prompts = [build_prompt(s, self.params) for s in specs]
-        control = None
+        control: list[np.ndarray] | None = None
         if self.params.uses_controlnet:
             missing = [r.sample_id for r in renders if r.control is None]
             if missing:
@@ -88,7 +91,7 @@ class DiffusionGenerator:
                     f"the procedural backend drew no control map for {len(missing)} sample(s)",
                     where="generate.diffusion.mode", fix="use mode img2img or txt2img, or enable control maps",
                 )
-            control = [r.control for r in renders]
+            control = [r.control for r in renders if r.control is not None]
         images = self.runner(
             [p.positive for p in prompts], [p.negative for p in prompts], [s.seed for s in specs],
             width=self.cfg.width, height=self.cfg.height, control=control,

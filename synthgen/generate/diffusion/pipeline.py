@@ -140,7 +140,7 @@ def set_attention(pipe: Any, name: str) -> None:
     reference; xformers; otherwise a diffusers attention-dispatch backend, where supported."""
     from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 
-    mods = denoisers(pipe)
+    mods: list[Any] = denoisers(pipe)
     if name in ("sdpa", "eager"):
         for m in mods:
             m.set_attn_processor(AttnProcessor2_0() if name == "sdpa" else AttnProcessor())

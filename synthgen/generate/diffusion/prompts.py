@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from synthgen.generate.diffusion.config import DiffusionParams
-from synthgen.plan.spec import SceneSpec
+from synthgen.spec import SceneSpec
 
 _EXPRESSION_WORDS = {
     "neutral": "neutral expression, relaxed face",

@@ -124,10 +124,8 @@ def save_tiny(root: str | Path, family: Literal["sd", "sdxl"] = "sd") -> tuple[P
 
     root = Path(root)
     components, controlnet = build_tiny(family)
-    if family == "sd":
-        pipe = StableDiffusionPipeline(**components, requires_safety_checker=False)
-    else:
-        pipe = StableDiffusionXLPipeline(**components)
+    pipe: Any = (StableDiffusionPipeline(**components, requires_safety_checker=False) if family == "sd"
+                 else StableDiffusionXLPipeline(**components))
     pipe.save_pretrained(root / f"tiny-{family}")
     controlnet.save_pretrained(root / f"tiny-{family}-controlnet")
     return root / f"tiny-{family}", root / f"tiny-{family}-controlnet"

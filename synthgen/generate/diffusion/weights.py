@@ -230,7 +230,8 @@ def _check_controlnet_fits(cn: WeightSource, unet_cfg: dict[str, Any], family: s
     cn_dim, unet_dim = cn.config.get("cross_attention_dim"), unet_cfg.get("cross_attention_dim")
     cn_xl = cn.config.get("addition_embed_type") == "text_time"
     if cn_xl != (family == "sdxl") or cn_dim != unet_dim:
-        cn_family = "SDXL" if cn_xl else {768: "SD 1.x", 1024: "SD 2.x"}.get(cn_dim, f"dim {cn_dim}")
+        known = {768: "SD 1.x", 1024: "SD 2.x"}
+        cn_family = "SDXL" if cn_xl else known.get(cn_dim, f"dim {cn_dim}") if isinstance(cn_dim, int) else f"dim {cn_dim}"
         raise ConfigError(
             f"ControlNet {cn.name} was made for {cn_family} (text dim {cn_dim}) but {model} is "
             f"{family.upper()} (text dim {unet_dim})",

@@ -8,7 +8,7 @@ from synthgen.generate.base import GENERATORS, GeneratedSample
 from synthgen.generate.config import GenerateParams
 from synthgen.generate.procedural.config import ProceduralParams
 from synthgen.generate.procedural.renderer import render_spec
-from synthgen.plan.spec import SceneSpec
+from synthgen.spec import SceneSpec
 
 # Bump whenever the pixels or labels for the same spec change (rows record it as generator_version).
 VERSION = "0.5.0"
@@ -19,6 +19,7 @@ class ProceduralGenerator:
 
     name = "procedural"
     version = VERSION
+    max_processes: int | None = None  # pure CPU: one process per core
 
     def __init__(self, width: int = 256, height: int = 256, params: ProceduralParams | None = None) -> None:
         self.width, self.height = width, height
@@ -34,4 +35,4 @@ class ProceduralGenerator:
 
 @GENERATORS.register("procedural")
 def create(cfg: GenerateParams) -> ProceduralGenerator:
-    return ProceduralGenerator(cfg.width, cfg.height, cfg.procedural)
+    return ProceduralGenerator(cfg.width, cfg.height, cfg.section("procedural"))

@@ -22,15 +22,15 @@ from synthgen.generate.procedural.control import draw_control
 from synthgen.generate.procedural.raster import (
     QuadricHit,
     project,
-    rowdot,
-    scatter_rows,
     rasterize_mesh,
     raycast_ellipsoid,
+    rowdot,
+    scatter_rows,
     vertex_normals,
 )
 from synthgen.generate.procedural.texture import TEX, expression_folds, linear_to_srgb, make_look, skin_texture
 from synthgen.geometry import gaze_vector, head_rotation
-from synthgen.plan.spec import SceneSpec
+from synthgen.spec import SceneSpec
 
 AMBIENT_RGB = 0.32  # <= 0.5: flat light costs detectors 16-19 points (prototype measurements)
 

@@ -1,11 +1,21 @@
-"""SceneSpec: everything a generator needs to render one image, and the source of every ``req_*`` column."""
+"""SceneSpec: everything a generator needs to render one image, and the source of every ``req_*`` column;
+and the plan file (``plan.parquet``) that carries specs from ``plan`` to ``generate``.
+
+Base layer: the planner writes specs, generators and analysis read them, and the row contract derives
+its ``req_*`` columns from them, so no stage owns the type."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
+from synthgen.errors import DataError
+from synthgen.io import atomic_path
 from synthgen.vocab import (
     AGE_MAX,
     AGE_MIN,
@@ -73,3 +83,40 @@ class SceneSpec(BaseModel):
         out["req_age_group"] = self.age_group
         out["req_eyes_open"] = self.eyes_open
         return out
+
+
+# --- plan table I/O -----------------------------------------------------------------------------
+
+def shard_of(index: int, shard_size: int) -> int:
+    return index // shard_size
+
+
+def n_shards(n: int, shard_size: int) -> int:
+    return (n + shard_size - 1) // shard_size
+
+
+def specs_to_table(specs: Sequence[SceneSpec], shard_size: int) -> pa.Table:
+    rows = [s.model_dump(mode="json") | {"shard": shard_of(s.index, shard_size)} for s in specs]
+    return pa.Table.from_pylist(rows)
+
+
+def write_plan(specs: Sequence[SceneSpec], path: str | Path, shard_size: int) -> Path:
+    table = specs_to_table(specs, shard_size)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    return Path(path)
+
+
+def read_plan(path: str | Path, shard: int | None = None) -> list[SceneSpec]:
+    path = Path(path)
+    if not path.exists():
+        raise DataError("plan not found", where=str(path), fix="run `synthgen plan` first")
+    filters = None if shard is None else [("shard", "=", shard)]
+    table = pq.read_table(path, filters=filters)
+    cols = [c for c in table.column_names if c != "shard"]
+    return [SceneSpec.model_validate(r) for r in table.select(cols).to_pylist()]
+
+
+def plan_shards(path: str | Path) -> list[int]:
+    table = pq.read_table(path, columns=["shard"])
+    return sorted(set(table.column("shard").to_pylist()))
