@@ -204,3 +204,27 @@ def test_every_tagged_version_is_pushed_and_pulled(tmp_path: Path) -> None:
         got = [d.name for d in (clone / "data/datasets/incabin-faces").glob("version=*")]
         assert got == [v]
         assert _published_rows(clone) == 6
+
+
+def test_event_triggered_training_is_recorded(tmp_path: Path) -> None:
+    """`synthgen run --no-train` leaves `train` pending; the train flow (what the published event
+    starts under `synthgen serve`) trains and records its stage, so `dvc status` is clean and a
+    later `dvc checkout` knows the model files."""
+    proj = _flow_project(tmp_path)
+    r = _cli(proj, "run", "--no-train", "--no-analyze")
+    assert r.returncode == 0, r.stdout + r.stderr
+    status = _run([sys.executable, "-m", "dvc", "status", "train"], proj)
+    assert "changed" in status, status
+    version = next((proj / "data/datasets/incabin-faces").glob("version=*")).name.removeprefix("version=")
+    code = ("import json, sys; from flows.runtime import prefect_api; from flows.train_flow import train_flow\n"
+            "with prefect_api():\n"
+            f"    s = train_flow('params.yaml', {version!r}, {str(proj)!r})\n"
+            "print(json.dumps(s['recorded']))")
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    t = subprocess.run([sys.executable, "-c", code], cwd=proj, env=env, capture_output=True, text=True, timeout=900)
+    assert t.returncode == 0, t.stdout + t.stderr
+    assert json.loads(t.stdout.strip().splitlines()[-1])["dvc_committed"] == ["train"]
+    status = _run([sys.executable, "-m", "dvc", "status", "train"], proj)
+    assert "up to date" in status and "changed" not in status, status
+    assert json.loads((proj / "metrics/train.json").read_text())
+    _run([sys.executable, "-m", "dvc", "checkout"], proj)
