@@ -228,6 +228,8 @@ def test_launched_generate_splits_shards_over_processes(tmp_path: Path) -> None:
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     outs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
+    for rank, out in enumerate(outs):  # each process rendered its own half, none rendered everything
+        assert f"process {rank} of 2 runs 2 of 4 generated shard(s)" in out, out
     dist = Layout(tmp_path / "dist", single.dataset.name, Layout.from_params(single).version).stage_dir("generated")
     ref = Layout.from_params(single).stage_dir("generated")
     names = sorted(p.name for p in ref.glob("shard-*.parquet"))

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, create_model, field_validator
 
 from synthgen.sections import RunParams, Section
 
 
-class GenerateParams(Section):
-    """The ``generate:`` section. Besides the fields below it holds one sub-section per registered
-    backend (``generate.procedural:``, ``generate.diffusion:``), validated by the class the backend
-    declared in its registry line, so adding a backend needs no change here."""
-
-    model_config = ConfigDict(extra="allow")
-
+class _GenerateFields(Section):
     backend: str = Field("procedural", description="a registered generator: procedural, diffusion")
     width: int = Field(256, ge=64, le=2048)
     height: int = Field(256, ge=64, le=2048)
@@ -31,27 +25,35 @@ class GenerateParams(Section):
             raise ValueError(f"unknown generator {v!r}; choose one of: {', '.join(GENERATORS.names())}")
         return v
 
-    @model_validator(mode="after")
-    def _backend_sections(self) -> Self:
-        from synthgen.generate.base import GENERATORS
-
-        extra = self.__pydantic_extra__ if self.__pydantic_extra__ is not None else {}
-        unknown = sorted(set(extra) - set(GENERATORS.sections()))
-        if unknown:
-            raise ValueError(f"unknown key(s) {', '.join(unknown)}; backend sections: {', '.join(GENERATORS.sections())}")
-        for name in GENERATORS.sections():
-            cls = GENERATORS.section(name)
-            assert cls is not None
-            value = extra.get(name)
-            extra[name] = value if isinstance(value, cls) else cls.model_validate(value or {})
-        return self
-
     def section(self, name: str) -> Any:
-        """The backend's own sub-section (an instance of the class it declared)."""
-        extra = self.__pydantic_extra__ or {}
-        if name not in extra:
+        """A backend's own sub-section (an instance of the class it declared in its registry line)."""
+        if name not in type(self).model_fields or name in _GenerateFields.model_fields:
             raise KeyError(f"generate.{name}: no such backend section")
-        return extra[name]
+        return getattr(self, name)
+
+
+def _with_backend_sections() -> type[_GenerateFields]:
+    """The ``generate:`` section with one field per registered backend section
+    (``generate.procedural:``, ``generate.diffusion:``), typed by the class each backend declared in
+    its registry line: errors point at ``generate.<backend>.<key>``, and adding a backend needs no
+    change here."""
+    from synthgen.generate.base import GENERATORS
+
+    fields: dict[str, Any] = {}
+    for name in GENERATORS.sections():
+        cls = GENERATORS.section(name)
+        assert cls is not None  # sections() lists only names that declared a class
+        fields[name] = (cls, Field(default_factory=cls))
+    model: type[_GenerateFields] = create_model("GenerateParams", __base__=_GenerateFields,
+                                                __module__=__name__, **fields)
+    model.__doc__ = _with_backend_sections.__doc__
+    return model
+
+
+if TYPE_CHECKING:
+    GenerateParams = _GenerateFields
+else:
+    GenerateParams = _with_backend_sections()
 
 
 class GenerateRun(RunParams, Protocol):

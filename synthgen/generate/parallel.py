@@ -15,7 +15,9 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+from synthgen.errors import ConfigError
 from synthgen.shards import ParamsT, StageResult, run_sharded
 
 logger = logging.getLogger(__name__)
@@ -33,11 +35,17 @@ def shards_for_process(shards: Sequence[int], process_index: int, num_processes:
     return sorted(shards)[process_index::num_processes]
 
 
-def my_shards(shards: Sequence[int]) -> list[int]:
-    """The shards of the current process as accelerate sees it (all of them when not launched)."""
+def _state() -> Any:
+    """accelerate's view of this process. ``accelerate launch --cpu`` (``ACCELERATE_USE_CPU``) runs
+    the processes on CPUs with gloo; without that flag and without GPUs it sees one process."""
     from accelerate import PartialState
 
-    state = PartialState()
+    return PartialState(cpu=os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes"))
+
+
+def my_shards(shards: Sequence[int]) -> list[int]:
+    """The shards of the current process as accelerate sees it (all of them when not launched)."""
+    state = _state()
     return shards_for_process(shards, state.process_index, state.num_processes)
 
 
@@ -48,9 +56,10 @@ def run_distributed(stage: str, prepare: Callable[[], object], shard_fn: Callabl
 
     The main process prepares the stage folder (it clears shards made with other params), then
     every process runs its own shards; the result lists this process's shards only."""
-    from accelerate import PartialState
-
-    state = PartialState()
+    state = _state()
+    if state.num_processes != launched_processes():
+        raise ConfigError(f"launched as {launched_processes()} processes, but accelerate sees {state.num_processes}",
+                          where="WORLD_SIZE", fix="start the processes with `accelerate launch` (add --cpu without GPUs)")
     if state.is_main_process:
         prepare()  # prepares (or clears) the stage folder and its marker, renders nothing
     # Nobody writes before the folder is ready, and nobody prepares it again afterwards
