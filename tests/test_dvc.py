@@ -227,4 +227,4 @@ def test_event_triggered_training_is_recorded(tmp_path: Path) -> None:
     status = _run([sys.executable, "-m", "dvc", "status", "train"], proj)
     assert "up to date" in status and "changed" not in status, status
     assert json.loads((proj / "metrics/train.json").read_text())
-    _run([sys.executable, "-m", "dvc", "checkout"], proj)
+    _run([sys.executable, "-m", "dvc", "checkout", "train"], proj)  # (analyze never ran here)
