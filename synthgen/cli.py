@@ -274,6 +274,25 @@ def query(
 
 @app.command()
 @friendly
+def verify(
+    dataset: Annotated[str, typer.Argument(help="dataset name (under data/datasets) or its folder")] = "incabin-faces",
+    version: Annotated[Optional[str], typer.Option(help="one version only (default: every complete version)")] = None,
+    data_dir: Annotated[Path, typer.Option(help="root of the data folder")] = Path("data"),
+) -> None:
+    """Check published files against the manifest (SHA-256 and row counts); exit 2 on any difference."""
+    from synthgen.stages import verify_dataset
+
+    folder = Path(dataset) if Path(dataset).is_dir() else data_dir / "datasets" / dataset
+    versions, problems = verify_dataset(folder, version)
+    for line in problems:
+        console.print(Text.assemble(("bad: ", "bold red"), line), highlight=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(2)
+    console.print(f"ok: {len(versions)} version(s) match their manifests ({', '.join(v.name for v in versions)})")
+
+
+@app.command()
+@friendly
 def serve(
     params: ParamsOpt = Path("params.yaml"),
     cron: Annotated[str, typer.Option(help="cron schedule of the generate flow")] = "0 3 * * *",

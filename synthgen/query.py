@@ -59,13 +59,11 @@ class Selection:
 
 
 def complete_versions(root: Path) -> list[Path]:
-    """The complete versions under a dataset folder, oldest publish first.
+    """The complete versions under a dataset folder, oldest publish first (a version is complete
+    once its manifest is in place; temp and half-built folders are never listed)."""
+    from synthgen.shards import list_versions
 
-    A version is complete once its manifest is in place: publish swaps the whole folder in with
-    a rename, and temp folders (``.tmp-*``) never match ``version=*``.
-    """
-    found = [d for d in root.glob("version=*") if d.is_dir() and (d / "_manifest.json").is_file()]
-    return sorted(found, key=lambda d: ((d / "_manifest.json").stat().st_mtime_ns, d.name))
+    return list_versions(root)
 
 
 def version_files(version_dir: Path) -> list[Path]:
@@ -113,8 +111,12 @@ def select(
 
 
 def scan_selection(sel: Selection) -> pl.LazyFrame:
-    # hive partitioning turns the version= and split= folders into columns, as before
-    return pl.scan_parquet([str(f) for f in sel.files], hive_partitioning=True)
+    """Lazy scan of the selected files through the checked reader: every page's checksum is
+    verified, so a damaged part is an error naming it, never wrong numbers. Hive partitioning
+    turns the version= and split= folders into columns."""
+    from synthgen.shards import open_dataset
+
+    return pl.scan_pyarrow_dataset(open_dataset(list(sel.files)))
 
 
 def scan(

@@ -100,10 +100,16 @@ def specs_to_table(specs: Sequence[SceneSpec], shard_size: int) -> pa.Table:
     return pa.Table.from_pylist(rows)
 
 
-def write_plan(specs: Sequence[SceneSpec], path: str | Path, shard_size: int) -> Path:
+def write_plan(specs: Sequence[SceneSpec], path: str | Path, shard_size: int,
+               stage_hash: str | None = None) -> Path:
+    """``stage_hash`` (the plan params' fingerprint) goes into the file's metadata, so a later
+    stage can tell a plan made with other params from its own. Pages carry checksums."""
     table = specs_to_table(specs, shard_size)
+    if stage_hash is not None:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                               b"synthgen.stage_hash": stage_hash.encode()})
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(table, tmp, compression="zstd", write_page_checksum=True)
     return Path(path)
 
 
@@ -112,11 +118,11 @@ def read_plan(path: str | Path, shard: int | None = None) -> list[SceneSpec]:
     if not path.exists():
         raise DataError("plan not found", where=str(path), fix="run `synthgen plan` first")
     filters = None if shard is None else [("shard", "=", shard)]
-    table = pq.read_table(path, filters=filters)
+    table = pq.read_table(path, filters=filters, page_checksum_verification=True)
     cols = [c for c in table.column_names if c != "shard"]
     return [SceneSpec.model_validate(r) for r in table.select(cols).to_pylist()]
 
 
 def plan_shards(path: str | Path) -> list[int]:
-    table = pq.read_table(path, columns=["shard"])
+    table = pq.read_table(path, columns=["shard"], page_checksum_verification=True)
     return sorted(set(table.column("shard").to_pylist()))

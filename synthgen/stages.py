@@ -72,7 +72,7 @@ __all__ = [
     "prepare_generate", "generate_shard", "run_generate",
     "prepare_label", "prepare_label_dir", "label_shard", "run_label",
     "run_curate", "run_publish", "run_analyze", "run_train",
-    "resolve_reference", "Reference", "StageResult",
+    "verify_dataset", "resolve_reference", "Reference", "StageResult",
 ]
 
 
@@ -148,6 +148,13 @@ def run_publish(params: Params, source_stage: str = "curated", progress: bool = 
     from synthgen.publish.stage import run_publish as fn
 
     return fn(params, source_stage=source_stage, progress=progress)
+
+
+def verify_dataset(dataset_dir: Path, version: str | None = None) -> tuple[list[Path], list[str]]:
+    """Check published versions against their manifests (``synthgen verify``)."""
+    from synthgen.publish.stage import verify_dataset as fn
+
+    return fn(dataset_dir, version)
 
 
 def resolve_reference(params: Params, setting: str | Path | None, progress: bool = True) -> Reference:

@@ -68,7 +68,9 @@ def test_set_errors(in_tmp: Path) -> None:
 
 
 def test_publish_error_names_a_real_command(in_tmp: Path) -> None:
-    r = runner.invoke(app, ["publish"])
+    small = ["--set", "plan.n=4", "--set", "plan.shard_size=2", "--set", "plan.identities=2"]
+    assert runner.invoke(app, ["plan", *small]).exit_code == 0
+    r = runner.invoke(app, ["publish", *small])
     _one_error(r)
     assert "`synthgen curate`" in r.stderr and "synthgen curated" not in r.stderr
     assert "not a stage folder" in _one_error(runner.invoke(app, ["publish", "--from", "cured"]))

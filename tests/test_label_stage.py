@@ -16,9 +16,8 @@ from synthgen.curate.stage import run_curate
 from synthgen.label.pipeline import label_rows
 from synthgen.label.stage import run_label
 from synthgen.paths import Layout
-from synthgen.plan.planner import plan_specs
+from synthgen.plan.stage import run_plan
 from synthgen.shards import read_parquet
-from synthgen.spec import write_plan
 
 
 def _params(tmp: Path) -> Params:
@@ -32,7 +31,7 @@ def test_stages_on_renders_are_deterministic_and_measured(tmp_path: Path) -> Non
 
     params = _params(tmp_path)
     layout = Layout.from_params(params)
-    write_plan(plan_specs(params.plan, params.seed), layout.plan_file, params.plan.shard_size)
+    run_plan(params)  # the plan carries its params' fingerprint, which generate checks
     run_generate(params, progress=False)
     result = run_label(params, progress=False)  # two shards, one process each
     assert result.shards == [0, 1]

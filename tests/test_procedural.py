@@ -225,3 +225,126 @@ def test_fer_reads_happiness_and_surprise(gen: ProceduralGenerator) -> None:
             probs = fer.probabilities(s.image, np.asarray(s.labels["req_face_box"]))
             hits[e] += EXPRESSIONS[int(np.argmax(probs))] == e
     assert hits["happiness"] >= 4 and hits["surprise"] >= 2, hits
+
+
+# ---------------------------------------------------------------- 0.6.0: teeth, identity shape, children
+
+def _mouth_pixels(s: GeneratedSample) -> np.ndarray:
+    """Grey values inside the box of the inner-lip landmarks (iBUG 60-67)."""
+    p = lm(s)[60:68]
+    x0, y0 = np.floor(p.min(0)).astype(int)
+    x1, y1 = np.ceil(p.max(0)).astype(int) + 1
+    img = s.image[y0:y1, x0:x1].astype(float)
+    return img.mean(2) if img.ndim == 3 else img
+
+
+def test_expression_geometry_moves_the_action_units_vertices() -> None:
+    """FACS actions move the vertices they name (head-local metres; y points down)."""
+    from synthgen.generate.procedural import model as fm
+
+    def d(e: str) -> np.ndarray:
+        return fm.expression_offsets(e, 1.0)[0]
+
+    inner, corner, upper_lip, chin = 55, 61, 0, 152
+    assert d("anger")[inner, 1] > 0.008  # AU4: inner brow lowered
+    assert d("sadness")[inner, 1] < -0.008  # AU1: inner brow raised
+    assert d("sadness")[corner, 1] > 0.006  # AU15: corner depressed
+    assert d("happiness")[corner, 1] < -0.005  # AU12: corner pulled up
+    assert d("disgust")[upper_lip, 1] < -0.006  # AU10: upper lip raised
+    assert d("surprise")[inner, 1] < -0.008 and fm.expression_offsets("surprise", 1.0)[1] > 0.015  # AU1+2, AU26
+    assert np.abs(d("neutral")).max() == 0
+    assert abs(d("anger")[chin, 0]) < 1e-3  # nothing pulls the chin sideways
+
+
+def test_raised_upper_lip_uncovers_teeth_and_open_jaw_shows_cavity(gen: ProceduralGenerator) -> None:
+    neutral = gen.render(spec(expression="neutral"))
+    disgust = gen.render(spec(expression="disgust", expression_intensity=1.0))
+    surprise = gen.render(spec(expression="surprise", expression_intensity=1.0))
+    # Teeth are brighter than lips and skin's shadowed fold: the mouth box gets bright pixels.
+    assert np.percentile(_mouth_pixels(disgust), 95) > np.percentile(_mouth_pixels(neutral), 95) + 5
+    # Between the rows of an open jaw the cavity is dark.
+    assert np.percentile(_mouth_pixels(surprise), 10) < np.percentile(_mouth_pixels(neutral), 10) - 30
+
+
+def test_identity_shapes_spread_like_adults_and_stay_deterministic() -> None:
+    from synthgen.generate.procedural import model as fm
+
+    ipd = []
+    for seed in range(40):
+        v = fm.shape_face(seed, "female" if seed % 2 else "male", 35.0)
+        ipd.append(float(np.linalg.norm(v[fm.R_PUPIL] - v[fm.L_PUPIL])))
+    ipd_mm = np.array(ipd) * 1000
+    assert 1.5 < ipd_mm.std() < 6.5  # adult interpupillary distance varies by a few millimetres
+    assert 52 < ipd_mm.min() and ipd_mm.max() < 76
+    assert np.array_equal(fm.shape_face(7, "male", 35.0), fm.shape_face(7, "male", 35.0))
+
+
+def test_children_have_larger_eyes_and_smaller_noses() -> None:
+    from synthgen.generate.procedural import model as fm
+
+    child, adult = fm.shape_face(3, "female", 6.0), fm.shape_face(3, "female", 30.0)
+
+    def eye_height(v: np.ndarray) -> float:
+        return float(v[145, 1] - v[159, 1])
+
+    def nose_projection(v: np.ndarray) -> float:  # tip (1) to subnasale (2)
+        return float(np.linalg.norm(v[1] - v[2]))
+
+    assert eye_height(child) > 1.1 * eye_height(adult)
+    assert nose_projection(child) < 0.85 * nose_projection(adult)
+
+
+@pytest.mark.parametrize("i", range(6))
+def test_labels_stay_exact_for_wide_identities_and_expressions(gen: ProceduralGenerator, i: int) -> None:
+    """Landmarks inside the face box, pupils equal to the 478 labels, whatever the identity draws."""
+    from synthgen.vocab import EXPRESSIONS
+
+    s = gen.render(spec(identity_seed=9000 + i, age=float(5 + 14 * i), expression=EXPRESSIONS[i % 7],
+                        expression_intensity=1.0, head_yaw=-20.0 + 8 * i))
+    x0, y0, x1, y1 = s.labels["req_face_box"]
+    p478 = lm(s, "req_landmarks_478")[:468]
+    assert (p478[:, 0] >= x0).all() and (p478[:, 0] <= x1).all() and (p478[:, 1] >= y0).all() and (p478[:, 1] <= y1).all()
+    p68 = lm(s)
+    assert ((p68[:, 0] >= x0 - 1e-6) & (p68[:, 0] <= x1 + 1e-6) & (p68[:, 1] >= y0 - 1e-6) & (p68[:, 1] <= y1 + 1e-6)).all()
+    assert np.allclose(np.asarray(s.labels["req_pupils"]).reshape(2, 2), lm(s, "req_landmarks_478")[[468, 473]])
+    again = ProceduralGenerator().render(spec(identity_seed=9000 + i, age=float(5 + 14 * i),
+                                              expression=EXPRESSIONS[i % 7], expression_intensity=1.0,
+                                              head_yaw=-20.0 + 8 * i))
+    assert encode_png(again.image) == encode_png(s.image)
+
+
+def test_benchmark_roc_auc_and_facs_reader() -> None:
+    """The controllability benchmark's own arithmetic: ROC AUC and the FACS prototype scorer."""
+    from benchmarks.bench_controllability import AU_NAMES, au_classify, roc_auc
+
+    assert roc_auc(np.array([0.9, 0.8, 0.1, 0.2]), np.array([1, 1, 0, 0])) == 1.0
+    assert roc_auc(np.array([0.1, 0.2, 0.9, 0.8]), np.array([1, 1, 0, 0])) == 0.0
+    assert roc_auc(np.array([0.5, 0.5, 0.5, 0.5]), np.array([1, 0, 1, 0])) == 0.5
+    z = np.zeros(len(AU_NAMES))
+    assert au_classify(z) == "neutral"
+    happy = z.copy()
+    happy[5], happy[8] = 0.06, 0.06  # corners up, mouth wider
+    assert au_classify(happy) == "happiness"
+    sad = z.copy()
+    sad[0], sad[2], sad[5] = 0.05, 0.03, -0.06  # inner brows up and together, corners down
+    assert au_classify(sad) == "sadness"
+    disgust = z.copy()
+    disgust[9], disgust[7], disgust[3] = 0.05, 0.06, 0.03
+    assert au_classify(disgust) == "disgust"
+
+
+def test_eyes_converge_on_near_targets_and_stay_parallel_for_far_ones() -> None:
+    from synthgen.cabin import gaze_angles_toward
+    from synthgen.generate.procedural.renderer import Scene
+
+    rng = np.random.default_rng(3)
+    yaw, pitch = gaze_angles_toward("instrument_cluster", "rearview_mirror", "driver", rng)
+    near = Scene(spec(gaze_yaw=yaw, gaze_pitch=pitch, camera="rearview_mirror", seat="driver"), 256, 256, 1, 0.42)
+    g_r, g_l = near.eye_gaze_local
+    # The subject's right eye (x < 0) turns towards +x, the left towards -x: they cross in front.
+    assert g_r[0] - g_l[0] > np.sin(np.radians(2.0))
+    mean = (g_r + g_l) / np.linalg.norm(g_r + g_l)
+    assert np.degrees(np.arccos(np.clip(mean @ near.gaze_local, -1, 1))) < 1.0  # the cyclopean gaze is kept
+    yaw, pitch = gaze_angles_toward("windshield", "rearview_mirror", "driver", rng)
+    far = Scene(spec(gaze_yaw=yaw, gaze_pitch=pitch, camera="rearview_mirror", seat="driver"), 256, 256, 1, 0.42)
+    assert np.allclose(far.eye_gaze_local[0], far.eye_gaze_local[1])

@@ -116,6 +116,8 @@ def test_published_files_get_the_umask_mode(published) -> None:
     os.umask(umask)
     for p in [*r.version_dir.rglob("*.parquet"), r.version_dir / "_manifest.json", r.version_dir / "README.md"]:
         assert p.stat().st_mode & 0o777 == 0o666 & ~umask, p
+    for d in [r.version_dir, *r.version_dir.glob("split=*")]:
+        assert d.stat().st_mode & 0o777 == 0o777 & ~umask, d
 
 
 def test_duckdb_reads(published) -> None:
@@ -204,8 +206,14 @@ def test_changed_params_discard_old_shards(tmp_path: Path) -> None:
 def test_publish_without_shards_is_a_clear_error(tmp_path: Path) -> None:
     from synthgen.errors import DataError
 
-    with pytest.raises(DataError, match="no shards"):
+    with pytest.raises(DataError, match="plan.parquet not found"):
         run_publish(tiny_params(tmp_path / "data"), source_stage="generated")
+    params = tiny_params(tmp_path / "data")
+    from synthgen.stages import run_plan
+
+    run_plan(params)
+    with pytest.raises(DataError, match=r"generated/ holds no finished stage"):
+        run_publish(params, source_stage="generated")
 
 
 def test_publish_is_atomic_when_interrupted(published, tmp_path: Path, monkeypatch) -> None:

@@ -1,4 +1,8 @@
-"""The generate stage: plan shard K -> ``work/<name>/generated/shard-K.parquet``."""
+"""The generate stage: plan shard K -> ``work/<name>/generated/shard-K.parquet``.
+
+The plan must carry these params' plan fingerprint; each shard carries the generate fingerprint's
+hash, and the run holds the plan and generated locks, so two runs never mix shards in one folder.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,12 @@ from synthgen.generate.base import GENERATORS, Generator
 from synthgen.generate.config import GenerateRun
 from synthgen.generate.parallel import launched_processes, run_distributed
 from synthgen.images import encode_png
+from synthgen.lifeline import watch_parent_if_worker
+from synthgen.lineage import generate_fingerprint, generate_hash, require_plan
+from synthgen.locks import stage_locks, stages_up_to
 from synthgen.paths import Layout
 from synthgen.shards import StageResult, default_workers, prepare_stage_dir, run_sharded, write_parquet_atomic
-from synthgen.spec import plan_shards, read_plan
+from synthgen.spec import read_plan
 
 STAGE = "generated"
 
@@ -33,6 +40,7 @@ def get_generator(params: GenerateRun) -> Generator:
 
 
 def generate_shard(params: GenerateRun, shard: int) -> Path:
+    watch_parent_if_worker()  # a pool worker (e.g. a flow task) ends when its run is killed
     layout = Layout.from_params(params)
     specs = read_plan(layout.plan_file, shard=shard)
     gen = get_generator(params)
@@ -64,22 +72,25 @@ def generate_shard(params: GenerateRun, shard: int) -> Path:
         )
     table = conform(pa.Table.from_pylist(rows), generated_schema())
     return write_parquet_atomic(
-        table, layout.shard_file(STAGE, shard), row_group_size=params.publish.row_group_size
+        table, layout.shard_file(STAGE, shard), row_group_size=params.publish.row_group_size,
+        stage_hash=generate_hash(params),
     )
 
 
-def fingerprint(params: GenerateRun) -> dict[str, object]:
-    """What a generated shard depends on; a change discards the old shards."""
-    return {"seed": params.seed, "plan": params.plan.model_dump(mode="json"),
-            "generate": params.generate.model_dump(mode="json")}
+# What a generated shard depends on; a change discards the old shards.
+fingerprint = generate_fingerprint
 
 
 def prepare_generate(params: GenerateRun) -> list[int]:
-    """Ready the output folder (keeping finished shards when params are unchanged); list the shards."""
+    """Ready the output folder (keeping finished shards when params are unchanged); list the shards.
+
+    Refuses a plan made with other params (run `synthgen plan`)."""
     layout = Layout.from_params(params)
-    get_generator(params)  # missing weights or a bad config fail here, before old shards are discarded
-    prepare_stage_dir(layout.stage_dir(STAGE), fingerprint(params))
-    return plan_shards(layout.plan_file)
+    with stage_locks(layout.work_dir, stages_up_to("generated")):
+        shards = require_plan(params)
+        get_generator(params)  # missing weights or a bad config fail here, before old shards are discarded
+        prepare_stage_dir(layout.stage_dir(STAGE), fingerprint(params), generate_hash(params))
+        return shards
 
 
 def run_generate(params: GenerateRun, shards: list[int] | None = None, progress: bool = True) -> StageResult:
@@ -90,15 +101,19 @@ def run_generate(params: GenerateRun, shards: list[int] | None = None, progress:
     backend declares it can use (``Generator.max_processes``)."""
     layout = Layout.from_params(params)
     if launched_processes() > 1:
-        todo = list(shards) if shards is not None else plan_shards(layout.plan_file)
+        # One process per device under `accelerate launch`: the main one prepares the folder (with
+        # the locks); the processes are siblings, so the render phase does not take them.
+        todo = list(shards) if shards is not None else require_plan(params)
         return run_distributed(STAGE, lambda: prepare_generate(params), generate_shard, params, todo,
                                lambda s: layout.shard_file(STAGE, s), progress)
-    all_shards = prepare_generate(params)
-    todo = shards if shards is not None else all_shards
-    workers = default_workers(params.generate.workers)
-    cap = get_generator(params).max_processes
-    if cap is not None:
-        workers = min(workers, cap)
-    return run_sharded(
-        STAGE, generate_shard, params, todo, lambda s: layout.shard_file(STAGE, s), workers, progress
-    )
+    with stage_locks(layout.work_dir, stages_up_to("generated")):
+        all_shards = prepare_generate(params)
+        todo = shards if shards is not None else all_shards
+        workers = default_workers(params.generate.workers)
+        cap = get_generator(params).max_processes
+        if cap is not None:
+            workers = min(workers, cap)
+        return run_sharded(
+            STAGE, generate_shard, params, todo, lambda s: layout.shard_file(STAGE, s), workers, progress,
+            stage_hash=generate_hash(params),
+        )

@@ -106,7 +106,7 @@ def label_one(labelers: Sequence[Labeler], image: dict[str, Any] | None, row: di
     for lab in labelers:
         try:
             lab.label(ctx)
-        except Exception as err:  # noqa: BLE001 - one bad image must not stop a shard
+        except Exception as err:
             errors.append(f"{lab.name}: {type(err).__name__}: {err}")
     meas = {k: v for k, v in ctx.meas.items() if k in MEAS_NAMES}
     if errors:
@@ -121,6 +121,10 @@ def _label_chunk(params_json: str, items: list[tuple[dict[str, Any] | None, dict
 
 
 def _worker_init() -> None:
+    # A worker of a killed run must not keep labelling (and holding its models' memory).
+    from synthgen.lifeline import die_with_parent
+
+    die_with_parent()
     # One process per core: keep each library to one thread so workers do not fight for cores.
     import cv2
     from threadpoolctl import threadpool_limits

@@ -1,11 +1,17 @@
 """The publish stage: curated shards -> ``datasets/<name>/version=<v>/split=<s>/part-K.parquet``.
 
-The whole version folder is built beside the final one and swapped in with renames, so a reader
-never sees a half-published version, and a killed publish leaves the previous one intact.
+The whole version folder is built in a uniquely named temp folder beside the dataset folder
+(``datasets/.tmp-<host>-<pid>-<name>-version=<v>.<random>``, outside anything a reader globs),
+with the manifest written last, and renamed into place; so a reader never sees a half-published
+version, a killed or out-of-disk publish leaves the previous one intact, and two publishes never
+delete each other's work (they also take the dataset's publish lock). Publish refuses an input
+stage that is incomplete or was made with other params.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import shutil
 from collections import Counter
 from dataclasses import dataclass
@@ -18,19 +24,24 @@ import yaml
 
 from synthgen import __version__
 from synthgen.contract import conform, hf_image_metadata, published_schema
-from synthgen.errors import DataError
-from synthgen.io import TMP_PREFIX, sha256_file, write_json_atomic
-from synthgen.paths import Layout
+from synthgen.errors import ConfigError, DataError
+from synthgen.io import clean_stale_temps, make_temp_dir, sha256_file, write_json_atomic
+from synthgen.lineage import expected_hash, label_hash, require_plan
+from synthgen.locks import stage_locks, stages_up_to
+from synthgen.paths import SHARD_STAGES, Layout
 from synthgen.publish.card import CARD, write_card  # noqa: F401 - CARD is part of this module's API
 from synthgen.sections import RunParams
-from synthgen.shards import read_parquet, write_parquet_atomic
+from synthgen.shards import MANIFEST, list_versions, read_parquet, require_stage, write_parquet_atomic
+
+logger = logging.getLogger(__name__)
 
 # Hive partition keys live in the folder names; the files keep the columns too, so a file read on
 # its own (e.g. by Hugging Face datasets) still says which version and split it belongs to.
 PARTITIONS = ("version", "split")
 # Leading underscores mark non-data files (like Spark's _SUCCESS): pyarrow.dataset and most
-# Parquet readers skip them when given the folder. The card (CARD) is README.md, as the Hub needs.
-MANIFEST = "_manifest.json"
+# Parquet readers skip them when given the folder. MANIFEST ("_manifest.json", from
+# synthgen.shards) is written last: a version folder without it is not complete. The card (CARD)
+# is README.md, as the Hub needs.
 
 
 @dataclass
@@ -57,41 +68,62 @@ def _prepare(table: pa.Table, layout: Layout) -> pa.Table:
 
 
 def _swap_in(tmp_dir: Path, final_dir: Path) -> None:
-    old = final_dir.with_name(TMP_PREFIX + "old-" + final_dir.name)
-    if old.exists():
-        shutil.rmtree(old)
+    """Rename the finished temp folder onto ``final_dir`` (an older copy is moved aside first)."""
+    old = None
     if final_dir.exists():
+        old = make_temp_dir(tmp_dir.parent, "old-" + final_dir.parent.name + "-" + final_dir.name)
+        old.rmdir()
         final_dir.rename(old)
     tmp_dir.rename(final_dir)
-    if old.exists():
-        shutil.rmtree(old)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
-# The command that writes each stage folder publish can read (`--from`).
-STAGE_COMMANDS = {"generated": "generate", "labelled": "label", "curated": "curate"}
+_COMMANDS = {"generated": "synthgen generate", "labelled": "synthgen label", "curated": "synthgen curate"}
 
 
-def input_shards(layout: Layout, source_stage: str) -> list[Path]:
+def input_shards(params: RunParams, layout: Layout, source_stage: str) -> list[Path]:
+    """The source stage's shards, after checking it is complete and made with these params."""
+    if source_stage not in SHARD_STAGES:
+        raise ConfigError(f"unknown stage {source_stage!r} to publish from", where="--from",
+                          fix=f"use one of {', '.join(SHARD_STAGES)}")
+    expected = require_plan(params)
     folder = layout.stage_dir(source_stage)
-    files = sorted(folder.glob("shard-*.parquet"))
-    if not files:
-        raise DataError(
-            f"no shards in {folder}",
-            where=f"publish (reading stage '{source_stage}')",
-            fix=f"run the stages before publish (`synthgen run`, or `synthgen {STAGE_COMMANDS.get(source_stage, 'plan')}`)",
-        )
-    return files
+    command = _COMMANDS[source_stage]
+    if source_stage == "curated":
+        try:
+            fp = json.loads((folder / "_stage.json").read_text()).get("fingerprint", {})
+        except (OSError, ValueError, AttributeError):
+            fp = None
+        if isinstance(fp, dict) and (fp.get("upstream") != label_hash(params)
+                                     or fp.get("curate") != params.model_dump(mode="json").get("curate")):
+            raise DataError("curated/ was made with other params (label or curate section differ)",
+                            where=str(folder), fix=f"run `{command}` with these params")
+    require_stage(folder, expected, lambda s: layout.shard_file(source_stage, s),
+                  expected_hash(params, source_stage), command)
+    return [layout.shard_file(source_stage, s) for s in expected]
 
 
 def run_publish(params: RunParams, source_stage: str = "curated", progress: bool = True) -> PublishResult:
     layout = Layout.from_params(params)
-    files = input_shards(layout, source_stage)
-    layout.dataset_dir.mkdir(parents=True, exist_ok=True)
-    for stale in layout.dataset_dir.glob(TMP_PREFIX + "*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp_dir = layout.dataset_dir / f"{TMP_PREFIX}{layout.version_dir.name}"
-    tmp_dir.mkdir(parents=True)
+    with stage_locks(layout.work_dir, stages_up_to("publish")):
+        files = input_shards(params, layout, source_stage)
+        root = layout.dataset_dir.parent
+        layout.dataset_dir.mkdir(parents=True, exist_ok=True)
+        # Only leftovers of dead runs (a live run's temp folder names a live pid).
+        clean_stale_temps(root, recursive=False)
+        clean_stale_temps(layout.dataset_dir, recursive=False)
+        tmp_dir = make_temp_dir(root, f"{layout.name}-{layout.version_dir.name}")
+        try:
+            result = _build(params, layout, files, source_stage, tmp_dir)
+            _swap_in(tmp_dir, layout.version_dir)
+        except BaseException:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+            raise
+    return result
 
+
+def _build(params: RunParams, layout: Layout, files: list[Path], source_stage: str, tmp_dir: Path) -> PublishResult:
     split_rows: Counter[str] = Counter()
     accepted = 0
     reasons: Counter[str] = Counter()
@@ -121,7 +153,7 @@ def run_publish(params: RunParams, source_stage: str = "curated", progress: bool
             )
 
     rows = sum(split_rows.values())
-    manifest = {
+    manifest: dict[str, Any] = {
         "name": layout.name,
         "version": layout.version,
         "synthgen_version": __version__,
@@ -133,10 +165,9 @@ def run_publish(params: RunParams, source_stage: str = "curated", progress: bool
         "curated": source_stage == "curated",
         "files": sorted(manifest_files, key=lambda f: f["path"]),
     }
-    write_json_atomic(tmp_dir / MANIFEST, manifest)
     params_yaml = yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False)
     write_card(tmp_dir, manifest, params_yaml)
-    _swap_in(tmp_dir, layout.version_dir)
+    write_json_atomic(tmp_dir / MANIFEST, manifest)  # last: its presence marks a complete version
     return PublishResult(
         layout.version, layout.version_dir, rows, accepted, dict(split_rows),
         [dict(f, path=str(layout.version_dir / f["path"])) for f in manifest["files"]],
@@ -144,16 +175,54 @@ def run_publish(params: RunParams, source_stage: str = "curated", progress: bool
 
 
 def read_manifest(version_dir: Path) -> dict[str, Any]:
-    import json
-
     path = version_dir / MANIFEST
     if not path.exists():
-        raise DataError(f"{MANIFEST} not found", where=str(version_dir), fix="run `synthgen publish`")
-    return json.loads(path.read_text())
+        raise DataError(f"{MANIFEST} not found (not a complete version)", where=str(version_dir),
+                        fix="run `synthgen publish`")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise DataError(f"{MANIFEST} is unreadable ({err})", where=str(path),
+                        fix="publish this version again") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
+        raise DataError(f"{MANIFEST} has no file list", where=str(path), fix="publish this version again")
+    return manifest
+
+
+def verify_problems(version_dir: Path) -> list[str]:
+    """One line per file that differs from the manifest (missing, other hash, other row count,
+    unreadable) or that the manifest does not list; empty when the version is intact."""
+    import pyarrow.parquet as pq
+
+    manifest = read_manifest(version_dir)
+    bad = []
+    listed = set()
+    for f in manifest["files"]:
+        rel = str(f.get("path"))
+        listed.add(rel)
+        p = version_dir / rel
+        if not p.is_file():
+            bad.append(f"{p}: missing")
+            continue
+        if sha256_file(p) != f.get("sha256"):
+            bad.append(f"{p}: SHA-256 differs from the manifest (file changed or damaged)")
+            continue
+        try:
+            rows = pq.read_metadata(p).num_rows
+        except (OSError, ValueError) as err:
+            bad.append(f"{p}: unreadable Parquet ({err})")
+            continue
+        if rows != f.get("rows"):
+            bad.append(f"{p}: {rows} rows, the manifest says {f.get('rows')}")
+    for p in sorted(version_dir.rglob("*.parquet")):
+        rel = str(p.relative_to(version_dir))
+        if rel not in listed and not any(part.startswith((".", "_")) for part in p.relative_to(version_dir).parts):
+            bad.append(f"{p}: not listed in the manifest (mixed in from elsewhere)")
+    return bad
 
 
 def verify_manifest(version_dir: Path) -> list[str]:
-    """Files whose row count or hash differ from the manifest (empty list = intact)."""
+    """Manifest paths of files whose row count or hash differ from the manifest (empty = intact)."""
     import pyarrow.parquet as pq
 
     bad = []
@@ -162,3 +231,24 @@ def verify_manifest(version_dir: Path) -> list[str]:
         if not p.exists() or sha256_file(p) != f["sha256"] or pq.read_metadata(p).num_rows != f["rows"]:
             bad.append(f["path"])
     return bad
+
+
+def verify_dataset(dataset_dir: Path, version: str | None = None) -> tuple[list[Path], list[str]]:
+    """Check every complete version (or one) against its manifest: (versions checked, problems)."""
+    dataset_dir = Path(dataset_dir)
+    if version is not None:
+        vdir = dataset_dir / (version if version.startswith("version=") else f"version={version}")
+        if not vdir.is_dir():
+            have = ", ".join(p.name.split("=", 1)[1] for p in list_versions(dataset_dir)) or "none"
+            raise DataError(f"version {version} not found (complete versions: {have})",
+                            where=str(dataset_dir), fix="pick one of those with --version")
+        versions = [vdir]
+    else:
+        versions = list_versions(dataset_dir)
+        if not versions:
+            raise DataError("no published version found", where=str(dataset_dir),
+                            fix="check the dataset name and --data-dir, or run `synthgen publish`")
+    problems = []
+    for vdir in versions:
+        problems.extend(verify_problems(vdir))
+    return versions, problems

@@ -92,7 +92,7 @@ def draw_cabin(camera: str, seat: str, k: np.ndarray, shape: tuple[int, int], ni
     ids, mats, dists = _layout(camera, seat, tuple(np.asarray(k, float).ravel().tolist()), tuple(shape))
     palette = np.empty((len(mats) + 1, 3), np.float32)
     palette[0] = 0.02 if nir else 0.05
-    for i, (mat, dist) in enumerate(zip(mats, dists), start=1):
+    for i, (mat, dist) in enumerate(zip(mats, dists, strict=True), start=1):
         if nir:
             palette[i] = MATERIALS_NIR[mat] * min(1.0, (face_distance / dist) ** 2) * 1.6
         else:

@@ -49,7 +49,7 @@ def _pixels(pts: np.ndarray, w: int, h: int) -> list[tuple[int, int] | None]:
     rel = pts / np.array([w, h])
     ok = ((rel >= 0.0) & (rel <= 1.0)).all(1)
     ij = np.minimum(np.floor(rel * [w, h]).astype(int), [w - 1, h - 1]).tolist()
-    return [tuple(p) if o else None for p, o in zip(ij, ok.tolist())]
+    return [tuple(p) if o else None for p, o in zip(ij, ok.tolist(), strict=True)]
 
 
 def draw_control(landmarks_478: np.ndarray, width: int, height: int) -> np.ndarray:

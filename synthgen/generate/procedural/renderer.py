@@ -95,19 +95,29 @@ class Scene:
 
         v = fm.shape_face(spec.identity_seed, spec.gender, spec.age)
         heights = fm.eyeball_centre_heights(v)
+        self.rest_local = v.copy()  # before the expression: where the teeth sit (skull and jaw)
         d, jaw, widen = fm.expression_offsets(spec.expression, spec.expression_intensity)
+        self.jaw_open = jaw
         v[: fm.N_MESH] += d
         v = fm.open_jaw(v, jaw)
         v = fm.widen_eyes(v, widen)
         v = fm.close_eyelids(v, spec.eye_openness, pitch_local)
-        # Eyeballs and irises: rotate with the eye-in-head gaze.
-        turn = _rotation_between(np.array([0.0, 0.0, -1.0]), g)
+        # Eyeballs and irises: rotate with the eye-in-head gaze, each eye towards the fixation point
+        # (vergence: a near target such as the cluster turns both eyes inwards).
         model = fm.load_model()
         self.eyeball_local = []
+        self.eye_gaze_local = []
+        fixation = fixation_distance(spec.camera, spec.seat, self.gaze_cam, self.eye)
         for j, c in enumerate((fm.R_PUPIL, fm.L_PUPIL)):
             centre = np.array([v[c, 0], heights[j], v[c, 2] + fm.EYEBALL_BEHIND_PUPIL])
             self.eyeball_local.append(centre)
-            v[c] = centre + g * fm.EYEBALL_BEHIND_PUPIL
+            ge = g
+            if fixation is not None:
+                ge = g * fixation - centre  # head-local: origin at the mid-eye point
+                ge = ge / np.linalg.norm(ge)
+            self.eye_gaze_local.append(ge)
+            turn = _rotation_between(np.array([0.0, 0.0, -1.0]), ge)
+            v[c] = centre + ge * fm.EYEBALL_BEHIND_PUPIL
             ring = np.zeros((4, 3))
             ring[:, :2] = model.iris_ring_dirs[j] * fm.IRIS_RADIUS
             v[c + 1 : c + 5] = v[c] + ring @ turn.T
@@ -135,172 +145,255 @@ class Scene:
         }, px
 
 
+# Zones whose targets are near enough for vergence to show (about 0.3-1 m from the eyes); the
+# road through the windshield and the world through the side windows are far: parallel eyes.
+NEAR_ZONES = ("rearview_mirror", "instrument_cluster", "infotainment", "lap", "left_mirror", "right_mirror")
+
+
+def fixation_distance(camera: str, seat: str, gaze_cam: np.ndarray, eye_cam: np.ndarray) -> float | None:
+    """Distance (metres) from the mid-eye point to what the gaze ray hits first, when that is a near
+    zone (``NEAR_ZONES``); None for far targets and misses (the eyes stay parallel)."""
+    r_cab, _ = cabin.camera_pose(camera, seat)
+    d = r_cab.T @ np.asarray(gaze_cam, float)
+    d /= np.linalg.norm(d)
+    origin = cabin.to_cabin(camera, seat, np.asarray(eye_cam, float))
+    best: tuple[int, float, str] | None = None
+    for z in cabin.zones(seat):
+        t = z.hit(origin, d)
+        if t is not None and (best is None or (z.priority, t) < best[:2]):
+            best = (z.priority, t, z.name)
+    if best is None or best[2] not in NEAR_ZONES:
+        return None
+    return float(best[1])
+
+
 def _sample(tex: np.ndarray, uv: np.ndarray) -> np.ndarray:
     """Bilinear texture lookup for P points (cv2.remap wants maps under 32767 rows: fold them)."""
     n = len(uv)
     cols = 1024
     rows = -(-n // cols)
-    maps = np.zeros((rows * cols, 2), np.float32)
-    maps[:n] = uv
-    maps = maps.reshape(rows, cols, 2)
-    out = cv2.remap(tex, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    flat = np.zeros((rows * cols, 2), np.float32)
+    flat[:n] = uv
+    maps = flat.reshape(rows, cols, 2)
+    out = np.asarray(cv2.remap(tex, maps, None, cv2.INTER_LINEAR,  # type: ignore[call-overload]
+                               borderMode=cv2.BORDER_REPLICATE))
     return out.reshape(-1, tex.shape[2])[:n]
+
+
+def _teeth(sc: Scene, k: np.ndarray, x0: int, y0: int, shape: tuple[int, int]) -> np.ndarray:
+    """Teeth seen through the mouth opening, as (H, W, 4): colour and coverage in the mouth's box.
+
+    Why anchored to the rest face, not to the lips: upper teeth belong to the skull and lower teeth
+    to the jaw, so a raised upper lip (disgust, AU10) or pulled corners (happiness, AU12) uncover
+    the upper teeth, and an open jaw (surprise, AU26) shows a dark cavity between the two rows;
+    teeth that moved with the lips showed the same band whatever the expression."""
+    out = np.zeros((*shape, 4), np.float32)
+    rest = sc.rest_local
+    up = rest[fm.LIP_INNER_UPPER]
+    lo = rest[fm.LIP_INNER_LOWER]
+    half = float(np.abs(up[:, 0]).max())
+    xs = np.linspace(-0.8 * half, 0.8 * half, 12)
+    order = np.argsort(up[:, 0])
+    y_up = np.interp(xs, up[order, 0], up[order, 1])
+    order = np.argsort(lo[:, 0])
+    y_lo = np.interp(xs, lo[order, 0], lo[order, 1]) + 1.1 * sc.jaw_open
+    recede = 0.004 * (xs / half) ** 2  # the arch: side teeth further back
+    z = float(up[:, 2].mean()) + 0.003 + recede
+    for top, bottom, dz in ((y_up - 0.004, y_up + 0.0022, 0.0),  # upper incisors, edge ~2 mm below the lip line
+                            (y_lo - 0.0015, y_lo + 0.004, 0.35 * sc.jaw_open)):  # lower teeth ride on the jaw
+        poly = np.concatenate([np.stack([xs, top, z + dz], 1), np.stack([xs, bottom, z + dz], 1)[::-1]])
+        tp = np.round((project(sc.to_cam(poly), k) - [x0, y0]) * 16).astype(np.int32)
+        mask = np.zeros(shape, np.float32)
+        cv2.fillPoly(mask, [tp], 1.0, cv2.LINE_AA, shift=4)
+        out[..., 3] = np.maximum(out[..., 3], mask)
+    # Enamel colour, darker towards the mouth corners (less light reaches the side teeth).
+    cols = np.arange(shape[1], dtype=np.float32)
+    centre = project(sc.to_cam(np.array([[0.0, float(up[:, 1].mean()), float(up[:, 2].mean())]])), k)[0, 0] - x0
+    span = max(float(np.ptp(project(sc.to_cam(up), k)[:, 0])) / 2, 1.0)
+    fall = np.clip(1 - 0.6 * ((cols - centre) / span) ** 2, 0.25, 1.0)
+    out[..., :3] = np.array([0.50, 0.46, 0.40], np.float32) * fall[None, :, None]
+    return out
+
+
+class _Frame:
+    """The supersampled canvas being drawn for one spec, and what every layer needs: the light,
+    the identity's look, which pixels are still free (layers go front to back), the random stream."""
+
+    def __init__(self, sc: Scene, spec: SceneSpec) -> None:
+        self.sc, self.spec = sc, spec
+        self.nir = spec.lighting == "nir"
+        self.rng = np.random.default_rng([spec.seed, 7])
+        self.look = make_look(spec.identity_seed, spec.gender, spec.age, spec.skin_tone)
+        self.shape = (sc.h * sc.ss, sc.w * sc.ss)
+        self.k = sc.k_ss
+        face_dist = float(np.linalg.norm(sc.eye))
+        self.light = _Light(self.nir, gaze_vector(spec.light_azimuth, spec.light_elevation).astype(np.float32),
+                            spec.light_intensity, face_dist)
+        tint = self.rng.uniform(0.6, 1.8, 3) if not self.nir else np.ones(3)
+        self.canvas = draw_cabin(spec.camera, spec.seat, self.k, self.shape, self.nir, tint, face_dist)
+        self.free = np.ones(self.shape, bool)
+        self.free_flat = self.free.reshape(-1)
+        look = self.look
+        self.skin = self.grey(0.62 - 0.012 * (spec.skin_tone - 1)) if self.nir else look.skin.astype(np.float32)
+        self.hair = self.grey(0.10 + 0.45 * float(look.hair.mean())) if self.nir else look.hair.astype(np.float32)
+        self.face_irradiance = np.ones(1, np.float32)
+
+    def grey(self, c: np.ndarray | float) -> np.ndarray:
+        return np.full(3, float(np.mean(c)), np.float32) if self.nir else np.asarray(c, np.float32)
+
+    def put(self, flat: np.ndarray, col: np.ndarray) -> None:
+        scatter_rows(self.canvas, flat, col)
+        self.free_flat[flat] = False
+
+    def shade(self, hit: QuadricHit, albedo: np.ndarray, spec_k: float = 0.0, power: float = 16) -> np.ndarray:
+        e = self.light.irradiance(hit.normals, hit.points)
+        col = albedo * e[:, None]
+        if spec_k:
+            col = col + spec_k * self.light.specular(hit.normals, hit.points, power)[:, None]
+        return col
+
+    def draw_face(self) -> None:
+        """The face mesh (holes at the eyes and the mouth), textured and lit per pixel."""
+        sc, spec, k = self.sc, self.spec, self.k
+        model = fm.load_model()
+        tris = model.triangles
+        mv = sc.verts
+        frags = rasterize_mesh(project(mv[: fm.N_MESH], k), mv[: fm.N_MESH, 2], tris, self.shape)
+        normals = vertex_normals(mv[: fm.N_MESH], tris)
+        if normals[fm.NOSE_TIP] @ mv[fm.NOSE_TIP] > 0:
+            normals = -normals
+        attrs = frags.interpolate(np.concatenate([normals, mv[: fm.N_MESH], model.uv * TEX - 0.5], 1), tris)
+        n_pix = np.ascontiguousarray(attrs[:, :3])
+        n_pix /= np.sqrt(rowdot(n_pix, n_pix))[:, None]
+        p_pix = np.ascontiguousarray(attrs[:, 3:6])
+        tex = skin_texture(spec.identity_seed, spec.gender, int(round(spec.age / 5) * 5), spec.skin_tone, self.nir)
+        if spec.expression != "neutral" and spec.expression_intensity > 0:
+            tex = tex * (1 - 0.6 * spec.expression_intensity * expression_folds(spec.expression))[..., None]
+        alb = _sample(tex, attrs[:, 6:8])
+        e = self.light.irradiance(n_pix, p_pix)
+        self.face_irradiance = e
+        self.put(frags.flat, alb * e[:, None] + 0.05 * self.light.specular(n_pix, p_pix, 12)[:, None])
+
+    def draw_eyes(self) -> None:
+        """Eyeballs (sclera, iris with a dark limbus, pupil), seen through the eye holes."""
+        sc = self.sc
+        bright_pupil = self.nir and self.rng.random() < 0.3
+        for centre, gaze in zip(sc.eyeball_local, sc.eye_gaze_local, strict=True):
+            hit = raycast_ellipsoid(sc.to_cam(centre), sc.rot, np.full(3, fm.EYEBALL_RADIUS), self.k, self.free)
+            if hit is None:
+                continue
+            ang = np.degrees(np.arccos(np.clip(hit.local @ gaze.astype(np.float32), -1, 1)))
+            sclera = self.grey(np.array([0.78, 0.70, 0.66]))  # near-white: the eye corners stand out from skin
+            iris = np.full(3, 0.30, np.float32) if self.nir else self.look.iris.astype(np.float32)
+            pupil = np.full(3, 0.9 if bright_pupil else 0.01, np.float32)
+            w_iris = np.clip((29.0 - ang) / 1.5, 0, 1)[:, None]
+            w_pupil = np.clip((9.5 - ang) / 1.0, 0, 1)[:, None]
+            limbus = np.exp(-(((ang - 27.0) / 2.0) ** 2))[:, None]
+            a = sclera * (1 - w_iris) + iris * (1 - 0.5 * limbus) * w_iris
+            a = a * (1 - w_pupil) + pupil * w_pupil
+            self.put(hit.flat, self.shade(hit, a * 0.8, 1.2 if self.nir else 0.8, 300))
+
+    def draw_mouth(self) -> None:
+        """Mouth cavity and teeth, seen through the inner lips' hole."""
+        sc, k, shape = self.sc, self.k, self.shape
+        inner = fm.LIP_INNER_UPPER + fm.LIP_INNER_LOWER[::-1][1:-1]
+        ip = project(sc.verts[inner], k)
+        x0, y0 = np.floor(ip.min(0)).astype(int) - 1
+        x1, y1 = np.ceil(ip.max(0)).astype(int) + 2
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, shape[1]), min(y1, shape[0])
+        if x1 <= x0 or y1 <= y0:
+            return
+        mouth = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(mouth, [np.round((ip - [x0, y0]) * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
+        my, mx = np.nonzero(mouth.astype(bool) & self.free[y0:y1, x0:x1])
+        if len(my):
+            tcol = _teeth(sc, k, x0, y0, mouth.shape)
+            cavity = self.grey(np.array([0.035, 0.008, 0.008]))
+            w = tcol[my, mx, 3:4]
+            col = tcol[my, mx, :3] * w + cavity * (1 - w)
+            self.put((my + y0) * shape[1] + mx + x0, self.grey(col) if self.nir else col)
+
+    def draw_head_and_body(self) -> None:
+        """Skull with hair, ears, neck, long hair and torso (quadrics), front to back."""
+        sc, spec, k, look, free = self.sc, self.spec, self.k, self.look, self.free
+        s, rot, skin, hair = sc.scale, sc.rot, self.skin, self.hair
+        skull_c = np.array([0.0, -0.012, 0.072]) * s
+        skull_r = np.array([0.077, 0.108, 0.100]) * s
+        hit = raycast_ellipsoid(sc.to_cam(skull_c), rot, skull_r, k, free)
+        if hit is not None:
+            loc = hit.local * skull_r + skull_c  # head-local position
+            hairline = ((-0.052 + look.hairline) * s
+                        + 0.045 * np.clip((np.abs(loc[:, 0]) - 0.058 * s) / 0.02, 0, 1)
+                        + 0.11 * np.clip((loc[:, 2] - 0.04 * s) / 0.08, 0, 1))
+            is_hair = loc[:, 1] < hairline
+            if look.bald > 0:
+                crown = loc[:, 2] > 0.09 * look.bald * s
+                is_hair &= crown | (loc[:, 1] > -0.03 * s)
+            a = np.where(is_hair[:, None], hair[None, :], skin[None, :] * 0.92)
+            self.put(hit.flat, self.shade(hit, a, 0.03, 8))
+        for sx in (-1.0, 1.0):
+            hit = raycast_ellipsoid(sc.to_cam(np.array([sx * 0.074, 0.018, 0.083]) * s), rot,
+                                    np.array([0.011, 0.029, 0.018]) * s, k, free)
+            if hit is not None:
+                self.put(hit.flat, self.shade(hit, skin * 0.85))
+        # Neck and torso overlap where the chest is in front of the neck's base: resolve by depth.
+        r_cab, _ = cabin.camera_pose(spec.camera, spec.seat)
+        torso_c = cabin.to_camera(spec.camera, spec.seat,
+                                  cabin.seat_eye(spec.seat) + np.array([0.0, 0.36 * s, -0.10]))
+        torso = raycast_ellipsoid(torso_c, r_cab.T, np.array([0.22, 0.15, 0.13]) * s, k, free)
+        neck = raycast_ellipsoid(sc.to_cam(np.array([0.0, 0.13, 0.095]) * s), rot,
+                                 np.array([0.047, 0.11, 0.05]) * s, k, free)
+        if neck is not None:
+            keep = np.ones(len(neck.flat), bool)
+            if torso is not None:
+                zt = np.full(free.size, np.inf, np.float32)
+                zt[torso.flat] = torso.points[:, 2]
+                keep = neck.points[:, 2] < zt[neck.flat]
+            shadow = np.clip((neck.points[:, 1] - sc.verts[fm.CHIN, 1]) / 0.03, 0.35, 1.0)[:, None]
+            self.put(neck.flat[keep], (self.shade(neck, skin * 0.8) * shadow)[keep])
+        if look.long_hair:
+            radii = np.array([0.09 * look.hair_volume, 0.145, 0.085]) * s
+            hit = raycast_ellipsoid(sc.to_cam(np.array([0.0, 0.04, 0.10]) * s), rot, radii, k, free)
+            if hit is not None:
+                self.put(hit.flat, self.shade(hit, hair, 0.02, 8))
+        if torso is not None:
+            keep = self.free_flat[torso.flat]
+            self.put(torso.flat[keep], self.shade(torso, self.grey(self.look.clothes))[keep])
+
+    def finish(self) -> np.ndarray:
+        """Auto-exposure metered on the face (mean irradiance -> 1, then a target brightness that
+        keeps dark skin visible, as a face-metered camera does); downsample in linear light; sRGB;
+        sensor noise."""
+        e = self.face_irradiance
+        face_e = float(np.mean(e)) if len(e) else 1.0
+        skin_lum = float(np.mean(self.skin))
+        exposure = float(np.clip(skin_lum, 0.10, 0.42)) / max(skin_lum * face_e, 1e-6)
+        canvas = self.canvas
+        if self.sc.ss > 1:
+            canvas = cv2.resize(canvas, (self.sc.w, self.sc.h), interpolation=cv2.INTER_AREA)
+        if self.nir:
+            canvas = canvas[..., :1]
+        code = _SRGB_LUT[np.clip(canvas * (exposure * (_LUT_N - 1)), 0, _LUT_N - 1).astype(np.int32)]
+        noise = self.rng.standard_normal(code.shape, dtype=np.float32) * (3.0 if self.nir else 1.8)
+        img = np.clip(code + noise + 0.5, 0, 255).astype(np.uint8)
+        return img[..., 0].copy() if self.nir else img
 
 
 def render_spec(spec: SceneSpec, width: int, height: int, supersample: int = 2,
                 face_fraction: float = 0.42) -> Rendered:
     """Render one spec. Per-pixel layers go front to back (face mesh, eyeballs, mouth, skull, ears,
-    neck, hair, torso) over the cabin, each computing only pixels no nearer layer took."""
+    neck, hair, torso) over the cabin, each computing only pixels no nearer layer took; glasses
+    are drawn over everything."""
     sc = Scene(spec, width, height, supersample, face_fraction)
     labels, px = sc.labels()
-    nir = spec.lighting == "nir"
-    rng = np.random.default_rng([spec.seed, 7])
-    look = make_look(spec.identity_seed, spec.gender, spec.age, spec.skin_tone)
-    shape = (height * supersample, width * supersample)
-    k = sc.k_ss
-    face_dist = float(np.linalg.norm(sc.eye))
-    light = _Light(nir, gaze_vector(spec.light_azimuth, spec.light_elevation).astype(np.float32),
-                   spec.light_intensity, face_dist)
-    tint = rng.uniform(0.6, 1.8, 3) if not nir else np.ones(3)
-    canvas = draw_cabin(spec.camera, spec.seat, k, shape, nir, tint, face_dist)
-    free = np.ones(shape, bool)
-
-    def grey(c: np.ndarray | float) -> np.ndarray:
-        return np.full(3, float(np.mean(c)), np.float32) if nir else np.asarray(c, np.float32)
-
-    skin = grey(0.62 - 0.012 * (spec.skin_tone - 1)) if nir else look.skin.astype(np.float32)
-    hair = grey(0.10 + 0.45 * float(look.hair.mean())) if nir else look.hair.astype(np.float32)
-
-    free_flat = free.reshape(-1)
-
-    def put(flat: np.ndarray, col: np.ndarray) -> None:
-        scatter_rows(canvas, flat, col)
-        free_flat[flat] = False
-
-    def shade(hit: QuadricHit, albedo: np.ndarray, spec_k: float = 0.0, power: float = 16) -> np.ndarray:
-        e = light.irradiance(hit.normals, hit.points)
-        col = albedo * e[:, None]
-        if spec_k:
-            col = col + spec_k * light.specular(hit.normals, hit.points, power)[:, None]
-        return col
-
-    # 1. Face mesh (holes at the eyes and the mouth).
-    model = fm.load_model()
-    tris = model.triangles
-    mv = sc.verts
-    frags = rasterize_mesh(project(mv[: fm.N_MESH], k), mv[: fm.N_MESH, 2], tris, shape)
-    normals = vertex_normals(mv[: fm.N_MESH], tris)
-    if normals[fm.NOSE_TIP] @ mv[fm.NOSE_TIP] > 0:
-        normals = -normals
-    attrs = frags.interpolate(np.concatenate([normals, mv[: fm.N_MESH], model.uv * TEX - 0.5], 1), tris)
-    n_pix = np.ascontiguousarray(attrs[:, :3])
-    n_pix /= np.sqrt(rowdot(n_pix, n_pix))[:, None]
-    p_pix = np.ascontiguousarray(attrs[:, 3:6])
-    tex = skin_texture(spec.identity_seed, spec.gender, int(round(spec.age / 5) * 5), spec.skin_tone, nir)
-    if spec.expression != "neutral" and spec.expression_intensity > 0:
-        tex = tex * (1 - 0.45 * spec.expression_intensity * expression_folds(spec.expression))[..., None]
-    alb = _sample(tex, attrs[:, 6:8])
-    e = light.irradiance(n_pix, p_pix)
-    put(frags.flat, alb * e[:, None] + 0.05 * light.specular(n_pix, p_pix, 12)[:, None])
-
-    # 2. Eyeballs, seen through the eye holes.
-    bright_pupil = nir and rng.random() < 0.3
-    rot = sc.rot
-    for centre in sc.eyeball_local:
-        hit = raycast_ellipsoid(sc.to_cam(centre), rot, np.full(3, fm.EYEBALL_RADIUS), k, free)
-        if hit is None:
-            continue
-        ang = np.degrees(np.arccos(np.clip(hit.local @ sc.gaze_local.astype(np.float32), -1, 1)))
-        sclera = grey(np.array([0.62, 0.55, 0.52]))
-        iris = np.full(3, 0.30, np.float32) if nir else look.iris.astype(np.float32)
-        pupil = np.full(3, 0.9 if bright_pupil else 0.01, np.float32)
-        w_iris = np.clip((29.0 - ang) / 1.5, 0, 1)[:, None]
-        w_pupil = np.clip((9.5 - ang) / 1.0, 0, 1)[:, None]
-        limbus = np.exp(-(((ang - 27.0) / 2.0) ** 2))[:, None]
-        a = sclera * (1 - w_iris) + iris * (1 - 0.5 * limbus) * w_iris
-        a = a * (1 - w_pupil) + pupil * w_pupil
-        put(hit.flat, shade(hit, a * 0.8, 1.2 if nir else 0.8, 300))
-
-    # 3. Mouth interior and teeth, seen through the lips' hole when the jaw opens.
-    inner = fm.LIP_INNER_UPPER + fm.LIP_INNER_LOWER[::-1][1:-1]
-    ip = project(mv[inner], k)
-    x0, y0 = np.floor(ip.min(0)).astype(int) - 1
-    x1, y1 = np.ceil(ip.max(0)).astype(int) + 2
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, shape[1]), min(y1, shape[0])
-    if x1 > x0 and y1 > y0:
-        mouth = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        cv2.fillPoly(mouth, [np.round((ip - [x0, y0]) * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
-        teeth_l = sc.local[fm.LIP_INNER_UPPER]
-        teeth = np.concatenate([teeth_l, (teeth_l + np.array([0.0, 0.0045, 0.002]))[::-1]])
-        tp = project(sc.to_cam(teeth), k) - [x0, y0]
-        tmask = np.zeros_like(mouth)
-        cv2.fillPoly(tmask, [np.round(tp * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
-        my, mx = np.nonzero(mouth.astype(bool) & free[y0:y1, x0:x1])
-        col = np.where(tmask[my, mx, None].astype(bool), grey(np.array([0.27, 0.25, 0.22])),
-                       grey(np.array([0.04, 0.01, 0.01])))
-        put((my + y0) * shape[1] + mx + x0, col)
-
-    # 4. Head, neck, hair and torso (quadrics), front to back.
-    s = sc.scale
-    skull_c = np.array([0.0, -0.012, 0.072]) * s
-    skull_r = np.array([0.077, 0.108, 0.100]) * s
-    hit = raycast_ellipsoid(sc.to_cam(skull_c), rot, skull_r, k, free)
-    if hit is not None:
-        loc = hit.local * skull_r + skull_c  # head-local position
-        hairline = (-0.052 * s + 0.045 * np.clip((np.abs(loc[:, 0]) - 0.058 * s) / 0.02, 0, 1)
-                    + 0.11 * np.clip((loc[:, 2] - 0.04 * s) / 0.08, 0, 1))
-        is_hair = loc[:, 1] < hairline
-        if look.bald > 0:
-            crown = loc[:, 2] > 0.09 * look.bald * s
-            is_hair &= crown | (loc[:, 1] > -0.03 * s)
-        a = np.where(is_hair[:, None], hair[None, :], skin[None, :] * 0.92)
-        put(hit.flat, shade(hit, a, 0.03, 8))
-    for sx in (-1.0, 1.0):
-        hit = raycast_ellipsoid(sc.to_cam(np.array([sx * 0.074, 0.018, 0.083]) * s), rot,
-                                np.array([0.011, 0.029, 0.018]) * s, k, free)
-        if hit is not None:
-            put(hit.flat, shade(hit, skin * 0.85))
-    # Neck and torso overlap where the chest is in front of the neck's base: resolve by depth.
-    r_cab, _ = cabin.camera_pose(spec.camera, spec.seat)
-    torso_c = cabin.to_camera(spec.camera, spec.seat, cabin.seat_eye(spec.seat) + np.array([0.0, 0.36 * s, -0.10]))
-    torso = raycast_ellipsoid(torso_c, r_cab.T, np.array([0.22, 0.15, 0.13]) * s, k, free)
-    neck = raycast_ellipsoid(sc.to_cam(np.array([0.0, 0.13, 0.095]) * s), rot,
-                             np.array([0.047, 0.11, 0.05]) * s, k, free)
-    if neck is not None:
-        keep = np.ones(len(neck.flat), bool)
-        if torso is not None:
-            zt = np.full(free.size, np.inf, np.float32)
-            zt[torso.flat] = torso.points[:, 2]
-            keep = neck.points[:, 2] < zt[neck.flat]
-        shadow = np.clip((neck.points[:, 1] - sc.verts[fm.CHIN, 1]) / 0.03, 0.35, 1.0)[:, None]
-        put(neck.flat[keep], (shade(neck, skin * 0.8) * shadow)[keep])
-    if look.long_hair:
-        hit = raycast_ellipsoid(sc.to_cam(np.array([0.0, 0.04, 0.10]) * s), rot,
-                                np.array([0.09, 0.145, 0.085]) * s, k, free)
-        if hit is not None:
-            put(hit.flat, shade(hit, hair, 0.02, 8))
-    if torso is not None:
-        keep = free_flat[torso.flat]
-        put(torso.flat[keep], shade(torso, grey(look.clothes))[keep])
-
-    # 5. Glasses over everything.
+    frame = _Frame(sc, spec)
+    frame.draw_face()
+    frame.draw_eyes()
+    frame.draw_mouth()
+    frame.draw_head_and_body()
     if spec.glasses != "none":
-        _draw_glasses(canvas, sc, k, spec.glasses == "sunglasses", nir)
-
-    # Auto-exposure metered on the face: mean irradiance -> 1, then a target brightness that keeps
-    # dark skin visible, as a face-metered camera does. Downsample in linear light, then encode.
-    face_e = float(np.mean(e)) if len(e) else 1.0
-    skin_lum = float(np.mean(skin))
-    exposure = float(np.clip(skin_lum, 0.10, 0.42)) / max(skin_lum * face_e, 1e-6)
-    if supersample > 1:
-        canvas = cv2.resize(canvas, (width, height), interpolation=cv2.INTER_AREA)
-    if nir:
-        canvas = canvas[..., :1]
-    code = _SRGB_LUT[np.clip(canvas * (exposure * (_LUT_N - 1)), 0, _LUT_N - 1).astype(np.int32)]
-    noise = rng.standard_normal(code.shape, dtype=np.float32) * (3.0 if nir else 1.8)
-    img = np.clip(code + noise + 0.5, 0, 255).astype(np.uint8)
-    image = img[..., 0].copy() if nir else img
-    return Rendered(image, draw_control(px, width, height), labels)
+        _draw_glasses(frame.canvas, sc, frame.k, spec.glasses == "sunglasses", frame.nir)
+    return Rendered(frame.finish(), draw_control(px, width, height), labels)
 
 
 _LUT_N = 4096

@@ -51,6 +51,8 @@ class Look:
     bald: float  # 0 full hair .. 1 bald crown
     stubble: float
     brow_thickness: float
+    hairline: float = 0.0  # metres the hairline sits lower (>0) or higher (<0) than average
+    hair_volume: float = 1.0  # scale of the long-hair volume
 
 
 def make_look(identity_seed: int, gender: str, age: float, skin_tone: int) -> Look:
@@ -74,8 +76,10 @@ def make_look(identity_seed: int, gender: str, age: float, skin_tone: int) -> Lo
     long_hair = bool(rng.random() < (0.08 if male else 0.9)) and age >= 3
     bald = float(np.clip((age - 45) / 30, 0, 1) * rng.uniform(0, 1)) if male and rng.random() < 0.5 else 0.0
     stubble = float(rng.uniform(0.5, 1.0)) if male and age >= 18 and rng.random() < 0.75 else 0.0
+    hr = np.random.default_rng([identity_seed, 4])  # a separate stream: earlier draws stay as they were
     return Look(skin, lips, hair, hair * 0.8, srgb_to_linear(iris_srgb), clothes, long_hair, bald, stubble,
-                float(rng.uniform(0.9, 1.3) * (1.4 if male else 0.75)))
+                float(rng.uniform(0.9, 1.3) * (1.4 if male else 0.75)),
+                hairline=float(hr.normal(0, 0.007)), hair_volume=float(hr.uniform(0.85, 1.15)))
 
 
 def _uvpx(idx: list[int]) -> np.ndarray:
@@ -161,13 +165,57 @@ def _feature_masks() -> dict[str, np.ndarray]:
         p = uv[i] * TEX
         cv2.circle(cheek, (int(p[0]), int(p[1])), 16, 1.0, -1)
     masks["cheeks"] = cv2.GaussianBlur(cheek, (0, 0), 8)
+    # Broad age shading: a fold is a soft shadow under a soft highlight, not a drawn line. Tear
+    # troughs and eye bags under the lower lids, deep nasolabial and marionette folds, hollow
+    # temples and cheeks, the jowl line.
+    dark, light = canvas(), canvas()
+    for s in (-1, 1):
+        lo_lid = uv[145 if s < 0 else 374] * TEX
+        cv2.ellipse(dark, (int(lo_lid[0]), int(lo_lid[1] + 9)), (15, 4), -s * 12, 0, 180, 1.0, 3, cv2.LINE_AA)
+        cv2.ellipse(light, (int(lo_lid[0]), int(lo_lid[1] + 5)), (12, 3), -s * 12, 0, 180, 1.0, 3, cv2.LINE_AA)
+        wing = uv[98 if s < 0 else 327] * TEX
+        corner = uv[61 if s < 0 else 291] * TEX
+        p0, p1 = wing + np.array([s * 3, -2]), corner + np.array([s * 6, 4])
+        cv2.line(dark, tuple(int(v) for v in p0), tuple(int(v) for v in p1), 1.0, 4, cv2.LINE_AA)
+        cv2.line(light, tuple(int(v) for v in p0 + [s * 5, 0]), tuple(int(v) for v in p1 + [s * 6, -2]), 1.0, 4,
+                 cv2.LINE_AA)
+        m0 = corner + np.array([s * 2, 4])
+        cv2.line(dark, tuple(int(v) for v in m0), tuple(int(v) for v in m0 + [s * 6, 26]), 1.0, 3, cv2.LINE_AA)
+        cheek = uv[50 if s < 0 else int(m.mirror[50])] * TEX
+        cv2.circle(dark, (int(cheek[0] + s * 14), int(cheek[1] + 16)), 12, 0.6, -1)
+        temple = uv[70 if s < 0 else int(m.mirror[70])] * TEX
+        cv2.circle(dark, (int(temple[0] + s * 6), int(temple[1] + 4)), 10, 0.5, -1)
+    masks["age_dark"] = cv2.GaussianBlur(dark, (0, 0), 3.0)
+    masks["age_light"] = cv2.GaussianBlur(light, (0, 0), 3.0)
+    # Where freckles go: across the nose bridge and the upper cheeks.
+    zone = canvas()
+    nose = uv[fm.NOSE_TIP] * TEX
+    cv2.rectangle(zone, (int(nose[0] - 70), int(nose[1] - 32)), (int(nose[0] + 70), int(nose[1] + 12)), 1.0, -1)
+    masks["freckle_zone"] = zone
     return masks
 
 
-@lru_cache(maxsize=64)
+def _blurred_noise(rng: np.random.Generator, sigma: float) -> np.ndarray:
+    return cv2.GaussianBlur(rng.standard_normal((TEX, TEX), dtype=np.float32), (0, 0), sigma)
+
+
+def _mix(tex: np.ndarray, colour: np.ndarray, w: np.ndarray) -> None:
+    """In place: ``tex = tex * (1 - w) + colour * w`` (w: (TEX, TEX))."""
+    tex *= (1.0 - w)[..., None]
+    tex += w[..., None] * np.asarray(colour, np.float32)
+
+
+@lru_cache(maxsize=128)
 def skin_texture(identity_seed: int, gender: str, age_bin: int, skin_tone: int, nir: bool) -> np.ndarray:
     """Albedo map (TEX, TEX, 3) float32, linear; for NIR the three channels are equal.
-    ``age_bin`` is the age rounded to 5 years (wrinkles change slowly), keeping the cache useful."""
+    ``age_bin`` is the age rounded to 5 years (wrinkles change slowly), keeping the cache useful.
+
+    Colour layers (lips, brows, stubble) are mixed in first; every darkening layer (pores, lash
+    line, socket, wrinkles, spots) is then multiplied into one grey shading map and applied once:
+    all in float32, which made this the cheapest of the per-identity steps (it was a third of the
+    render time when each spec brought a new identity). Per-identity skin detail (mottling, moles
+    and freckles at identity-fixed places) gives recognisers something that stays the same across
+    pose, light and expression."""
     age = float(age_bin)
     look = make_look(identity_seed, gender, age, skin_tone)
     mk = _feature_masks()
@@ -182,43 +230,55 @@ def skin_texture(identity_seed: int, gender: str, age_bin: int, skin_tone: int, 
         base, lips, brow, contrast = look.skin, look.lips, look.brow, 1.0
     tex = np.empty((TEX, TEX, 3), np.float32)
     tex[:] = base
-    noise = cv2.GaussianBlur(rng.normal(0, 1, (TEX, TEX)).astype(np.float32), (0, 0), 1.5)
-    # Children's skin is smooth; skin texture coarsens with age.
-    tex *= (1 + (0.02 if age < 14 else 0.05 + 0.05 * np.clip((age - 40) / 40, 0, 1)) * contrast * noise)[..., None]
-    tex *= (1 - 0.12 * contrast * mk["cheeks"][..., None] * np.array([0.0, 1.0, 0.8]))  # blush
-    tex = tex * (1 - mk["lips"][..., None]) + lips * mk["lips"][..., None]
-    tex *= (1 - 0.55 * mk["mouth_line"])[..., None]
-    tex *= (1 - 0.35 * contrast * mk["socket"])[..., None]
-    bw = np.clip(mk["brow"] * look.brow_thickness, 0, 1)
-    bw = cv2.GaussianBlur(bw, (0, 0), 1.0 + 0.4 * rng.random())
-    tex = tex * (1 - 0.85 * bw[..., None]) + brow * 0.85 * bw[..., None]
-    tex *= (1 - 0.8 * mk["lash"])[..., None]
-    tex *= (1 - 0.35 * mk["lower_lash"])[..., None]
-    tex *= (1 - 0.6 * mk["nostril"])[..., None]
+    _mix(tex, lips, mk["lips"])
+    bw: np.ndarray = cv2.GaussianBlur(np.clip(mk["brow"] * look.brow_thickness, 0, 1).astype(np.float32), (0, 0),
+                                      1.0 + 0.4 * rng.random())
+    _mix(tex, brow * 0.85, 0.85 * bw)
+    noise = _blurred_noise(rng, 1.5)
+    blotch = _blurred_noise(rng, 4.0)
+    detail = rng.random((TEX, TEX), dtype=np.float32)
+    if look.stubble > 0:
+        st = mk["lower_face"] * (0.45 + 0.5 * cv2.GaussianBlur((detail < 0.45).astype(np.float32), (0, 0), 0.6))
+        beard = brow if not nir else base * 0.3
+        _mix(tex, beard, (0.75 * contrast * look.stubble) * st)
+    # One grey shading map for every darkening layer.
+    grain = 0.02 if age < 14 else 0.05 + 0.05 * np.clip((age - 40) / 40, 0, 1)
+    shade = 1 + grain * contrast * noise
+    shade *= 1 - 0.55 * mk["mouth_line"]
+    shade *= 1 - 0.35 * contrast * mk["socket"]
+    shade *= (1 - 0.8 * mk["lash"]) * (1 - 0.35 * mk["lower_lash"])
+    if gender == "female" and age >= 16:
+        # Eye make-up: a darker lash line (a cue the 32 x 32 gender chip keeps); kept light so that
+        # closed lids still read as skin, not as a dark iris.
+        shade *= np.clip(1 - 0.35 * mk["lash"] - 0.15 * mk["lower_lash"], 0, 1)
+    shade *= 1 - 0.6 * mk["nostril"]
+    # Identity marks: a few moles and (for light skin) freckles at identity-fixed places.
+    marks = np.zeros((TEX, TEX), np.float32)
+    for _ in range(int(rng.integers(0, 4))):
+        x, y = rng.uniform(50, 206), rng.uniform(60, 220)
+        cv2.circle(marks, (int(x), int(y)), int(rng.integers(1, 3)), 1.0, -1)
+    if skin_tone <= 4 and rng.random() < 0.35:
+        marks = np.maximum(marks, 0.5 * (mk["freckle_zone"] * (detail > 0.985)))
+    shade *= 1 - 0.45 * contrast * cv2.GaussianBlur(marks, (0, 0), 0.8)
     if age > 30:
         k_age = min((age - 30) / 40, 1.0)
-        tex *= (1 - k_age * 0.55 * contrast * mk["wrinkles"])[..., None]
-        tex *= (1 - k_age**1.5 * 0.5 * contrast * mk["old_lines"])[..., None]
+        shade *= 1 - k_age * 0.55 * contrast * mk["wrinkles"]
+        shade *= 1 - k_age * 0.35 * contrast * mk["age_dark"] + k_age * 0.12 * contrast * mk["age_light"]
+        shade *= 1 - k_age**1.5 * 0.5 * contrast * mk["old_lines"]
         # Uneven, blotchy old skin and age spots (weaker in NIR, where melanin barely shows).
-        blotch = cv2.GaussianBlur(rng.normal(0, 1, (TEX, TEX)).astype(np.float32), (0, 0), 4.0)
-        tex *= (1 + 0.12 * k_age * contrast * blotch)[..., None]
+        shade *= 1 + 0.12 * k_age * contrast * blotch
         if age > 50:
             spots = np.zeros((TEX, TEX), np.float32)
             for _ in range(int(6 + 18 * min((age - 50) / 30, 1.0))):
                 x, y = rng.uniform(40, 216), rng.uniform(20, 200)
                 cv2.circle(spots, (int(x), int(y)), int(rng.integers(2, 5)), 1.0, -1)
-            spots = cv2.GaussianBlur(spots, (0, 0), 1.2)
-            tex *= (1 - 0.3 * contrast * spots[..., None] * np.array([0.8, 1.0, 1.1]))
-    if look.stubble > 0:
-        dots = (rng.random((TEX, TEX)) < 0.45).astype(np.float32)
-        st = mk["lower_face"] * (0.45 + 0.5 * cv2.GaussianBlur(dots, (0, 0), 0.6)) * look.stubble
-        beard = brow if not nir else base * 0.3
-        tex = tex * (1 - 0.75 * contrast * st[..., None]) + beard * 0.75 * contrast * st[..., None]
-    if gender == "female" and age >= 16:
-        # Eye make-up: a darker lash line (a cue the 32 x 32 gender chip keeps); kept light so that
-        # closed lids still read as skin, not as a dark iris.
-        tex *= (1 - 0.35 * mk["lash"] - 0.15 * mk["lower_lash"]).clip(0, 1)[..., None]
-    return tex.astype(np.float32)
+            shade *= 1 - 0.3 * contrast * cv2.GaussianBlur(spots, (0, 0), 1.2)
+    else:
+        shade *= 1 + 0.04 * contrast * blotch  # faint mottling at any age, per identity
+    tex *= shade[..., None]
+    # Blush on the cheeks (green and blue absorbed, red kept).
+    tex *= 1 - (0.12 * contrast) * mk["cheeks"][..., None] * np.array([0.0, 1.0, 0.8], np.float32)
+    return tex
 
 
 @lru_cache(maxsize=8)
