@@ -77,9 +77,6 @@ def test_publish_error_names_a_real_command(in_tmp: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="curate reads a damaged labelled shard with pyarrow directly "
-                   "(ArrowInvalid); the checked reader comes with the input-integrity work in shards.py. "
-                   "Strict: remove this mark once it passes.")
 def test_curate_on_a_truncated_labelled_shard(in_tmp: Path) -> None:
     from synthgen.config import load_params
     from synthgen.paths import Layout
