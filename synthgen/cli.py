@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from synthgen.errors import SynthgenError
+from synthgen.errors import DataError, SynthgenError
 
 app = typer.Typer(
     help="Synthetic in-cabin face data: plan, generate, label, curate, publish, analyze, train.",
@@ -233,6 +233,8 @@ def query(
     limit: Annotated[int, typer.Option(help="rows to print")] = 20,
     export: Annotated[Optional[Path], typer.Option(help="write all matching rows to .csv or .parquet (keeps the images)")] = None,
     data_dir: Annotated[Path, typer.Option(help="root of the data folder")] = Path("data"),
+    clip: Annotated[Optional[str], typer.Option(help="one clip (sequence_id), its frames in order")] = None,
+    mp4: Annotated[Optional[Path], typer.Option(help="with --clip: write an MP4 preview of the clip")] = None,
 ) -> None:
     """Filter and select over one published version with SQL (polars), print a table or export it.
 
@@ -245,6 +247,17 @@ def query(
     sel = q.select(dataset, data_dir, version=version, split=split, all_versions=all_versions)
     console.print(sel.describe(), highlight=False)
     lf = q.scan_selection(sel)
+    if clip is not None:
+        from synthgen.video import clip_frames, write_mp4
+
+        lf = clip_frames(lf, clip)
+        if mp4 is not None:
+            rows = q.collect(lf, "--clip").to_dicts()
+            fps = 1000.0 / float(rows[1]["t_ms"] - rows[0]["t_ms"]) if len(rows) > 1 else 10.0
+            write_mp4(rows, mp4, fps)
+            console.print(f"wrote {len(rows)} frames -> {mp4}")
+    elif mp4 is not None:
+        raise DataError("--mp4 needs --clip", where="synthgen query", fix="pass --clip <sequence_id>")
     if schema:
         t = Table("column", "type")
         for name, dtype in lf.collect_schema().items():

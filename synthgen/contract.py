@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from synthgen.spec import SceneSpec
+from synthgen.spec import SEQUENCE_FIELDS, SceneSpec
 
 IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 FLOATS = pa.list_(pa.float32())
@@ -62,6 +62,31 @@ GEOMETRY_FIELDS: list[pa.Field] = [
     pa.field("req_camera_matrix", FLOATS),
 ]
 
+# --- driver-monitoring conditions and sequences (docs/conditions.md) ---------------------------------
+# Sequence placement: a clip is the rows sharing ``sequence_id`` (empty for single images), ordered by
+# ``frame_index``; ``t_ms`` is the frame's time; ``sequence_events`` the clip's planned events (JSON of
+# synthgen.dsm.ClipEvents). Exact labels of the conditions, computed from the rendered geometry:
+# - ``req_landmarks_68_visible`` / ``req_landmarks_478_visible``: per point, False when an occluder
+#   (or an IR-blocking lens in NIR) lies in front of it in the renderer's depth test;
+# - ``req_occluder_box``: x0, y0, x1, y1 of the occluder's visible pixels (empty when none);
+#   ``req_occluder_mask``: PNG of those pixels (255 = occluder), null when none;
+# - ``req_eye_aperture_mm``: right, left lid-margin distance in mm at the lid centres;
+# - ``req_ear``: right, left eye-aspect ratio of the exact 68 landmarks (Soukupova & Cech 2016);
+# - ``req_visible_enough``: the rule of synthgen.dsm.visible_enough; ``req_illuminance_lux``: nominal.
+CONDITION_FIELDS: list[pa.Field] = [
+    pa.field("sequence_id", pa.string()),
+    pa.field("frame_index", pa.int32()),
+    pa.field("t_ms", pa.float64()),
+    pa.field("sequence_events", pa.string()),
+    pa.field("req_landmarks_68_visible", pa.list_(pa.bool_())),
+    pa.field("req_landmarks_478_visible", pa.list_(pa.bool_())),
+    pa.field("req_occluder_box", FLOATS),
+    pa.field("req_occluder_mask", IMAGE_TYPE),
+    pa.field("req_eye_aperture_mm", FLOATS),
+    pa.field("req_ear", FLOATS),
+    pa.field("req_visible_enough", pa.bool_()),
+    pa.field("req_illuminance_lux", pa.float64()),
+]
 # --- meas_* columns ------------------------------------------------------------------------------
 # One list, so every shard has every column, in this order, whichever labellers ran: a labeller
 # that is not configured leaves its columns null instead of leaving them out, so shards from
@@ -115,6 +140,9 @@ MEAS_FIELDS: list[pa.Field] = [
     pa.field("meas_quality_face_size", F64),
     pa.field("meas_quality_labeler", STR),
     pa.field("meas_phash", STR),
+    # eye opening (driver-monitoring conditions, docs/conditions.md)
+    pa.field("meas_ear", F32S),
+    pa.field("meas_ear_labeler", STR),
 ]
 MEAS_SCHEMA = pa.schema(MEAS_FIELDS)
 MEAS_NAMES = frozenset(MEAS_SCHEMA.names)
@@ -146,7 +174,7 @@ def _arrow_type(annotation: Any) -> pa.DataType:
 
 def req_fields() -> list[pa.Field]:
     """``req_*`` columns, derived from SceneSpec so the two never drift apart."""
-    skip = {"sample_id", "index", "seed", "split"}
+    skip = {"sample_id", "index", "seed", "split", *SEQUENCE_FIELDS}
     fields = [
         pa.field(f"req_{name}", _arrow_type(f.annotation))
         for name, f in SceneSpec.model_fields.items()
@@ -158,13 +186,14 @@ def req_fields() -> list[pa.Field]:
 
 def generated_schema() -> pa.Schema:
     """Schema of a shard written by ``generate`` (before labelling and curation)."""
-    return pa.schema(BASE_FIELDS + req_fields() + GEOMETRY_FIELDS)
+    return pa.schema(BASE_FIELDS + req_fields() + GEOMETRY_FIELDS + CONDITION_FIELDS)
 
 
 def published_schema() -> pa.Schema:
     """Schema of a published shard: generated columns, every ``meas_*`` column (null where a
     labeller did not run), then curation. One schema whatever ran, so versions stay comparable."""
-    return pa.schema(BASE_FIELDS + req_fields() + GEOMETRY_FIELDS + MEAS_FIELDS + CURATION_FIELDS)
+    return pa.schema(BASE_FIELDS + req_fields() + GEOMETRY_FIELDS + CONDITION_FIELDS + MEAS_FIELDS
+                     + CURATION_FIELDS)
 
 
 def hf_image_metadata(schema: pa.Schema) -> dict[bytes, bytes]:

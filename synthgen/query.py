@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 if TYPE_CHECKING:
     import pyarrow as pa
 
-IMAGE_COLUMNS = ("image", "control_image")
+IMAGE_COLUMNS = ("image", "control_image", "req_occluder_mask")
 
 
 def dataset_root(dataset: str | Path, data_dir: str | Path = "data") -> Path:

@@ -23,13 +23,24 @@ from synthgen.vocab import (
     SKIN_TONE_MIN,
     CameraPosition,
     Expression,
+    EyeState,
     Gender,
     Glasses,
+    LightBand,
     Lighting,
+    Occluder,
     Seat,
     Split,
     age_group,
 )
+
+# Spec fields published without the ``req_`` prefix: they place a row in its clip.
+SEQUENCE_FIELDS = ("sequence_id", "frame_index", "t_ms", "sequence_events")
+# Condition fields and their defaults (a spec at the defaults renders as before they existed).
+CONDITION_DEFAULTS: dict[str, Any] = {
+    "occluder": "none", "eye_state": "open", "light_band": "cabin", "motion_blur": 0.0,
+    "jpeg_quality": 0, "seat_belt": False, "kss": 0,
+}
 
 
 class SceneSpec(BaseModel):
@@ -68,6 +79,23 @@ class SceneSpec(BaseModel):
     camera: CameraPosition = "rearview_mirror"
     seat: Seat = "driver"
 
+    # --- driver-monitoring conditions (docs/conditions.md). The defaults render exactly what a spec
+    # without them rendered, and the planner leaves defaults out of the sample id, so older plans
+    # keep their images and ids.
+    occluder: Occluder = "none"
+    eye_state: EyeState = "open"
+    light_band: LightBand = "cabin"
+    motion_blur: float = Field(0.0, ge=0, le=20, description="blur length in output pixels")
+    jpeg_quality: int = Field(0, ge=0, le=100, description="0 = lossless PNG only; else JPEG round trip")
+    seat_belt: bool = False
+    kss: int = Field(0, ge=0, le=9, description="Karolinska sleepiness level of a clip; 0 = not set")
+
+    # --- sequences: one spec per frame of a clip (empty sequence_id for single images).
+    sequence_id: str = ""
+    frame_index: int = Field(0, ge=0)
+    t_ms: float = Field(0.0, ge=0)
+    sequence_events: str = Field("", description="JSON of the clip's planned events (synthgen.dsm)")
+
     @property
     def age_group(self) -> str:
         return age_group(self.age)
@@ -77,9 +105,11 @@ class SceneSpec(BaseModel):
         return self.eye_openness >= 0.5
 
     def req_columns(self) -> dict[str, Any]:
-        """The ``req_*`` columns of the row contract (requested attributes, before any rendering)."""
-        d = self.model_dump(exclude={"sample_id", "index", "seed", "split"})
+        """The ``req_*`` columns of the row contract (requested attributes, before any rendering),
+        and the unprefixed sequence columns (``sequence_id``, ``frame_index``, ``t_ms``...)."""
+        d = self.model_dump(exclude={"sample_id", "index", "seed", "split", *SEQUENCE_FIELDS})
         out = {f"req_{k}": v for k, v in d.items()}
+        out.update({k: getattr(self, k) for k in SEQUENCE_FIELDS})
         out["req_age_group"] = self.age_group
         out["req_eyes_open"] = self.eyes_open
         return out

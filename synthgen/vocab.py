@@ -39,11 +39,35 @@ SEATS: tuple[str, ...] = get_args(Seat)
 Gender = Literal["female", "male"]
 GENDERS: tuple[str, ...] = get_args(Gender)
 
-Glasses = Literal["none", "glasses", "sunglasses"]
+# sunglasses: dark in visible light, > 70% transmittance in NIR; ir_blocking: < 15% in NIR (opaque
+# to a driver-monitoring camera), the case a system must report as "cannot see the eyes".
+Glasses = Literal["none", "glasses", "sunglasses", "ir_blocking"]
 GLASSES: tuple[str, ...] = get_args(Glasses)
 
 Lighting = Literal["rgb", "nir"]
 LIGHTINGS: tuple[str, ...] = get_args(Lighting)
+
+# --- driver-monitoring conditions (docs/conditions.md) ---------------------------------------------
+# What covers part of the face: worn items, the hands and objects held to the face.
+Occluder = Literal[
+    "none", "face_mask", "cap", "hair_fringe", "hand_chin", "hand_mouth", "eye_rub",
+    "phone_ear", "phone_hand", "cup", "bottle", "cigarette", "vape",
+]
+OCCLUDERS: tuple[str, ...] = get_args(Occluder)
+
+# Eye state on top of eye_openness: squint narrows the lids, yawn opens the jaw and narrows the eyes.
+EyeState = Literal["open", "squint", "closed", "yawn"]
+EYE_STATES: tuple[str, ...] = get_args(EyeState)
+# How far each state opens the lids relative to eye_openness (the renderer poses lids with it).
+EYE_STATE_OPENNESS: dict[str, float] = {"open": 1.0, "squint": 0.45, "closed": 0.0, "yawn": 0.6}
+
+# Light bands, from night with the camera's active NIR illumination to hard sun with window-frame
+# shadow stripes and glare on glasses. "cabin" is the plain in-cabin light used by default.
+LightBand = Literal["cabin", "night_nir", "dusk", "overcast", "sun", "sun_stripes"]
+LIGHT_BANDS: tuple[str, ...] = get_args(LightBand)
+# Nominal illuminance at the face (lux) of each band: the Euro NCAP range is 1 .. 100,000 lux.
+BAND_LUX: dict[str, float] = {"cabin": 300.0, "night_nir": 1.0, "dusk": 50.0, "overcast": 5000.0,
+                              "sun": 50000.0, "sun_stripes": 100000.0}
 
 Split = Literal["train", "val", "test"]
 SPLITS: tuple[str, ...] = get_args(Split)

@@ -42,7 +42,7 @@ class Filter(Protocol):
 FILTERS: Registry[Filter] = Registry("filter", lazy={
     name: "synthgen.curate.filters"
     for name in ("label_error", "face_count", "low_quality", "mismatch", "near_duplicate", "identity_leak")
-})
+} | {"conditions": "synthgen.curate.conditions"})
 
 
 def build_filters(params: CurateParams) -> list[Filter]:

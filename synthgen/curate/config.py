@@ -13,9 +13,11 @@ from typing import Protocol
 
 from pydantic import Field, model_validator
 
+from synthgen.plan.config import PlanParams
 from synthgen.sections import RunParams, Section
 
-DEFAULT_FILTERS = ["label_error", "face_count", "low_quality", "mismatch", "near_duplicate", "identity_leak"]
+DEFAULT_FILTERS = ["label_error", "face_count", "low_quality", "mismatch", "conditions", "near_duplicate",
+                   "identity_leak"]
 
 
 class QualityThresholds(Section):
@@ -66,7 +68,9 @@ class CurateParams(Section):
 
 
 class CurateRun(RunParams, Protocol):
-    """What the curate stage reads."""
+    """What the curate stage reads (the plan section: for the Euro NCAP coverage report's cells)."""
 
     @property
     def curate(self) -> CurateParams: ...
+    @property
+    def plan(self) -> PlanParams: ...

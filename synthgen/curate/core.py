@@ -17,7 +17,8 @@ from synthgen.errors import DataError
 
 # Large columns no filter reads: left out of the decision frame to keep the cross-shard view small.
 HEAVY_COLUMNS = frozenset({"image", "control_image", "meas_landmarks_478", "meas_landmarks_68",
-                           "req_landmarks_478", "req_landmarks_68", "prompt"})
+                           "req_landmarks_478", "req_landmarks_68", "prompt",
+                           "req_landmarks_478_visible", "req_occluder_mask", "sequence_events"})
 CURATION_COLUMNS = ("accepted", "reject_reasons")
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
+from synthgen.curate import conditions as cond
 from synthgen.curate.base import FILTERS, FilterResult
 from synthgen.curate.config import CurateParams
 from synthgen.errors import ConfigError, DataError
@@ -44,8 +45,10 @@ def _lt(values: np.ndarray, limit: float) -> np.ndarray:
 
 def requested_eyes_open(frame: pl.DataFrame) -> np.ndarray:
     if "req_eyes_open" in frame.columns:
-        return frame.get_column("req_eyes_open").fill_null(True).to_numpy().astype(bool)
-    return ~_lt(num(frame, "req_eye_openness"), 0.5)
+        out = frame.get_column("req_eyes_open").fill_null(True).to_numpy().astype(bool)
+    else:
+        out = ~_lt(num(frame, "req_eye_openness"), 0.5)
+    return out & ~cond.effective_closed(frame)  # an eye state can close the eyes too
 
 
 class LabelError:
@@ -68,7 +71,10 @@ class FaceCount:
 
     def apply(self, frame: pl.DataFrame, prior: list[list[str]]) -> FilterResult:
         n = num(frame, "meas_face_count")
-        return FilterResult({"no_face": n == 0, "multiple_faces": _gt(n, 1)})
+        hidden = cond.not_visible_enough(frame)  # a face the rule calls hidden may go unseen
+        notes = [f"no_face not applied to {int((hidden & (n == 0)).sum())} rows whose face is not visible enough"] \
+            if (hidden & (n == 0)).any() else []
+        return FilterResult({"no_face": (n == 0) & ~hidden, "multiple_faces": _gt(n, 1)}, notes)
 
 
 class LowQuality:
@@ -104,16 +110,22 @@ class Mismatch:
         t = self.t
         gaze_err = angular_error(num(frame, "req_gaze_yaw"), num(frame, "req_gaze_pitch"),
                                       num(frame, "meas_gaze_yaw"), num(frame, "meas_gaze_pitch"))
-        gaze = _gt(gaze_err, t.gaze_deg) & requested_eyes_open(frame)
+        gaze = _gt(gaze_err, t.gaze_deg) & requested_eyes_open(frame) & ~cond.eyes_hidden(frame)
         head_err = np.stack([
             np.abs(angle_diff(num(frame, f"req_head_{a}"), num(frame, f"meas_head_{a}")))
             for a in ("yaw", "pitch", "roll")
         ])
         with np.errstate(invalid="ignore"):
             head = _gt(np.where(np.isnan(head_err), -np.inf, head_err).max(axis=0), t.head_pose_deg)
+        head &= ~cond.not_visible_enough(frame)
         age = _gt(np.abs(num(frame, "req_age") - num(frame, "meas_age")), t.age_years)
+        no_mouth = cond.mouth_hidden(frame) | cond.yawning(frame)  # an unseen mouth shows no expression
+        notes = [f"{what} skipped on {int(m.sum())} rows ({why})" for what, m, why in (
+            ("expression check", no_mouth, "mouth occluded or yawning"),
+            ("gaze check", cond.eyes_hidden(frame) | cond.effective_closed(frame), "eyes hidden or closed"),
+            ("head-pose check", cond.not_visible_enough(frame), "face not visible enough")) if m.any()]
         return FilterResult({"gaze_mismatch": gaze, "head_pose_mismatch": head, "age_mismatch": age,
-                             "expression_mismatch": self._expression(frame)})
+                             "expression_mismatch": self._expression(frame) & ~no_mouth}, notes)
 
     def _expression(self, frame: pl.DataFrame) -> np.ndarray:
         req = strs(frame, "req_expression")
@@ -196,6 +208,7 @@ class NearDuplicate:
         angles = np.stack([num(frame, c)[idx] for c in
                            ("meas_head_yaw", "meas_head_pitch", "meas_gaze_yaw", "meas_gaze_pitch")], axis=1)
         expr = np.array([str(v) for v in strs(frame, "meas_expression")], object)[idx]
+        clip = cond.sequence_ids(frame)[idx]
         uf = _UnionFind(len(idx))
         for start in range(0, len(idx), self.block):
             sims = emb[start: start + self.block] @ emb.T
@@ -212,6 +225,7 @@ class NearDuplicate:
             same_pose = np.all(np.where(both_missing, 0.0, np.nan_to_num(delta, nan=np.inf)) <= self.p.max_angle_deg,
                                axis=1)
             same = same_pose & (expr[rows] == expr[cols])
+            same &= (clip[rows] == "") & (clip[cols] == "")  # clip frames are alike by design: never cut
             for a, b in zip(rows[same], cols[same]):
                 uf.union(int(a), int(b))
         ids = strs(frame, "sample_id")

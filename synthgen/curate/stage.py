@@ -127,4 +127,21 @@ def _run_curate(params: CurateRun, layout: Layout, progress: bool) -> StageResul
     )
     write_controllability(curated, layout.reports_dir / "controllability.json",
                           layout.reports_dir / "controllability", notes=decisions.notes)
+    _write_ncap(params, layout, curated)
     return result
+
+
+def _write_ncap(params: CurateRun, layout: Layout, curated: pl.DataFrame) -> None:
+    """The Euro NCAP coverage matrix of this run (synthgen.curate.ncap_report)."""
+    from synthgen.curate.ncap_report import write_ncap_report
+    from synthgen.plan.coverage import coverage_cells
+    from synthgen.spec import read_plan
+
+    if "req_occluder" not in curated.columns:
+        return  # rows made before the conditions existed
+    coverage = params.plan.mode == "coverage"
+    planned = [s.model_dump() for s in read_plan(layout.plan_file)] if layout.plan_file.exists() else []
+    rows = curated.select([c for c in curated.columns if c.startswith("req_")]).to_dicts()
+    write_ncap_report(planned, rows, curated.get_column("accepted").to_list(), layout.reports_dir,
+                      coverage_cells(params.plan) if coverage else (),
+                      params.plan.coverage.min_count if coverage else 1)

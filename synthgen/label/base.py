@@ -83,6 +83,7 @@ LABELERS: Registry[Labeler] = Registry(
         "age_gender": "synthgen.label.age_gender",
         "fer": "synthgen.label.expression",
         "quality": "synthgen.label.quality",
+        "eye_aperture": "synthgen.label.eye_aperture",
         "insightface": "synthgen.label.insightface_backend",
     },
 )

@@ -18,6 +18,7 @@ DEFAULT_LABELERS = [
     "age_gender",
     "fer",
     "quality",
+    "eye_aperture",
 ]
 
 

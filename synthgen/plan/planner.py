@@ -14,9 +14,10 @@ import numpy as np
 
 from synthgen.io import stable_hash
 from synthgen.plan.config import IDENTITY_ATTRIBUTES, PlanParams
-from synthgen.spec import SceneSpec
+from synthgen.spec import CONDITION_DEFAULTS, SceneSpec
 
-_IDENTITY, _SAMPLE, _SEED, _SPLIT = 0, 1, 2, 3
+_IDENTITY, _SAMPLE, _SEED, _SPLIT, _CONDITIONS = 0, 1, 2, 3, 4
+_INT_FIELDS = ("skin_tone", "jpeg_quality", "kss")
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class Identity:
 
 
 def _clean(name: str, value: Any) -> Any:
-    if name == "skin_tone":
+    if name in _INT_FIELDS:
         return int(round(float(value)))
     if isinstance(value, (float, np.floating)):
         return round(float(value), 3)
@@ -85,15 +86,28 @@ def sample_spec(
             continue
         # Draw even when overridden, so the other attributes keep their random stream.
         values[name] = _clean(name, getattr(params.attributes, name).sample(rng))
+    # Conditions come from their own stream, so adding them leaves the attributes above unchanged.
+    crng = np.random.default_rng([seed, _CONDITIONS, index])
+    for name in type(params.conditions).model_fields:
+        values[name] = _clean(name, getattr(params.conditions, name).sample(crng))
     values.update({k: _clean(k, v) for k, v in overrides.items()})
+    if values.get("light_band") == "night_nir":
+        values["lighting"] = "nir"  # at night the camera sees by its own NIR illumination
     # Eyes rotate at most so far inside the head: keep the requested gaze, move the head.
     for axis, limit in (("yaw", params.max_eye_in_head_yaw), ("pitch", params.max_eye_in_head_pitch)):
         gaze, head = values[f"gaze_{axis}"], values[f"head_{axis}"]
         values[f"head_{axis}"] = round(float(np.clip(head, gaze - limit, gaze + limit)), 3)
     sample_seed = int(np.random.default_rng([seed, _SEED, index]).integers(2**31 - 1))
     values.update(identity=identity.index, identity_seed=identity.seed)
-    sample_id = stable_hash({"seed": seed, "index": index, **values})
+    sample_id = stable_hash({"seed": seed, "index": index, **id_values(values)})
     return SceneSpec(sample_id=sample_id, index=index, seed=sample_seed, split=identity.split, **values)
+
+
+def id_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values a sample id hashes: conditions at their defaults are left out, so plans made
+    before conditions existed keep their sample ids."""
+    return {k: v for k, v in values.items()
+            if not (k in CONDITION_DEFAULTS and v == CONDITION_DEFAULTS[k])}
 
 
 def plan_random(params: PlanParams, seed: int) -> list[SceneSpec]:
@@ -103,8 +117,25 @@ def plan_random(params: PlanParams, seed: int) -> list[SceneSpec]:
 
 def plan_specs(params: PlanParams, seed: int) -> list[SceneSpec]:
     """The plan stage's core: random sampling, or gap filling when ``mode: targeted``."""
+    if params.kind == "sequence":
+        from synthgen.plan.sequence import plan_sequences
+
+        return plan_sequences(params, seed)
+    if params.mode == "coverage":
+        from synthgen.plan.coverage import plan_coverage
+
+        return plan_coverage(params, seed)
     if params.mode == "targeted":
         from synthgen.plan.targeted import plan_targeted
 
         return plan_targeted(params, seed)
     return plan_random(params, seed)
+
+
+def effective_shard_size(params: PlanParams) -> int:
+    """Specs per shard: for clips, a whole number of clips (at least one), so a shard holds each of
+    its clips whole and in frame order."""
+    if params.kind != "sequence":
+        return params.shard_size
+    frames = params.sequence.frames
+    return max(1, params.shard_size // frames) * frames

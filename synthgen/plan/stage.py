@@ -13,7 +13,7 @@ from synthgen.lineage import plan_hash
 from synthgen.locks import stage_locks
 from synthgen.paths import Layout
 from synthgen.plan.config import PlanRun
-from synthgen.plan.planner import plan_specs
+from synthgen.plan.planner import effective_shard_size, plan_specs
 from synthgen.spec import write_plan
 
 
@@ -21,4 +21,4 @@ def run_plan(params: PlanRun) -> Path:
     layout = Layout.from_params(params)
     with stage_locks(layout.work_dir, ["plan"]):
         specs = plan_specs(params.plan, params.seed)
-        return write_plan(specs, layout.plan_file, params.plan.shard_size, stage_hash=plan_hash(params))
+        return write_plan(specs, layout.plan_file, effective_shard_size(params.plan), stage_hash=plan_hash(params))

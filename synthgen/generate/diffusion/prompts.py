@@ -38,7 +38,8 @@ _CAMERA_WORDS = {
 
 _SEAT_WORDS = {"driver": "driver's seat", "passenger": "front passenger seat"}
 
-_GLASSES_WORDS = {"none": "", "glasses": "wearing eyeglasses", "sunglasses": "wearing dark sunglasses"}
+_GLASSES_WORDS = {"none": "", "glasses": "wearing eyeglasses", "sunglasses": "wearing dark sunglasses",
+                  "ir_blocking": "wearing dark mirrored sunglasses"}
 
 
 @dataclass(frozen=True)

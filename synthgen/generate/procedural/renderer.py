@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from synthgen import cabin
+from synthgen.generate.procedural import conditions, eyestate  # driver-monitoring conditions
 from synthgen.generate.procedural import model as fm
 from synthgen.generate.procedural.cabin_view import draw_cabin
 from synthgen.generate.procedural.control import draw_control
@@ -97,11 +98,12 @@ class Scene:
         heights = fm.eyeball_centre_heights(v)
         self.rest_local = v.copy()  # before the expression: where the teeth sit (skull and jaw)
         d, jaw, widen = fm.expression_offsets(spec.expression, spec.expression_intensity)
+        openness, jaw, widen = eyestate.adjust(spec.eye_state, spec.eye_openness, jaw, widen)
         self.jaw_open = jaw
         v[: fm.N_MESH] += d
         v = fm.open_jaw(v, jaw)
         v = fm.widen_eyes(v, widen)
-        v = fm.close_eyelids(v, spec.eye_openness, pitch_local)
+        v = fm.close_eyelids(v, openness, pitch_local)
         # Eyeballs and irises: rotate with the eye-in-head gaze, each eye towards the fixation point
         # (vergence: a near target such as the cluster turns both eyes inwards).
         model = fm.load_model()
@@ -393,7 +395,10 @@ def render_spec(spec: SceneSpec, width: int, height: int, supersample: int = 2,
     frame.draw_head_and_body()
     if spec.glasses != "none":
         _draw_glasses(frame.canvas, sc, frame.k, spec.glasses == "sunglasses", frame.nir)
-    return Rendered(frame.finish(), draw_control(px, width, height), labels)
+    # Driver-monitoring conditions (occluders, belt, IR lenses, light band) and their labels.
+    labels.update(conditions.draw(frame.canvas, sc, frame.k, frame.light, frame.skin, frame.hair, frame.nir))
+    image = conditions.finish(frame.finish(), spec)
+    return Rendered(image, draw_control(px, width, height), labels)
 
 
 _LUT_N = 4096

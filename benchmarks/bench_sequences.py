@@ -1,0 +1,360 @@
+"""Driver-monitoring conditions and sequences, measured with the offline face models.
+
+Sections (``--only`` picks some):
+- ``conditions``: every occluder, eye state, IR-blocking lens and light band renders; among the
+  renders the rule calls visible enough, the share in which the face detector still finds the face
+  (MediaPipe BlazeFace, and dlib's HOG detector as a second model the renderer was not tuned to);
+- ``visibility``: landmark flags vs the pixels (a hidden point's pixel must show the occluder);
+- ``aperture``: Spearman correlation of the requested (exact) eye aperture with the measured EAR
+  (MediaPipe mesh, and dlib's 68 points as the second model);
+- ``clips``: N clips rendered and labelled frame by frame; a plain EAR blink detector (EAR below half
+  the clip's open EAR) against the planned blinks (onset and duration within one frame), and glances
+  recomputed from the measured gaze zone per frame against the planned ones;
+- ``cost``: render time per frame of clips vs single images of the default mix (ratio);
+- ``e2e``: a 10 s clip at 10 fps planned, rendered, labelled, curated and published by the stage
+  functions with 2 workers, wall time, and its ratio to the same stages on 100 single images.
+
+Run: ``python benchmarks/bench_sequences.py [--clips 50] [--only conditions,aperture]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synthgen import dsm
+from synthgen.contract import image_struct
+from synthgen.generate.procedural.renderer import render_spec
+from synthgen.images import encode_png
+from synthgen.label.base import FaceContext
+from synthgen.label.eye_aperture import MESH_EYES_68
+from synthgen.spec import SceneSpec
+from synthgen.vocab import EYE_STATES, OCCLUDERS
+
+SIZE = 256
+CLIP_LABELERS = ["mediapipe_detector", "mediapipe_mesh", "dlib", "head_pose", "iris_gaze", "eye_aperture"]
+BLINK_LABELERS = ["mediapipe_detector", "mediapipe_mesh", "eye_aperture"]  # enough for EAR
+
+
+def _spec(i: int, **kw: Any) -> SceneSpec:
+    r = np.random.default_rng(i)
+    base = dict(sample_id=f"b{i}", index=i, seed=i, identity=i % 20, identity_seed=1000 + i % 20,
+                age=float(r.uniform(18, 75)), gender=str(r.choice(["female", "male"])),
+                skin_tone=int(r.integers(1, 11)), gaze_yaw=float(r.uniform(-15, 15)),
+                gaze_pitch=float(r.uniform(-10, 5)), head_yaw=float(r.uniform(-20, 20)),
+                head_pitch=float(r.uniform(-8, 8)), camera=str(r.choice(["rearview_mirror", "a_pillar"])))
+    base.update(kw)
+    return SceneSpec(**base)
+
+
+def _labelers(names: list[str]) -> Any:
+    from synthgen.label.config import LabelParams
+    from synthgen.label.pipeline import build_labelers
+
+    return build_labelers(LabelParams(labelers=names))
+
+
+def _measure(labs: Any, image: np.ndarray, spec: SceneSpec) -> dict[str, Any]:
+    from synthgen.label.pipeline import label_one
+
+    return label_one(labs, image_struct(encode_png(image), "x"), {"req_camera": spec.camera, "req_seat": spec.seat})
+
+
+def conditions(per: int) -> dict[str, Any]:
+    mp = _labelers(["mediapipe_detector"])
+    hog = _labelers(["dlib_hog"])
+    variants: list[tuple[str, dict[str, Any]]] = [(f"occluder={o}", {"occluder": o}) for o in OCCLUDERS]
+    variants += [(f"eye_state={e}", {"eye_state": e}) for e in EYE_STATES]
+    variants += [("glasses=ir_blocking,nir", {"glasses": "ir_blocking", "lighting": "nir"}),
+                 ("glasses=sunglasses,nir", {"glasses": "sunglasses", "lighting": "nir"}),
+                 ("light=night_nir", {"light_band": "night_nir", "lighting": "nir"}),
+                 ("light=sun_stripes", {"light_band": "sun_stripes", "glasses": "glasses"}),
+                 ("light=sun", {"light_band": "sun"}), ("light=dusk", {"light_band": "dusk"}),
+                 ("sensor=blur4+jpeg40", {"motion_blur": 4.0, "jpeg_quality": 40}),
+                 ("seat_belt", {"seat_belt": True})]
+    rows = {}
+    tot = {"ve": 0, "mp": 0, "hog": 0}
+    for name, kw in variants:
+        ve = found_mp = found_hog = 0
+        for i in range(per):
+            spec = _spec(10_000 + i, **kw)
+            r = render_spec(spec, SIZE, SIZE)
+            if not r.labels["req_visible_enough"]:
+                continue
+            ve += 1
+            found_mp += int((_measure(mp, r.image, spec).get("meas_face_count") or 0) >= 1)
+            found_hog += int((_measure(hog, r.image, spec).get("meas_face_count") or 0) >= 1)
+        rows[name] = {"rendered": per, "visible_enough": ve, "found_mediapipe": found_mp, "found_dlib_hog": found_hog}
+        tot["ve"] += ve
+        tot["mp"] += found_mp
+        tot["hog"] += found_hog
+        print(f"  {name:28s} visible enough {ve:3d}/{per}  found: mediapipe {found_mp:3d}  dlib_hog {found_hog:3d}")
+    out = {"per_condition": rows,
+           "found_when_visible_enough_mediapipe": tot["mp"] / max(tot["ve"], 1),
+           "found_when_visible_enough_dlib_hog": tot["hog"] / max(tot["ve"], 1)}
+    print(f"conditions: face found when visible enough: mediapipe {out['found_when_visible_enough_mediapipe']:.3f}, "
+          f"dlib_hog {out['found_when_visible_enough_dlib_hog']:.3f} (target >= 0.95)")
+    return out
+
+
+def visibility(per: int) -> dict[str, Any]:
+    """Hidden points must lie on pixels the occluder changed; visible ones on unchanged pixels."""
+    agree = total = 0
+    hidden_on = hidden_n = vis_off = vis_n = 0
+    for o in OCCLUDERS[1:]:
+        for i in range(per):
+            plain = render_spec(_spec(20_000 + i), SIZE, SIZE)
+            r = render_spec(_spec(20_000 + i, occluder=o), SIZE, SIZE)
+            diff = np.abs(r.image.astype(int) - plain.image.astype(int))
+            changed = (diff.max(-1) if diff.ndim == 3 else diff) > 0  # same seed: same noise, so any change is the occluder
+            px = np.round(np.array(r.labels["req_landmarks_478"]).reshape(-1, 2)).astype(int)
+            vis = np.array(r.labels["req_landmarks_478_visible"])
+            inside = (px[:, 0] >= 1) & (px[:, 1] >= 1) & (px[:, 0] < SIZE - 1) & (px[:, 1] < SIZE - 1)
+            # A point counts as "on the occluder" when its pixel and its 4 neighbours all changed,
+            # "off" when none did: rim pixels (antialiased) are left out.
+            q = px[inside]
+            nb = np.stack([changed[q[:, 1] + dy, q[:, 0] + dx] for dx, dy in ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))])
+            on, off = nb.all(0), ~nb.any(0)
+            v = vis[inside]
+            hidden_on += int((~v & on).sum())
+            hidden_n += int((~v & (on | off)).sum())
+            vis_off += int((v & off).sum())
+            vis_n += int((v & (on | off)).sum())
+            agree += int(((~v & on) | (v & off)).sum())
+            total += int((on | off).sum())
+    out = {"agreement": agree / max(total, 1), "hidden_on_occluder": hidden_on / max(hidden_n, 1),
+           "visible_off_occluder": vis_off / max(vis_n, 1), "points_checked": total}
+    print(f"visibility: flags agree with the pixels at {out['agreement']:.4f} of {total} points "
+          f"(hidden on occluder {out['hidden_on_occluder']:.4f}, visible off it {out['visible_off_occluder']:.4f})")
+    return out
+
+
+def aperture(idents: int) -> dict[str, Any]:
+    from scipy.stats import spearmanr
+
+    labs = _labelers(["mediapipe_detector", "mediapipe_mesh", "dlib"])
+    ap, ear_mesh, ear_dlib = [], [], []
+    for i in range(idents):
+        for o in np.linspace(0.0, 1.0, 9):
+            spec = _spec(30_000 + i, eye_openness=float(o))
+            r = render_spec(spec, SIZE, SIZE)
+            ctx = FaceContext(image=r.image if r.image.ndim == 3 else np.repeat(r.image[..., None], 3, 2),
+                              row={"req_camera": spec.camera, "req_seat": spec.seat})
+            for lab in labs:
+                lab.label(ctx)
+            if "mesh_xy" not in ctx.extras or "lm68" not in ctx.extras:
+                continue
+            lm = np.zeros((68, 2))
+            lm[36:48] = np.asarray(ctx.extras["mesh_xy"])[list(MESH_EYES_68)]
+            ap.append(float(np.mean(r.labels["req_eye_aperture_mm"])))
+            ear_mesh.append(float(np.mean(dsm.eye_aspect_ratio(lm))))
+            ear_dlib.append(float(np.mean(dsm.eye_aspect_ratio(np.asarray(ctx.extras["lm68"]).reshape(68, 2)))))
+    out = {"n": len(ap), "spearman_mediapipe_mesh": float(spearmanr(ap, ear_mesh)[0]),
+           "spearman_dlib68": float(spearmanr(ap, ear_dlib)[0]),
+           "aperture_mm_range": [min(ap), max(ap)] if ap else []}
+    print(f"aperture: Spearman(requested aperture, measured EAR) over {len(ap)} renders: "
+          f"mediapipe mesh {out['spearman_mediapipe_mesh']:.3f}, dlib 68 {out['spearman_dlib68']:.3f} (target >= 0.9)")
+    return out
+
+
+def _clip_worker(args: tuple[list[dict[str, Any]], int, bool]) -> list[dict[str, Any]]:
+    specs_json, size, gaze = args
+    labs = _labelers(CLIP_LABELERS if gaze else BLINK_LABELERS)
+    out = []
+    for d in specs_json:
+        spec = SceneSpec.model_validate(d)
+        r = render_spec(spec, size, size)
+        m = _measure(labs, r.image, spec)
+        out.append({"ear": m.get("meas_ear"), "zone": m.get("meas_gaze_zone"), "req_zone": r.labels["req_gaze_zone"]})
+    return out
+
+
+def _blink_frames(ear: list[Any]) -> np.ndarray:
+    """Per-frame EAR relative to the clip's open-eye EAR (its 90th percentile); NaN-free."""
+    e = np.array([np.mean(v) if v else np.nan for v in ear], float)
+    ref = np.nanpercentile(e, 90) if np.isfinite(e).any() else 1.0
+    e = np.where(np.isfinite(e), e, ref)  # a frame without landmarks counts as open
+    return e / max(ref, 1e-6)
+
+
+def clips(n: int, frames: int, fps: float, workers: int, gaze_clips: int) -> dict[str, Any]:
+    from synthgen.plan.config import PlanParams
+    from synthgen.plan.sequence import plan_sequences
+
+    params = PlanParams.model_validate({"n": n, "identities": max(3, n // 2), "kind": "sequence",
+                                        "attributes": {"camera": {"dist": "categorical",
+                                                                  "values": ["rearview_mirror", "a_pillar"]}},
+                                        "sequence": {"frames": frames, "fps": fps, "glance_rate_per_min": 15}})
+    specs = plan_sequences(params, 77)
+    by_clip = [specs[c * frames:(c + 1) * frames] for c in range(n)]
+    t0 = time.perf_counter()
+    # spawn: the face models loaded by earlier sections must not be forked (glibc heap corruption)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as ex:
+        measured = list(ex.map(_clip_worker, [([s.model_dump() for s in clip], SIZE, c < gaze_clips)
+                                              for c, clip in enumerate(by_clip)]))
+    wall = time.perf_counter() - t0
+    # Two thresholds on EAR / the clip's open EAR: 0.5 (plain), and 0.67, the ratio a half-open eye
+    # measures in the aperture section (the planned events call a frame closed below half open).
+    stats = {thr: {"planned": 0, "found": 0, "false": 0, "planned_seen": 0, "found_seen": 0} for thr in (0.5, 0.67)}
+    zone_agree = zone_n = 0
+    gl_planned = gl_found = 0
+    for c, (clip, meas) in enumerate(zip(by_clip, measured, strict=True)):
+        ev = dsm.ClipEvents.from_json(clip[0].sequence_events)
+        planned = [b for b in ev.closures if b.n_frames >= 1]
+        rel = _blink_frames([m["ear"] for m in meas])
+        # "seen": the mesh found the face on the closure's frames and one either side, and the head
+        # is within 45 degrees of the camera (beyond, the eye is too foreshortened for an EAR).
+        ok = np.array([bool(m["ear"]) and abs(s.head_yaw) <= 45 for m, s in zip(meas, clip, strict=True)])
+        for thr, st in stats.items():
+            detected = dsm.closures(rel, fps, threshold=thr)
+            used: set[int] = set()
+            for b in planned:
+                seen = bool(ok[max(0, b.onset_frame - 1): b.onset_frame + b.n_frames + 1].all())
+                st["planned"] += 1
+                st["planned_seen"] += int(seen)
+                for j, d in enumerate(detected):
+                    if j not in used and abs(d.onset_frame - b.onset_frame) <= 1 and abs(d.n_frames - b.n_frames) <= 1:
+                        used.add(j)
+                        st["found"] += 1
+                        st["found_seen"] += int(seen)
+                        break
+            st["false"] += len(detected) - len(used)
+        if c >= gaze_clips:
+            continue  # gaze measured on the first gaze_clips clips only (dlib + head pose + iris gaze)
+        mz = [m["zone"] or "windshield" for m in meas]
+        zone_agree += sum(a == b for a, b in zip(mz, [m["req_zone"] for m in meas], strict=True))
+        zone_n += len(meas)
+        measured_gl = dsm.glances(mz, fps)
+        for g in ev.glances:
+            if not g.away:
+                continue
+            gl_planned += 1
+            lo, hi = g.start_frame, g.start_frame + g.n_frames
+            for h in measured_gl:
+                ov = min(hi, h.start_frame + h.n_frames) - max(lo, h.start_frame)
+                if h.target == g.target and ov >= 0.5 * g.n_frames:
+                    gl_found += 1
+                    break
+    blink = {str(thr): {**st, "recall": st["found"] / max(st["planned"], 1),
+                        "recall_seen": st["found_seen"] / max(st["planned_seen"], 1)} for thr, st in stats.items()}
+    out = {"clips": n, "gaze_clips": gaze_clips, "frames_per_clip": frames, "fps": fps, "blinks": blink,
+           "zone_agreement_per_frame": zone_agree / max(zone_n, 1),
+           "planned_away_glances": gl_planned, "glances_recovered": gl_found / max(gl_planned, 1),
+           "seconds_per_frame_render_and_label": wall * workers / max(n * frames, 1)}
+    for thr, b in blink.items():
+        print(f"clips: {n} clips x {frames} frames at {fps:g} fps, EAR blink detector (EAR < {thr} x open EAR): "
+              f"found {b['found']}/{b['planned']} planned closures with onset and length within one frame "
+              f"({b['recall']:.3f}; target >= 0.95), {b['found_seen']}/{b['planned_seen']} of those on measurable "
+              f"frames ({b['recall_seen']:.3f}), {b['false']} false detections")
+    print(f"clips: measured gaze zone = planned zone on {out['zone_agreement_per_frame']:.3f} of frames of "
+          f"{gaze_clips} clips; {gl_found}/{gl_planned} planned glances away recovered from measured zones "
+          f"({out['glances_recovered']:.3f})")
+    return out
+
+
+def cost(n: int) -> dict[str, Any]:
+    from synthgen.plan.config import PlanParams
+    from synthgen.plan.planner import plan_random
+    from synthgen.plan.sequence import plan_sequences
+
+    single = plan_random(PlanParams(n=n, identities=10), 5)
+    seq = plan_sequences(PlanParams.model_validate({"n": max(1, n // 50), "identities": 3, "kind": "sequence",
+                                                    "sequence": {"frames": 50}}), 5)[:n]
+    t = time.process_time()
+    for s in single:
+        render_spec(s, SIZE, SIZE)
+    t_single = (time.process_time() - t) / len(single)
+    t = time.process_time()
+    for s in seq:
+        render_spec(s, SIZE, SIZE)
+    t_seq = (time.process_time() - t) / len(seq)
+    out = {"cpu_s_per_single_image": t_single, "cpu_s_per_clip_frame": t_seq, "ratio_clip_frame_to_image": t_seq / t_single}
+    print(f"cost: CPU per clip frame / per single image = {out['ratio_clip_frame_to_image']:.2f} "
+          f"({t_seq * 1000:.0f} ms vs {t_single * 1000:.0f} ms at {SIZE}x{SIZE})")
+    return out
+
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _stages(params: Any) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (this process and its finished workers) of the stages."""
+    from synthgen.stages import run_curate, run_generate, run_label, run_plan, run_publish
+
+    t, c = time.perf_counter(), _cpu()
+    run_plan(params)
+    run_generate(params, progress=False)
+    run_label(params, progress=False)
+    run_curate(params, progress=False)
+    run_publish(params, progress=False)
+    return time.perf_counter() - t, _cpu() - c
+
+
+def e2e(reference: bool) -> dict[str, Any]:
+    from synthgen.config import parse_params
+
+    with tempfile.TemporaryDirectory() as d:
+        common = {"data_dir": d, "generate": {"workers": 2}, "label": {"workers": 2},
+                  "record": {"dvc_commit": False}}
+        seq = parse_params({**common, "plan": {"n": 1, "identities": 1, "shard_size": 50, "kind": "sequence",
+                                               "sequence": {"frames": 100, "fps": 10}}})
+        t_seq, c_seq = _stages(seq)
+        # On a shared machine the wall time includes other people's work; CPU seconds / 2 is the wall
+        # time two free cores would need (the stages keep both busy).
+        out: dict[str, Any] = {"clip_10s_10fps_wall_s": t_seq, "clip_cpu_s": c_seq, "clip_cpu_s_per_2_cores": c_seq / 2}
+        print(f"e2e (clip only): {t_seq:.1f} s wall, {c_seq:.1f} CPU s", flush=True)
+        if reference:
+            ref = parse_params({**common, "dataset": {"name": "ref"},
+                                "plan": {"n": 100, "identities": 10, "shard_size": 50}})
+            t_ref, c_ref = _stages(ref)
+            out.update(single_100_wall_s=t_ref, single_100_cpu_s=c_ref, ratio_clip_to_single_cpu=c_seq / c_ref)
+    print(f"e2e: a 10 s clip at 10 fps planned, rendered, labelled, curated, published with 2 workers: "
+          f"{t_seq:.1f} s wall, {c_seq:.1f} CPU s = {c_seq / 2:.1f} s on 2 free cores (target < 60 s)"
+          + (f"; 100 single images: {out['single_100_cpu_s']:.1f} CPU s, CPU ratio clip / single "
+             f"{out['ratio_clip_to_single_cpu']:.2f}" if reference else ""))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", default="conditions,visibility,aperture,clips,cost,e2e")
+    ap.add_argument("--per", type=int, default=10, help="renders per condition")
+    ap.add_argument("--clips", type=int, default=50)
+    ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--fps", type=float, default=10.0)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--gaze-clips", type=int, default=10, help="clips whose gaze is measured too (slower labellers)")
+    ap.add_argument("--no-reference", action="store_true", help="e2e without the single-image reference run")
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    a = ap.parse_args()
+    only = set(a.only.split(","))
+    res: dict[str, Any] = {"cpus": os.cpu_count()}
+    if "conditions" in only:
+        res["conditions"] = conditions(a.per)
+    if "visibility" in only:
+        res["visibility"] = visibility(max(1, a.per // 3))
+    if "aperture" in only:
+        res["aperture"] = aperture(max(2, a.per))
+    if "clips" in only:
+        res["clips"] = clips(a.clips, a.frames, a.fps, a.workers, a.gaze_clips)
+    if "cost" in only:
+        res["cost"] = cost(100)
+    if "e2e" in only:
+        res["e2e"] = e2e(not a.no_reference)
+    if a.json:
+        a.json.write_text(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()

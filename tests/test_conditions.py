@@ -1,0 +1,165 @@
+"""Driver-monitoring conditions: plan attributes that keep old plans intact, renders of every occluder
+and eye state, and exact labels (landmark visibility, occluder mask, eye aperture, EAR, visible enough)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from synthgen.config import parse_params
+from synthgen.dsm import eye_aspect_ratio, visible_enough
+from synthgen.errors import ConfigError
+from synthgen.generate.procedural.renderer import render_spec
+from synthgen.images import decode_rgb
+from synthgen.io import stable_hash
+from synthgen.plan.config import PlanParams
+from synthgen.plan.planner import plan_random
+from synthgen.spec import CONDITION_DEFAULTS, SceneSpec
+from synthgen.vocab import EYE_STATES, OCCLUDERS
+
+BASE = dict(sample_id="t", index=0, seed=5, identity=0, identity_seed=11, age=35, gender="male",
+            skin_tone=4, gaze_yaw=8.0, head_yaw=6.0)
+EYE_R, EYE_L, MOUTH = list(range(36, 42)), list(range(42, 48)), list(range(48, 68))
+
+
+def _render(**kw: object):
+    return render_spec(SceneSpec(**{**BASE, **kw}), 128, 128)
+
+
+@pytest.fixture(scope="module")
+def plain():
+    return _render()
+
+
+def test_default_conditions_keep_sample_ids_and_draws() -> None:
+    """Plans made before conditions existed keep their specs: the id hashes what it hashed before."""
+    params = PlanParams(n=12, identities=4)
+    for s in plan_random(params, 7):
+        old = s.model_dump(exclude={"sample_id", "index", "seed", "split", *CONDITION_DEFAULTS,
+                                    "sequence_id", "frame_index", "t_ms", "sequence_events"})
+        assert s.sample_id == stable_hash({"seed": 7, "index": s.index, **old})
+        assert s.occluder == "none" and s.light_band == "cabin" and s.sequence_id == ""
+
+
+def test_condition_distributions_leave_other_attributes_alone() -> None:
+    plain = plan_random(PlanParams(n=40, identities=5), 3)
+    cond = plan_random(PlanParams.model_validate({
+        "n": 40, "identities": 5,
+        "conditions": {"occluder": {"dist": "categorical", "values": ["none", "face_mask", "cap"]},
+                       "light_band": {"dist": "categorical", "values": ["cabin", "night_nir"]},
+                       "jpeg_quality": {"dist": "uniform", "low": 40, "high": 90}},
+    }), 3)
+    assert {s.occluder for s in cond} == {"none", "face_mask", "cap"}
+    for a, b in zip(plain, cond, strict=True):
+        assert (a.age, a.gaze_yaw, a.head_pitch, a.expression, a.camera) == (b.age, b.gaze_yaw, b.head_pitch,
+                                                                           b.expression, b.camera)
+        assert isinstance(b.jpeg_quality, int) and 40 <= b.jpeg_quality <= 90
+        if b.light_band == "night_nir":
+            assert b.lighting == "nir"  # the camera sees by its own illumination at night
+    changed = [a.sample_id != b.sample_id for a, b in zip(plain, cond, strict=True)]
+    non_default = [b.occluder != "none" or b.light_band != "cabin" or b.jpeg_quality != 0 for b in cond]
+    assert changed == non_default
+
+
+def test_bad_condition_is_one_clear_error() -> None:
+    with pytest.raises(ConfigError) as e:
+        parse_params({"plan": {"conditions": {"occluder": {"dist": "constant", "value": "helmet"}}}})
+    assert "plan.conditions.occluder" in str(e.value) and "helmet" in str(e.value)
+
+
+@pytest.mark.parametrize("occluder", [o for o in OCCLUDERS if o != "none"])
+def test_every_occluder_renders_and_flags_what_it_hides(occluder: str, plain) -> None:
+    r = _render(occluder=occluder)
+    vis = np.array(r.labels["req_landmarks_478_visible"])
+    px = np.array(r.labels["req_landmarks_478"]).reshape(-1, 2)
+    assert vis.shape == (478,) and len(r.labels["req_landmarks_68_visible"]) == 68
+    diff = np.abs(r.image.astype(int) - plain.image.astype(int)).max(-1)
+    assert (diff > 12).sum() > 40, "the occluder is not drawn"
+    box = r.labels["req_occluder_box"]
+    assert len(box) == 4 and r.labels["req_occluder_mask"] is not None
+    mask = decode_rgb(r.labels["req_occluder_mask"]["bytes"])[..., 0] > 127
+    # The mask is where the image changed (up to antialiasing at its rim).
+    changed = diff > 12
+    assert (mask & changed).sum() >= 0.9 * changed.sum() - 0.15 * mask.sum()
+    inside = (px[:, 0] >= 0) & (px[:, 0] < 127) & (px[:, 1] >= 0) & (px[:, 1] < 127)
+    q = np.round(px[inside]).astype(int)
+    hidden = ~vis[inside]
+    # Every hidden landmark lies on the occluder; visible ones lie off it (edges excepted).
+    if hidden.any():
+        assert mask[q[hidden, 1], q[hidden, 0]].mean() >= 0.9
+    if (~hidden).any():
+        assert mask[q[~hidden, 1], q[~hidden, 0]].mean() <= 0.05
+
+
+def test_what_each_occluder_hides() -> None:
+    v = {o: np.array(_render(occluder=o).labels["req_landmarks_68_visible"])
+         for o in ("face_mask", "eye_rub", "hand_mouth", "cap")}
+    assert not v["face_mask"][MOUTH].any() and v["face_mask"][EYE_R + EYE_L].all()
+    assert not v["eye_rub"][EYE_R].any() and v["eye_rub"][EYE_L].all()
+    assert not v["hand_mouth"][MOUTH].any()
+    assert v["cap"][EYE_R + EYE_L].all()
+
+
+def test_glasses_transmittance_decides_if_eyes_are_seen() -> None:
+    ir_nir = _render(glasses="ir_blocking", lighting="nir").labels
+    ir_rgb = _render(glasses="ir_blocking", lighting="rgb").labels
+    clear = _render(glasses="glasses", lighting="nir").labels
+    eyes = EYE_R + EYE_L
+    assert not np.array(ir_nir["req_landmarks_68_visible"])[eyes].any() and not ir_nir["req_visible_enough"]
+    assert np.array(ir_rgb["req_landmarks_68_visible"])[eyes].all() and ir_rgb["req_visible_enough"]
+    assert np.array(clear["req_landmarks_68_visible"]).all() and clear["req_visible_enough"]
+
+
+def test_mask_is_visible_enough_and_a_face_without_eyes_is_not() -> None:
+    assert _render(occluder="face_mask").labels["req_visible_enough"]
+    v = np.ones(68, bool)
+    assert visible_enough(v)
+    v[EYE_R] = False
+    assert visible_enough(v)
+    v[EYE_L[0]] = False
+    assert not visible_enough(v)
+    v = np.zeros(68, bool)
+    v[EYE_R] = True
+    assert not visible_enough(v)  # one eye alone is under 30% of the face
+
+
+def test_eye_states_and_aperture_labels() -> None:
+    ap = {}
+    for state in EYE_STATES:
+        r = _render(eye_state=state)
+        ap[state] = float(np.mean(r.labels["req_eye_aperture_mm"]))
+    assert ap["closed"] < 1.0 < ap["squint"] < ap["open"] and ap["yawn"] < ap["open"]
+    assert 7.0 < ap["open"] < 13.0  # an adult's palpebral aperture in mm
+    lm_open = np.array(_render().labels["req_landmarks_68"]).reshape(68, 2)
+    lm_yawn = np.array(_render(eye_state="yawn").labels["req_landmarks_68"]).reshape(68, 2)
+    assert lm_yawn[57, 1] - lm_yawn[51, 1] > lm_open[57, 1] - lm_open[51, 1] + 4  # the jaw opens
+
+
+def test_exact_ear_follows_aperture() -> None:
+    aps, ears = [], []
+    for o in np.linspace(0.0, 1.0, 8):
+        lab = _render(eye_openness=float(o)).labels
+        aps.append(np.mean(lab["req_eye_aperture_mm"]))
+        ears.append(np.mean(lab["req_ear"]))
+        lm = np.array(lab["req_landmarks_68"]).reshape(68, 2)
+        assert np.allclose(eye_aspect_ratio(lm), lab["req_ear"], atol=1e-3)
+    assert spearmanr(aps, ears)[0] > 0.95 and np.all(np.diff(aps) > 0)
+
+
+def test_light_bands_and_sensor_effects_are_deterministic(plain) -> None:
+    for kw in ({"light_band": "sun_stripes", "glasses": "glasses"}, {"light_band": "night_nir", "lighting": "nir"},
+               {"motion_blur": 4.0}, {"jpeg_quality": 20}, {"seat_belt": True, "camera": "a_pillar"}):
+        a, b = _render(**kw), _render(**kw)
+        assert np.array_equal(a.image, b.image)
+        if a.image.shape == plain.image.shape:
+            assert np.abs(a.image.astype(int) - plain.image.astype(int)).mean() > 0.3, kw
+    dark = _render(light_band="night_nir", lighting="nir")
+    assert dark.labels["req_illuminance_lux"] == 1.0
+    assert np.array(dark.labels["req_landmarks_478_visible"]).all()
+
+
+def test_children_get_occluders_scaled_to_their_head() -> None:
+    r = _render(age=6, occluder="face_mask")
+    vis = np.array(r.labels["req_landmarks_68_visible"])
+    assert not vis[MOUTH].any() and vis[EYE_R + EYE_L].all()
