@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import best_of
 
 from synthgen import query as q
+from synthgen.io import write_json_atomic
 from synthgen.shards import write_parquet_atomic
 from synthgen.vocab import EXPRESSIONS, GAZE_ZONES, age_group
 
@@ -47,6 +48,8 @@ def make(root: Path, rows: int, shards: int) -> None:
         split = ["train", "val", "test"][s % 3]
         write_parquet_atomic(t, root / "version=vbench" / f"split={split}" / f"part-{s:05d}.parquet",
                              row_group_size=100_000)
+    # a version is complete (and read) once its manifest is in place
+    write_json_atomic(root / "version=vbench" / "_manifest.json", {"name": "bench", "version": "vbench"})
 
 
 def main() -> None:

@@ -98,9 +98,12 @@ def prepare_label_task(params: Params) -> None:
 @task(retries=1)
 def curate_task(params: Params, skip_shards: list[int] | None = None) -> str:
     from synthgen.stages import run_curate
+    from synthgen.tracking import export_metrics
 
     # the flow ran the top-up rounds as tasks before (topup_rounds)
-    return str(run_curate(params, progress=False, topup=False, skip_shards=skip_shards or []).out_dir)
+    out = str(run_curate(params, progress=False, topup=False, skip_shards=skip_shards or []).out_dir)
+    export_metrics(params, "curate")
+    return out
 
 
 @task(retries=1, task_run_name="topup-round-{round_}")
@@ -145,19 +148,51 @@ def publish_task(params: Params, failed_shards: dict[int, str] | None = None) ->
 @task(retries=1)
 def analyze_task(params: Params) -> str:
     from synthgen.stages import run_analyze
+    from synthgen.tracking import export_metrics
 
     r = run_analyze(params, progress=False)
+    export_metrics(params, "analyze")
     return str(r.files["report"])
 
 
+def check_record(params: Params, params_path: str, overrides: list[str], save_params: bool,
+                 root: Path | None) -> str | None:
+    """None when dvc.lock may record this run; otherwise why not. DVC records params.yaml, so a
+    run on other params (``--set``, another ``-p`` file, a deployment's overrides) is recorded
+    only after writing them there (``save_params``); never a lock that claims other params."""
+    from synthgen.tracking import params_drift
+    from synthgen.tracking import save_params as write_params
+
+    if root is None:
+        return None
+    drift = params_drift(params, root)
+    if not drift:
+        return None
+    if save_params:
+        write_params(params_path, overrides, root)
+        drift = params_drift(params, root)
+        return None if not drift else "params.yaml still differs after saving: " + "; ".join(drift[:3])
+    more = f" (+{len(drift) - 3} more)" if len(drift) > 3 else ""
+    return ("this run's params differ from params.yaml, which dvc.lock records: " + "; ".join(drift[:3]) + more
+            + ". Re-run with --save-params to write them into params.yaml and record, or put them there"
+              " and run `dvc repro`")
+
+
 @task
-def record_task(params: Params, published: dict[str, Any], params_path: str, stages: list[str]) -> dict[str, Any]:
+def record_task(params: Params, published: dict[str, Any], params_path: str, stages: list[str],
+                overrides: list[str] | None = None, save_params: bool = False) -> dict[str, Any]:
     """DVC-commit the stages this run produced (and optionally git-commit/tag), then announce it."""
     from prefect.events import emit_event
 
-    from synthgen.versioning import record_version
+    from synthgen.versioning import dvc_root, record_version
 
-    recorded = record_version(params, published["version"], stages)
+    refused = check_record(params, params_path, overrides or [], save_params, dvc_root())
+    if refused:
+        get_run_logger().warning("version %s not recorded with DVC: %s", published["version"], refused)
+        recorded: dict[str, Any] = {"dvc_committed": [], "git_commit": None, "git_tag": None,
+                                    "not_recorded": refused}
+    else:
+        recorded = record_version(params, published["version"], stages)
     emit_event(
         event=PUBLISHED_EVENT,
         resource={"prefect.resource.id": f"synthgen.dataset.{params.dataset.name}"},
@@ -218,11 +253,14 @@ def generate_dataset_flow(
     dask_address: str | None = None,
     shard_deployment: str | None = None,
     shards_per_run: int = 1,
+    save_params: bool = False,
 ) -> dict[str, Any]:
     """``train`` runs training in this flow; without it, a served `train-on-publish` deployment
-    (``synthgen serve``) trains on the published event instead. ``runner``/``workers``/
+    (``synthgen serve``) trains on the published event instead, and records it. ``runner``/``workers``/
     ``dask_address`` choose where shard tasks run; ``shard_deployment`` (e.g.
-    ``generate-shards/shards``) sends them to a work pool as one flow run per ``shards_per_run``."""
+    ``generate-shards/shards``) sends them to a work pool as one flow run per ``shards_per_run``.
+    ``save_params`` writes the run's params (``overrides``, another params file) into params.yaml so
+    that dvc.lock can record them; without it such a run is not recorded."""
     logger = get_run_logger()
     params = load_params(params_path, overrides or [])
     shards = plan_task(params)
@@ -252,10 +290,14 @@ def generate_dataset_flow(
                             "shard(s), listed in its manifest and card: "
                             + "; ".join(f"shard {s:05d}: {e}" for s, e in sorted(failed.items())))
     if train:
+        from synthgen.tracking import export_metrics
+
         summary["train"] = train_task(params)
+        export_metrics(params, "train")
         stages = stages + ["train"]
     if record:
-        summary["recorded"] = record_task(params, published, params_path, stages)
+        summary["recorded"] = record_task(params, published, params_path, stages, list(overrides or []),
+                                          save_params)
     return summary
 
 
@@ -268,6 +310,7 @@ def generate_dataset(
     runner: str = "process",
     workers: int = 0,
     dask_address: str | None = None,
+    save_params: bool = False,
 ) -> dict[str, Any]:
     """Run the flow on this machine (shard tasks in a process pool or on a Dask cluster)."""
     from flows.runtime import prefect_api
@@ -276,7 +319,7 @@ def generate_dataset(
         try:
             return generate_dataset_flow(params_path=params_path, overrides=overrides, record=record,
                                          analyze=analyze, train=train, runner=runner, workers=workers,
-                                         dask_address=dask_address)
+                                         dask_address=dask_address, save_params=save_params)
         except ShardFailures as err:
             from synthgen.errors import DataError
 

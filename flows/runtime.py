@@ -26,6 +26,32 @@ def apply_defaults() -> None:
         os.environ.setdefault(k, v)
 
 
+def require_api(timeout: float = 5.0) -> str:
+    """The configured Prefect API URL, checked to answer; a one-line SynthgenError otherwise.
+    Serving needs a lasting server (deployments, schedules and triggers live there)."""
+    apply_defaults()
+    from synthgen.errors import SynthgenError
+
+    url = os.environ.get("PREFECT_API_URL")
+    if not url:
+        from prefect.settings import PREFECT_API_URL
+
+        url = PREFECT_API_URL.value()
+    start = "start one with `prefect server start --host 127.0.0.1 &` and " \
+            "`export PREFECT_API_URL=http://127.0.0.1:4200/api`"
+    if not url:
+        raise SynthgenError("PREFECT_API_URL is not set: serving needs a running Prefect server",
+                            where="synthgen serve", fix=start)
+    import httpx
+
+    try:
+        httpx.get(url.rstrip("/") + "/health", timeout=timeout).raise_for_status()
+    except httpx.HTTPError as err:
+        raise SynthgenError(f"no Prefect server answers at {url} ({type(err).__name__})",
+                            where="synthgen serve", fix=start) from None
+    return url
+
+
 @contextlib.contextmanager
 def prefect_api() -> Iterator[str]:
     """Yield the API URL in use: the configured one, or a local server started for the duration."""

@@ -68,7 +68,29 @@ def train_flow(params_path: str = "params.yaml", version: str | None = None,
     logger.info("training on %s", layout.version_dir)
     summary = train_task(params)
     logger.info("model and metrics in %s", summary["out_dir"])
+    summary["recorded"] = record_train(params, project_dir)
     return summary
+
+
+@task
+def record_train(params: Params, project_dir: str | None) -> dict[str, Any]:
+    """Record the training like `dvc repro` would (metrics in git, the train stage in dvc.lock), so
+    `dvc status` stays clean and a later `dvc checkout` knows the model files. Refused, with the
+    reason logged, when the params differ from the project's params.yaml."""
+    from synthgen.tracking import export_metrics, params_drift
+    from synthgen.versioning import dvc_root, record_version
+
+    root = dvc_root(None if _blank(project_dir) else Path(str(project_dir)))
+    if root is None or not params.record.dvc_commit:
+        return {"dvc_committed": []}
+    export_metrics(params, "train", root / "metrics")
+    drift = params_drift(params, root)
+    if drift:
+        reason = "params differ from params.yaml: " + "; ".join(drift[:3])
+        get_run_logger().warning("training not recorded with DVC: %s", reason)
+        return {"dvc_committed": [], "not_recorded": reason}
+    record = params.record.model_copy(update={"git_commit": False, "git_tag": False})
+    return record_version(params.model_copy(update={"record": record}), params.dataset.version, ["train"], root)
 
 
 def train_deployment(name: str = DEPLOYMENT_NAME) -> Any:

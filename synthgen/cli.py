@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from collections.abc import Callable
@@ -30,6 +31,15 @@ SetOpt = Annotated[
     typer.Option("--set", "-s", help="override a parameter, e.g. --set plan.n=50 (repeatable)"),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="also show the face models' native "
+                                                                  "(MediaPipe, TFLite, absl) start-up logs")]
+
+
+def _native_logs(verbose: bool) -> None:
+    if not verbose:
+        from synthgen.native_logs import quiet_native_logs
+
+        quiet_native_logs()
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,6 +53,17 @@ def friendly(fn: F) -> F:
             return fn(*args, **kwargs)
         except SynthgenError as err:
             console.print(Text.assemble(("error: ", "bold red"), str(err)), highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except OSError as err:
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            full = SynthgenError(
+                f"no space left on the device ({err.strerror})",
+                where=err.filename or "the output folder",
+                fix="free some space (or point data_dir at a larger disk) and re-run: finished files "
+                    "are kept and nothing half-written is left visible",
+            )
+            console.print(Text.assemble(("error: ", "bold red"), str(full)), highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted: finished shards are kept; re-run to resume[/]")
@@ -85,10 +106,12 @@ def generate(
 
 @app.command()
 @friendly
-def label(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: QuietOpt = False) -> None:
+def label(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: QuietOpt = False,
+          verbose: VerboseOpt = False) -> None:
     """Auto-label generated images with independent face models (adds meas_* columns)."""
     from synthgen.stages import run_label
 
+    _native_logs(verbose)
     r = run_label(_params(params, set_), progress=not quiet)
     console.print(f"labelled {len(r.written)} shards ({len(r.skipped)} already done) -> {r.out_dir}")
 
@@ -101,8 +124,11 @@ def curate(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: 
     With curate.topup.enabled (the default), bins accepted below the plan's share are first topped
     up: extra specs are planned, rendered and labelled in bounded rounds (see docs/labelling.md)."""
     from synthgen.stages import run_curate
+    from synthgen.tracking import export_metrics
 
-    r = run_curate(_params(params, set_), progress=not quiet)
+    p = _params(params, set_)
+    r = run_curate(p, progress=not quiet)
+    export_metrics(p, "curate")
     console.print(f"curated {len(r.shards)} shards -> {r.out_dir}")
 
 
@@ -111,7 +137,8 @@ def curate(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: 
 def publish(
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
-    source: Annotated[str, typer.Option("--from", help="stage whose shards are published")] = "curated",
+    source: Annotated[str, typer.Option("--from", help="stage folder whose shards are published: curated, "
+                                                        "labelled or generated")] = "curated",
     to: Annotated[Optional[str], typer.Option(
         "--to", help="also upload the version to a dataset URL, e.g. s3://bucket/datasets/incabin-faces "
                      "(manifest last: readers skip unfinished uploads)")] = None,
@@ -119,6 +146,9 @@ def publish(
     """Write the versioned Parquet dataset (hive folders, manifest with hashes, dataset card)."""
     from synthgen.stages import run_publish
 
+    if source not in ("curated", "labelled", "generated"):
+        raise SynthgenError(f"--from {source!r} is not a stage folder", where="synthgen publish",
+                            fix="pass curated, labelled or generated")
     r = run_publish(_params(params, set_), source_stage=source)
     console.print(f"published {r.rows} rows ({r.accepted} accepted), version {r.version} -> {r.version_dir}")
     if to:
@@ -132,8 +162,11 @@ def publish(
 def analyze(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: QuietOpt = False) -> None:
     """Distribution shift of the synthetic dataset against real data: metrics, HTML report, gaps."""
     from synthgen.stages import run_analyze
+    from synthgen.tracking import export_metrics
 
-    r = run_analyze(_params(params, set_), progress=not quiet)
+    p = _params(params, set_)
+    r = run_analyze(p, progress=not quiet)
+    export_metrics(p, "analyze")
     console.print(f"shift report -> {r.files['report']}; gaps -> {r.files['gaps']}")
 
 
@@ -142,8 +175,11 @@ def analyze(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet:
 def train(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: QuietOpt = False) -> None:
     """Train the multi-task model (gaze, head pose, age, expression, gender) on the published version."""
     from synthgen.stages import run_train
+    from synthgen.tracking import export_metrics
 
-    r = run_train(_params(params, set_), progress=not quiet)
+    p = _params(params, set_)
+    r = run_train(p, progress=not quiet)
+    export_metrics(p, "train")
     console.print(r.summary())
 
 
@@ -154,26 +190,38 @@ def run(
     set_: SetOpt = None,
     record: Annotated[bool, typer.Option(help="record the version with DVC when done")] = True,
     analyze: Annotated[bool, typer.Option(help="analyse the shift against real data")] = True,
-    train: Annotated[bool, typer.Option(help="also train the downstream model in this run")] = False,
+    train: Annotated[bool, typer.Option(help="train the downstream model in this run (--no-train leaves "
+                                           "`train` pending in `dvc status`)")] = True,
+    save_params: Annotated[bool, typer.Option(
+        "--save-params", help="write the params this run used (--set, -p FILE) into params.yaml so that "
+                              "dvc.lock records them; without it such a run is not recorded")] = False,
     runner: Annotated[str, typer.Option(help="where shard tasks run: process (local pool), thread, or dask")] = "process",
     workers: Annotated[int, typer.Option(help="pool processes or local Dask workers; 0 = generate.workers")] = 0,
     dask_address: Annotated[Optional[str], typer.Option(
         help="a running Dask scheduler, e.g. tcp://host:8786 (implies --runner dask; env SYNTHGEN_DASK_ADDRESS)")] = None,
+    verbose: VerboseOpt = False,
 ) -> None:
-    """The main job: the Prefect flow over every stage, on params.yaml."""
+    """The main job: the Prefect flow over every stage, on params.yaml, recorded in dvc.lock."""
+    _native_logs(verbose)
     from flows.generate_dataset import generate_dataset
 
     summary = generate_dataset(params_path=str(params), overrides=list(set_ or []), record=record,
                                analyze=analyze, train=train, runner=runner, workers=workers,
-                               dask_address=dask_address)
+                               dask_address=dask_address, save_params=save_params)
     _print_summary(summary)
+    refused = (summary.get("recorded") or {}).get("not_recorded")
+    if refused:
+        console.print(f"[yellow]not recorded in dvc.lock:[/] {refused}", highlight=False, soft_wrap=True)
 
 
 def _print_summary(s: dict[str, Any]) -> None:
     t = Table(title="synthgen run", show_header=False)
-    for key in ("dataset", "version", "path", "rows", "accepted", "splits", "report", "train", "recorded"):
+    for key in ("dataset", "version", "path", "rows", "accepted", "splits", "report", "train"):
         if key in s:
             t.add_row(key, str(s[key]))
+    rec = s.get("recorded")
+    if rec is not None:
+        t.add_row("recorded", ", ".join(rec.get("dvc_committed") or []) or "not recorded")
     out.print(t)
     name = s.get("dataset", "incabin-faces")
     out.print(
@@ -191,21 +239,29 @@ def query(
     where: Annotated[Optional[str], typer.Option(help="SQL condition, e.g. \"accepted AND req_age > 60\"")] = None,
     select: Annotated[Optional[str], typer.Option(help="comma-separated columns")] = None,
     group_by: Annotated[Optional[str], typer.Option("--group-by", help="comma-separated columns: counts per group")] = None,
-    sql: Annotated[Optional[str], typer.Option(help="full SQL over the table `dataset` (overrides the above)")] = None,
+    sql: Annotated[Optional[str], typer.Option(help="a SELECT over the table `dataset` (overrides the above)")] = None,
     reasons: Annotated[bool, typer.Option("--reasons", help="rows per reject reason")] = False,
     schema: Annotated[bool, typer.Option("--schema", help="list the columns and their types")] = False,
-    version: Annotated[Optional[str], typer.Option(help="one version only")] = None,
-    split: Annotated[Optional[str], typer.Option(help="one split only")] = None,
+    version: Annotated[Optional[str], typer.Option(help="read this version (default: the latest complete one)")] = None,
+    all_versions: Annotated[bool, typer.Option("--all-versions", help="mix every version (the `version` column tells them apart)")] = False,
+    split: Annotated[Optional[str], typer.Option(help="one split only (train, val, test)")] = None,
     limit: Annotated[int, typer.Option(help="rows to print")] = 20,
-    export: Annotated[Optional[Path], typer.Option(help="write all matching rows to .csv or .parquet")] = None,
+    export: Annotated[Optional[Path], typer.Option(help="write all matching rows to .csv or .parquet (keeps the images)")] = None,
     data_dir: Annotated[Path, typer.Option(help="root of the data folder")] = Path("data"),
     clip: Annotated[Optional[str], typer.Option(help="one clip (sequence_id), its frames in order")] = None,
     mp4: Annotated[Optional[Path], typer.Option(help="with --clip: write an MP4 preview of the clip")] = None,
 ) -> None:
-    """Filter and select over a published dataset with SQL (polars), print a table or export it."""
+    """Filter and select over one published version with SQL (polars), print a table or export it.
+
+    Reads the latest complete version unless --version or --all-versions says otherwise, and says
+    which on stderr."""
     from synthgen import query as q
 
-    lf = q.scan(dataset, data_dir, version=version, split=split)
+    if limit < 0:
+        raise SynthgenError(f"--limit {limit} is negative", where="synthgen query", fix="pass 0 or more rows")
+    sel = q.select(dataset, data_dir, version=version, split=split, all_versions=all_versions)
+    console.print(sel.describe(), highlight=False)
+    lf = q.scan_selection(sel)
     if clip is not None:
         from synthgen.video import clip_frames, write_mp4
 
@@ -230,12 +286,13 @@ def query(
     else:
         cols = [c.strip() for c in select.split(",")] if select else None
         keys = [c.strip() for c in group_by.split(",")] if group_by else None
-        if cols is None and keys is None:
+        if cols is None and keys is None and export is None:
             cols = [c for c in lf.collect_schema().names() if c not in q.IMAGE_COLUMNS]
         df = q.collect(q.select_where(lf, where, cols, keys), "--where/--select/--group-by")
     if export:
         q.export(df, export)
-        console.print(f"wrote {df.height} rows -> {export}")
+        console.print(f"wrote {q.summary(df)} -> {export}", highlight=False)
+        return
     shown = q.displayable(df.head(limit))
     t = Table(*shown.columns, caption=f"{min(limit, df.height)} of {df.height} rows")
     for row in shown.iter_rows():
@@ -269,7 +326,13 @@ def serve(
     cron: Annotated[str, typer.Option(help="cron schedule of the generate flow")] = "0 3 * * *",
     with_training: Annotated[bool, typer.Option(help="also serve the training deployment")] = True,
 ) -> None:
-    """Serve the Prefect deployments (scheduled generation; training triggered by each publish)."""
+    """Serve the Prefect deployments (scheduled generation; training triggered by each publish).
+
+    Needs a running Prefect server: schedules and event triggers live there, so a temporary one
+    would forget them when this process ends."""
+    from flows.runtime import require_api
+
+    require_api()
     from flows.deploy import serve_all
 
     serve_all(params_path=str(params.resolve()), cron=cron, with_training=with_training)
@@ -277,7 +340,7 @@ def serve(
 
 def _mount_optional() -> None:
     try:
-        from synthgen.real.cli import app as real_app
+        from synthgen.cli_real import app as real_app
     except ImportError:
         return
     app.add_typer(real_app, name="real", help="Import real face data into the row contract.")

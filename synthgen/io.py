@@ -61,7 +61,9 @@ def temp_owner_alive(name: str) -> bool | None:
 def make_temp_dir(parent: str | os.PathLike[str], name: str) -> Path:
     """A new, uniquely named temp folder in ``parent`` (same file system, so it can be renamed)."""
     Path(parent).mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=temp_prefix(name), dir=parent))
+    path = Path(tempfile.mkdtemp(prefix=temp_prefix(name), dir=parent))
+    path.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; a published version gets the usual mode
+    return path
 
 
 @contextlib.contextmanager
@@ -70,6 +72,7 @@ def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(dest.name), dir=dest.parent)
+    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a published file gets the usual mode
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -85,6 +88,13 @@ def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process umask (read by setting it and putting it back: there is no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def disk_full(dest: Path) -> DataError:

@@ -6,12 +6,20 @@ bytes.
 
 from __future__ import annotations
 
+import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from synthgen.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 IMAGE_COLUMNS = ("image", "control_image", "req_occluder_mask")
 
@@ -32,34 +40,121 @@ def dataset_root(dataset: str | Path, data_dir: str | Path = "data") -> Path:
     )
 
 
+@dataclass(frozen=True)
+class Selection:
+    """What a scan reads: the dataset folder, the versions chosen (oldest first) and their files."""
+
+    root: Path
+    versions: tuple[str, ...]
+    available: tuple[str, ...]
+    files: tuple[Path, ...]
+
+    def describe(self) -> str:
+        """One line for stderr: which version was read, so a count never mixes versions unseen."""
+        if len(self.versions) == 1:
+            others = len(self.available) - 1
+            more = f" (latest of {len(self.available)}; --version V picks another)" if others else ""
+            return f"reading {self.root.name} version {self.versions[0]}{more}"
+        return f"reading {self.root.name}: {len(self.versions)} versions mixed ({', '.join(self.versions)})"
+
+
+def complete_versions(root: Path) -> list[Path]:
+    """The complete versions under a dataset folder, oldest publish first (a version is complete
+    once its manifest is in place; temp and half-built folders are never listed)."""
+    from synthgen.shards import list_versions
+
+    return list_versions(root)
+
+
+def version_files(version_dir: Path) -> list[Path]:
+    """The data files of one version (hive ``split=`` folders; non-Parquet files are left out)."""
+    return sorted(version_dir.glob("split=*/*.parquet"))
+
+
+def select(
+    dataset: str | Path = "incabin-faces",
+    data_dir: str | Path = "data",
+    version: str | None = None,
+    split: str | None = None,
+    all_versions: bool = False,
+) -> Selection:
+    """Choose what to read: the latest complete version unless ``version`` names one or
+    ``all_versions`` mixes them on purpose. A folder ``.../version=<v>`` is that version."""
+    root = dataset_root(dataset, data_dir)
+    if root.name.startswith("version=") and version is None:
+        version, root = root.name.removeprefix("version="), root.parent
+    dirs = complete_versions(root)
+    names = tuple(d.name.removeprefix("version=") for d in dirs)
+    if not dirs:
+        raise DataError("no complete published version", where=str(root), fix="run `synthgen publish`")
+    if version is not None and all_versions:
+        raise DataError("--version and --all-versions exclude each other", where="synthgen query",
+                        fix="pass one of them")
+    if all_versions:
+        chosen = dirs
+    elif version is not None:
+        chosen = [d for d in dirs if d.name == f"version={version}"]
+        if not chosen:
+            raise DataError(f"version {version!r} not found", where=str(root),
+                            fix=f"published versions (oldest first): {', '.join(names)}")
+    else:
+        chosen = dirs[-1:]
+    files = [f for d in chosen for f in version_files(d)]
+    if split is not None:
+        splits = sorted({f.parent.name.removeprefix("split=") for f in files})
+        if split not in splits:
+            raise DataError(f"no split {split!r}", where=str(root), fix=f"splits here: {', '.join(splits)}")
+        files = [f for f in files if f.parent.name == f"split={split}"]
+    if not files:
+        raise DataError("no Parquet files", where=str(root), fix="run `synthgen publish`")
+    return Selection(root, tuple(d.name.removeprefix("version=") for d in chosen), names, tuple(files))
+
+
+def scan_selection(sel: Selection) -> pl.LazyFrame:
+    """Lazy scan of the selected files through the checked reader: every page's checksum is
+    verified, so a damaged part is an error naming it, never wrong numbers. Hive partitioning
+    turns the version= and split= folders into columns."""
+    from synthgen.shards import open_dataset
+
+    return pl.scan_pyarrow_dataset(open_dataset(list(sel.files)))
+
+
 def scan(
     dataset: str | Path = "incabin-faces",
     data_dir: str | Path = "data",
     version: str | None = None,
     split: str | None = None,
+    all_versions: bool = False,
 ) -> pl.LazyFrame:
-    """A LazyFrame over a published dataset (all versions present unless ``version`` is given).
+    """A LazyFrame over one published version: the latest complete one unless ``version`` is
+    given; ``all_versions=True`` mixes every version on purpose (the ``version`` column tells
+    them apart).
 
     ``dataset`` may be an ``s3://`` (any fsspec) URL of a dataset folder: then only versions whose
-    upload finished (their manifest is there) are read, file by file as the manifest lists them."""
+    upload finished (their manifest is there) are read, file by file as the manifest lists them;
+    with several versions there, name one (``version``) or ask for all: object stores keep no
+    order of publication to call one the latest."""
     from synthgen import storage
 
     if storage.is_url(dataset):
-        lf = pl.scan_parquet(storage.version_files(str(dataset), version), hive_partitioning=True)
-        return lf.filter(pl.col("split") == split) if split is not None else lf
-    root = dataset_root(dataset, data_dir)
-    if version is not None:
-        root = root / f"version={version}"
-        if not root.exists():
-            raise DataError(f"version {version!r} not found", where=str(root),
-                            fix="list versions with `ls` on the dataset folder, or omit --version")
-    pattern = str(root / "**" / "*.parquet")
-    if not any(root.rglob("*.parquet")):
-        raise DataError("no Parquet files", where=str(root), fix="run `synthgen publish`")
-    lf = pl.scan_parquet(pattern, hive_partitioning=True)
-    if split is not None:
-        lf = lf.filter(pl.col("split") == split)
-    return lf
+        return _scan_url(str(dataset), version, split, all_versions)
+    sel = select(dataset, data_dir, version, split, all_versions)
+    logger.info(sel.describe())
+    return scan_selection(sel)
+
+
+def _scan_url(url: str, version: str | None, split: str | None, all_versions: bool) -> pl.LazyFrame:
+    from synthgen import storage
+
+    versions = storage.complete_versions(url)
+    if version is None and not all_versions and len(versions) > 1:
+        raise DataError(f"{len(versions)} complete versions: name one", where=url,
+                        fix=f"pass --version (one of {', '.join(versions)}) or --all-versions")
+    chosen = [version] if version is not None else versions
+    files = [f for v in chosen for f in storage.version_files(url, v)] if chosen else storage.version_files(url)
+    logger.info("reading %s version(s) %s", url, ", ".join(chosen))
+    lf = pl.scan_parquet(files, hive_partitioning=True)
+    return lf.filter(pl.col("split") == split) if split is not None else lf
 
 
 _SQL_FIX = "the table is called `dataset`; see `synthgen query --schema` for the columns"
@@ -73,8 +168,15 @@ def _polars_message(err: Exception) -> str:
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
+_READ_ONLY = re.compile(r"^\s*(\(\s*)*(SELECT|WITH)\b", re.IGNORECASE)
+
+
 def sql(lf: pl.LazyFrame, query: str) -> pl.LazyFrame:
-    """Run SQL against the dataset, registered as table ``dataset``."""
+    """Run a SELECT against the dataset, registered as table ``dataset``. Anything else (DROP,
+    CREATE, ...) would only change polars' in-memory catalogue and print nothing: refused."""
+    if not _READ_ONLY.match(query):
+        raise DataError("only SELECT (or WITH ... SELECT) queries are allowed: published data is read-only",
+                        where=query, fix="write a query that starts with SELECT")
     try:
         return pl.SQLContext(dataset=lf).execute(query, eager=False)
     except Exception as err:  # noqa: BLE001 - polars raises several error types for bad SQL
@@ -86,7 +188,7 @@ def collect(lf: pl.LazyFrame, what: str) -> pl.DataFrame:
     parsed, so they get the same one-message treatment; ``what`` names the query for the message."""
     try:
         return lf.collect()
-    except Exception as err:  # noqa: BLE001 - polars raises ColumnNotFound, SQLInterface, Compute, ...
+    except Exception as err:  # noqa: BLE001 - polars fails lazily with several error types
         raise DataError(f"query failed: {_polars_message(err)}", where=what, fix=_SQL_FIX) from None
 
 
@@ -98,6 +200,8 @@ def select_where(
 ) -> pl.LazyFrame:
     """``--where`` is an SQL condition, ``--group-by`` counts rows (and averages numeric --select columns)."""
     cols = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+    if where:
+        _check_condition(lf, where)
     clause = f" WHERE {where}" if where else ""
     if group_by:
         keys = ", ".join(f'"{c}"' for c in group_by)
@@ -106,6 +210,18 @@ def select_where(
     if cols == "*":
         return sql(lf, f"SELECT * FROM dataset{clause}")
     return sql(lf, f"SELECT {cols} FROM dataset{clause}")
+
+
+def _check_condition(lf: pl.LazyFrame, where: str) -> None:
+    """A --where that is not true/false (``1/0``, ``req_age``) would keep every row: refuse it."""
+    cond = sql(lf, f"SELECT ({where}) AS __where FROM dataset")
+    try:
+        dtype = cond.collect_schema()["__where"]
+    except Exception as err:  # noqa: BLE001 - polars fails lazily with several error types
+        raise DataError(f"query failed: {_polars_message(err)}", where=where, fix=_SQL_FIX) from None
+    if dtype != pl.Boolean:
+        raise DataError(f"--where must be a true/false condition, this one gives {dtype}", where=where,
+                        fix="compare something, e.g. --where \"accepted AND req_age > 60\"")
 
 
 def reject_summary(lf: pl.LazyFrame) -> pl.DataFrame:
@@ -140,16 +256,43 @@ def displayable(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def export(df: pl.DataFrame, path: str | Path) -> Path:
-    """Write ``.csv`` (images summarised) or ``.parquet`` (everything kept), atomically."""
+    """Write ``.csv`` (images summarised) or ``.parquet`` (everything kept, the image columns
+    declared as ``datasets`` Image features), atomically."""
     from synthgen.io import atomic_path
 
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise DataError(f"unknown export format {suffix!r}", where=str(path), fix="use a .csv or .parquet path")
+    if path.is_dir():
+        raise DataError("is a directory", where=str(path), fix="pass a file path ending in .csv or .parquet")
     with atomic_path(path) as tmp:
         if suffix == ".csv":
             displayable(df).write_csv(tmp)
         else:
-            df.write_parquet(tmp, compression="zstd")
+            import pyarrow.parquet as pq
+
+            pq.write_table(with_image_features(df.to_arrow()), tmp, compression="zstd")
     return path
+
+
+def with_image_features(table: "pa.Table") -> "pa.Table":
+    """polars hands image structs back with large binary/string fields; cast them to the
+    contract's image type and declare them in the schema so ``datasets`` decodes images."""
+    import pyarrow as pa
+
+    from synthgen.contract import IMAGE_TYPE, hf_image_metadata
+
+    fields = []
+    for f in table.schema:
+        is_image = f.name in IMAGE_COLUMNS and pa.types.is_struct(f.type)
+        fields.append(pa.field(f.name, IMAGE_TYPE) if is_image else f)
+    table = table.cast(pa.schema(fields))
+    return table.replace_schema_metadata(hf_image_metadata(table.schema))
+
+
+def summary(df: pl.DataFrame) -> str:
+    """A short description of an exported frame: rows, columns, and the image columns kept."""
+    images = [c for c in df.columns if c in IMAGE_COLUMNS]
+    kept = f"; images kept in {', '.join(images)}" if images else ""
+    return f"{df.height} rows x {df.width} columns{kept}"

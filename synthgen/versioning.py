@@ -54,14 +54,20 @@ def _git(root: Path, *args: str) -> str:
     return r.stdout.strip()
 
 
+# What a recording commit holds: the lock, the params it was made with, and the metrics in git.
+RECORDED_FILES = ("dvc.lock", "params.yaml", "dvc.yaml", "metrics")
+
+
 def _git_record(root: Path, params: RunParams, version: str) -> dict[str, Any]:
+    """Commit the record, then tag it. A tag always gets a commit holding this version's
+    dvc.lock: `dvc push -A` / `--all-tags` and `dvc pull` at the tag read the lock of the tagged
+    commit, so a tag on a commit without it shares nothing (dvc.lock is not tracked by default)."""
     res: dict[str, Any] = {}
-    if params.record.git_commit:
-        _git(root, "add", "dvc.lock")
-        staged = subprocess.run(["git", "diff", "--cached", "--quiet"], cwd=root).returncode != 0
-        if staged:
-            _git(root, "commit", "-m", f"dataset {params.dataset.name} {version}")
-        res["git_commit"] = _git(root, "rev-parse", "HEAD")
+    _git(root, "add", "--", *[f for f in RECORDED_FILES if (root / f).exists()])
+    staged = subprocess.run(["git", "diff", "--cached", "--quiet"], cwd=root).returncode != 0
+    if staged:
+        _git(root, "commit", "-m", f"dataset {params.dataset.name} {version}")
+    res["git_commit"] = _git(root, "rev-parse", "HEAD")
     if params.record.git_tag:
         tag = f"dataset/{params.dataset.name}/{version}"
         existing = _git(root, "tag", "--list", tag)

@@ -4,6 +4,7 @@ repro does nothing."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -86,3 +87,163 @@ def test_repro_with_topup_is_stable(tmp_path: Path) -> None:
     assert "Running stage" not in out
     status = _run([sys.executable, "-m", "dvc", "status"], proj)
     assert "changed" not in status and "modified" not in status, status
+
+
+def _flow_project(tmp_path: Path) -> Path:
+    """A git+DVC project with synthgen's dvc.yaml, .gitignore and commented params.yaml, made tiny."""
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
+    (proj / ".gitignore").write_text((ROOT / ".gitignore").read_text())
+    text = (ROOT / "params.yaml").read_text()
+    # curation keeps every labelled row, so that training gets a batch of more than one row
+    for old, new in (("  n: 300 ", "  n: 8 "), ("  identities: 60 ", "  identities: 4 "),
+
+                     ("  shard_size: 100 ", "  shard_size: 3 "), ("  width: 256", "  width: 96"),
+                     ("  height: 256", "  height: 96"), ("  workers: 0 ", "  workers: 1 "),
+                     ("  backbone: resnet18 ", "  backbone: resnet10t "), ("  image_size: 112", "  image_size: 32"),
+                     ("  epochs: 5", "  epochs: 1")):
+        assert old in text, old
+        text = text.replace(old, new)
+    import re
+
+    text, n = re.subn(r"^  filters: \[.*\]", "  filters: [label_error]", text, flags=re.M)
+    assert n == 1
+    (proj / "params.yaml").write_text(text)
+    _run(["git", "init", "-q"], proj)
+    _run(["git", "config", "user.email", "ci@example.invalid"], proj)
+    _run(["git", "config", "user.name", "ci"], proj)
+    _run([sys.executable, "-m", "dvc", "init", "-q"], proj)
+    return proj
+
+
+def _cli(proj: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}"
+    return subprocess.run([sys.executable, "-m", "synthgen", *args], cwd=proj, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+def _published_rows(proj: Path) -> int:
+    import polars as pl
+
+    import synthgen.query as q
+
+    return q.scan("incabin-faces", proj / "data").select(pl.len()).collect().item()
+
+
+def test_run_with_overrides_records_only_the_params_it_used(tmp_path: Path) -> None:
+    """`synthgen run --set plan.n=4`: dvc.lock must not claim params.yaml's n=6. Without
+    --save-params the run is not recorded (and says why); with it params.yaml gets n=4 (comments
+    kept), and dvc.lock and `dvc status` agree with the 4 rows produced."""
+    proj = _flow_project(tmp_path)
+    r = _cli(proj, "run", "--set", "plan.n=4", "--no-analyze", "--no-train")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "not recorded in dvc.lock" in r.stderr and "plan.n: used 4, params.yaml 8" in r.stderr
+    assert not (proj / "dvc.lock").exists()
+    assert _published_rows(proj) == 4
+
+    r = _cli(proj, "run", "--set", "plan.n=4", "--no-analyze", "--no-train", "--save-params")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "not recorded" not in r.stderr
+    params_text = (proj / "params.yaml").read_text()
+    assert yaml.safe_load(params_text)["plan"]["n"] == 4
+    assert "# images" in params_text and "# synthgen parameters." in params_text  # comments kept
+    lock = yaml.safe_load((proj / "dvc.lock").read_text())
+    assert lock["stages"]["plan"]["params"]["params.yaml"]["plan"]["n"] == 4
+    stages = ["plan", "generate", "label", "curate", "publish"]
+    status = _run([sys.executable, "-m", "dvc", "status", *stages], proj)
+    assert "up to date" in status and "changed" not in status, status
+    assert _published_rows(proj) == 4
+
+
+def test_main_job_leaves_dvc_clean_with_metrics_and_plots_in_git(tmp_path: Path) -> None:
+    """The main job (analysis and training included) leaves `dvc status` clean; the DVC metrics
+    are small files in git that `dvc metrics show` reads, and `dvc plots show` needs no network."""
+    proj = _flow_project(tmp_path)
+    r = _cli(proj, "run")
+    assert r.returncode == 0, r.stdout + r.stderr
+    status = _run([sys.executable, "-m", "dvc", "status"], proj)
+    assert "Data and pipelines are up to date" in status, status
+
+    for name in ("curate.json", "shift.json", "train.json"):
+        f = proj / "metrics" / name
+        assert f.stat().st_size < 4096, name
+        assert json.loads(f.read_text()), name
+    assert json.loads((proj / "metrics/curate.json").read_text())["rows"] == 8
+    # kept in git: not ignored, and `dvc metrics diff` against the commit compares real numbers
+    ignored = subprocess.run(["git", "check-ignore", "-q", "metrics/curate.json"], cwd=proj).returncode == 0
+    assert not ignored
+    _run(["git", "add", "-A"], proj)
+    _run(["git", "commit", "-qm", "v1"], proj)
+    shown = _run([sys.executable, "-m", "dvc", "metrics", "show"], proj)
+    assert "metrics/curate.json" in shown and "acceptance_rate" in shown
+    header = shown.splitlines()[0].split()
+    assert header[0] == "Path" and 10 <= len(header) <= 25, header  # headline numbers, not 300 columns
+    diff = _run([sys.executable, "-m", "dvc", "metrics", "diff", "HEAD", "--all"], proj)
+    assert "metrics/curate.json" in diff and "acceptance_rate" in diff
+
+    _run([sys.executable, "-m", "dvc", "plots", "show"], proj)
+    page = (proj / "dvc_plots" / "index.html").read_text()
+    assert "<img" in page and "cdn." not in page and "https://" not in page
+    assert subprocess.run(["git", "check-ignore", "-q", "dvc_plots/index.html"], cwd=proj).returncode == 0
+    # the old versions' outputs come back: checkout after a clean commit has nothing to refuse
+    _run([sys.executable, "-m", "dvc", "checkout"], proj)
+
+
+def test_every_tagged_version_is_pushed_and_pulled(tmp_path: Path) -> None:
+    """Sharing every version: each tag's commit holds its dvc.lock (dvc.lock is not tracked by
+    default, and `dvc push -A` / `--all-tags` push what the committed locks name). A tag on a
+    commit without the lock pushes nothing, which is what made an older version unpullable."""
+    proj = _project(tmp_path, ["plan", "generate", "publish"])
+    remote = tmp_path / "remote"
+    _run([sys.executable, "-m", "dvc", "remote", "add", "-d", "store", str(remote)], proj)
+    _run(["git", "add", "-A"], proj)
+    _run(["git", "commit", "-qm", "project"], proj)
+    versions = []
+    for width in (96, 64):
+        params = yaml.safe_load((proj / "params.yaml").read_text())
+        params["generate"]["width"] = width
+        (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        _run([sys.executable, "-m", "dvc", "repro"], proj)
+        v = next((proj / "data/datasets/incabin-faces").glob("version=*")).name
+        versions.append(v)
+        _run(["git", "add", "dvc.lock", "params.yaml"], proj)
+        _run(["git", "commit", "-qm", f"dataset {v}"], proj)
+        _run(["git", "tag", f"dataset/incabin-faces/{v}"], proj)
+    assert versions[0] != versions[1]
+    _run([sys.executable, "-m", "dvc", "push", "--all-tags"], proj)
+
+    clone = tmp_path / "clone"
+    _run(["git", "clone", "-q", str(proj), str(clone)], tmp_path)
+    for v in versions:
+        _run(["git", "checkout", "-q", f"dataset/incabin-faces/{v}"], clone)
+        _run([sys.executable, "-m", "dvc", "pull"], clone)
+        got = [d.name for d in (clone / "data/datasets/incabin-faces").glob("version=*")]
+        assert got == [v]
+        assert _published_rows(clone) == 6
+
+
+def test_event_triggered_training_is_recorded(tmp_path: Path) -> None:
+    """`synthgen run --no-train` leaves `train` pending; the train flow (what the published event
+    starts under `synthgen serve`) trains and records its stage, so `dvc status` is clean and a
+    later `dvc checkout` knows the model files."""
+    proj = _flow_project(tmp_path)
+    r = _cli(proj, "run", "--no-train", "--no-analyze")
+    assert r.returncode == 0, r.stdout + r.stderr
+    status = _run([sys.executable, "-m", "dvc", "status", "train"], proj)
+    assert "changed" in status, status
+    version = next((proj / "data/datasets/incabin-faces").glob("version=*")).name.removeprefix("version=")
+    code = ("import json, sys; from flows.runtime import prefect_api; from flows.train_flow import train_flow\n"
+            "with prefect_api():\n"
+            f"    s = train_flow('params.yaml', {version!r}, {str(proj)!r})\n"
+            "print(json.dumps(s['recorded']))")
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    t = subprocess.run([sys.executable, "-c", code], cwd=proj, env=env, capture_output=True, text=True, timeout=900)
+    assert t.returncode == 0, t.stdout + t.stderr
+    assert json.loads(t.stdout.strip().splitlines()[-1])["dvc_committed"] == ["train"]
+    status = _run([sys.executable, "-m", "dvc", "status", "train"], proj)
+    assert "up to date" in status and "changed" not in status, status
+    assert json.loads((proj / "metrics/train.json").read_text())
+    _run([sys.executable, "-m", "dvc", "checkout", "train"], proj)  # (analyze never ran here)

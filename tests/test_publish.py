@@ -38,7 +38,7 @@ def test_layout_manifest_and_card(published) -> None:
     m = read_manifest(r.version_dir)
     assert sum(f["rows"] for f in m["files"]) == 8 and m["version"] == r.version
     assert verify_manifest(r.version_dir) == []
-    card = (r.version_dir / "_README.md").read_text()
+    card = (r.version_dir / "README.md").read_text()
     assert r.version in card and "not curated" in card
     meta = pq.ParquetFile(r.version_dir / m["files"][0]["path"])
     assert meta.metadata.row_group(0).column(0).compression == "ZSTD"
@@ -67,12 +67,57 @@ def test_polars_reads_and_prunes(published) -> None:
 
 
 def test_pyarrow_dataset_reads(published) -> None:
+    """pyarrow skips the `_`/`.` files by itself; README.md (the Hub's card) it must be told to skip,
+    as the README's recipe does."""
     import pyarrow.dataset as ds
 
     _, r = published
-    t = ds.dataset(r.version_dir.parent, format="parquet", partitioning="hive").to_table(
-        columns=["sample_id", "split", "req_gaze_yaw"])
+    t = ds.dataset(r.version_dir, format="parquet", partitioning="hive",
+                   ignore_prefixes=[".", "_", "README"]).to_table(columns=["sample_id", "split", "req_gaze_yaw"])
     assert t.num_rows == 8
+
+
+def test_card_front_matter_opens_by_split(published) -> None:
+    """The version folder is a dataset `datasets` opens by split with no arguments (the card's
+    configs), images decoded; the front matter is what the Hub reads."""
+    import datasets
+    import yaml
+    from PIL import Image
+
+    params, r = published
+    text = (r.version_dir / "README.md").read_text()
+    meta = yaml.safe_load(text.split("---\n")[1])
+    assert meta["license"] == "apache-2.0" and "image-classification" in meta["task_categories"]
+    cfg = meta["configs"][0]
+    assert {d["split"]: d["path"] for d in cfg["data_files"]} == {s: f"split={s}/*.parquet" for s in r.splits}
+    # the features are the ones `datasets` itself derives from the files' schema
+    schema = pq.read_schema(r.version_dir / read_manifest(r.version_dir)["files"][0]["path"])
+    assert meta["dataset_info"]["features"] == datasets.Features.from_arrow_schema(schema)._to_yaml_list()
+    for section in ("## Columns", "## Known limitations", "## Examples", "`req_gaze_yaw`"):
+        assert section in text
+    examples = sorted((r.version_dir / ".examples").glob("*.png"))
+    assert examples and all(f".examples/{p.name}" in text for p in examples)
+    assert Image.open(examples[0]).size[0] <= 256
+    assert yaml.safe_load((r.version_dir / "_params.yaml").read_text())["plan"]["n"] == params.plan.n
+    assert "## Parameters" not in text  # the parameters are their own file
+
+    cache = str(r.version_dir.parent.parent / "hf-card")
+    ds = datasets.load_dataset(str(r.version_dir), cache_dir=cache)
+    assert {s: ds[s].num_rows for s in ds} == r.splits
+    assert isinstance(ds["train"][0]["image"], Image.Image)
+    assert isinstance(ds["train"].features["image"], datasets.Image)
+    one = datasets.load_dataset(str(r.version_dir.parent), data_dir=r.version_dir.name, cache_dir=cache)
+    assert one["train"].num_rows == r.rows and isinstance(one["train"][0]["image"], Image.Image)
+
+
+def test_published_files_get_the_umask_mode(published) -> None:
+    _, r = published
+    umask = os.umask(0)
+    os.umask(umask)
+    for p in [*r.version_dir.rglob("*.parquet"), r.version_dir / "_manifest.json", r.version_dir / "README.md"]:
+        assert p.stat().st_mode & 0o777 == 0o666 & ~umask, p
+    for d in [r.version_dir, *r.version_dir.glob("split=*")]:
+        assert d.stat().st_mode & 0o777 == 0o777 & ~umask, d
 
 
 def test_duckdb_reads(published) -> None:

@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from synthgen.cli_real import app
 from synthgen.errors import DataError
 from synthgen.real import import_fairface, import_folder, import_gaze, import_rafdb, import_utkface, read_real
-from synthgen.real.cli import app
 from synthgen.real.rows import merge_labels, rows_to_table
 
 

@@ -26,11 +26,11 @@ import yaml
 from synthgen import __version__
 from synthgen.contract import conform, hf_image_metadata, published_schema
 from synthgen.errors import ConfigError, DataError
-from synthgen.io import clean_stale_temps, make_temp_dir, sha256_file, write_json_atomic, write_text_atomic
+from synthgen.io import clean_stale_temps, make_temp_dir, sha256_file, write_json_atomic
 from synthgen.lineage import expected_hash, label_hash, require_plan
 from synthgen.locks import stage_locks, stages_up_to
 from synthgen.paths import SHARD_STAGES, Layout, topup_shards
-from synthgen.publish.card import dataset_card
+from synthgen.publish.card import CARD, write_card  # noqa: F401 - CARD is part of this module's API
 from synthgen.sections import RunParams
 from synthgen.shards import MANIFEST, list_versions, read_parquet, require_stage, write_parquet_atomic
 
@@ -41,8 +41,8 @@ logger = logging.getLogger(__name__)
 PARTITIONS = ("version", "split")
 # Leading underscores mark non-data files (like Spark's _SUCCESS): pyarrow.dataset and most
 # Parquet readers skip them when given the folder. MANIFEST ("_manifest.json", from
-# synthgen.shards) is written last: a version folder without it is not complete.
-CARD = "_README.md"
+# synthgen.shards) is written last: a version folder without it is not complete. The card (CARD)
+# is README.md, as the Hub needs.
 
 
 @dataclass
@@ -203,7 +203,7 @@ def _build(params: RunParams, layout: Layout, files: list[Path], source_stage: s
         if coverage:
             manifest["planned_vs_accepted"] = coverage
     params_yaml = yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False)
-    write_text_atomic(tmp_dir / CARD, dataset_card(manifest, params_yaml))
+    write_card(tmp_dir, manifest, params_yaml)
     write_json_atomic(tmp_dir / MANIFEST, manifest)  # last: its presence marks a complete version
     return PublishResult(
         layout.version, layout.version_dir, rows, accepted, dict(split_rows),

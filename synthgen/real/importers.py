@@ -49,6 +49,24 @@ def read_label_table(path: Path) -> list[tuple[int, dict[str, Any]]]:
         raise DataError(f"not UTF-8 text ({err.reason})", where=str(path)) from None
 
 
+def outside(root: Path, name: str) -> str | None:
+    """Why a label file's image path is refused, or None. Paths must stay inside the image folder:
+    a label file is data, and must not make the import read (and copy into Parquet) other files
+    such as ``../../etc/passwd``."""
+    if Path(name).is_absolute():
+        return f"{name}: absolute path (paths are relative to {root})"
+    try:
+        (root / name).resolve().relative_to(root.resolve())
+    except ValueError:
+        return f"{name}: path leaves the image folder {root}"
+    return None
+
+
+def _entry(root: Path, name: str, labels: dict[str, Any], origin: str, line: int | None,
+           split: str | None = None) -> Entry:
+    return Entry(root / name, labels, origin, line, split, error=outside(root, name))
+
+
 def _file_column(rows: list[tuple[int, dict[str, Any]]], path: Path, preferred: str | None = None) -> str:
     names = list(rows[0][1]) if rows else []
     for c in ([preferred] if preferred else []) + list(FILE_COLUMNS):
@@ -80,6 +98,10 @@ def import_folder(
         col = _file_column(rows, lpath)
         for line, r in rows:
             name = str(r.get(col) or "").strip()
+            escape = outside(folder, name)
+            if escape:
+                entries.append(Entry(folder / name, {}, str(lpath), line, error=escape))
+                continue
             if not (folder / name).is_file():
                 entries.append(Entry(folder / name, {}, str(lpath), line))  # reported as unreadable
                 continue
@@ -134,7 +156,7 @@ def import_fairface(
     col = _file_column(rows, lpath, "file")
     split = "val" if "val" in lpath.stem else "train" if "train" in lpath.stem else None
     entries = [
-        Entry(root / str(r.get(col) or ""), {"age_group": r.get("age"), "gender": r.get("gender")}, str(lpath), line, split)
+        _entry(root, str(r.get(col) or ""), {"age_group": r.get("age"), "gender": r.get("gender")}, str(lpath), line, split)
         for line, r in rows
     ]
     return finish(entries, "fairface", root, Path(out), label_params, progress)
@@ -152,6 +174,9 @@ def rafdb_entries(list_file: Path, image_dir: Path) -> Iterator[Entry]:
             continue
         parts = text.split()
         name = parts[0]
+        if outside(image_dir, name):
+            yield Entry(image_dir / name, {}, str(list_file), n, error=outside(image_dir, name))
+            continue
         img = image_dir / name
         if not img.exists():
             alt = image_dir / f"{Path(name).stem}_aligned{Path(name).suffix}"
@@ -215,5 +240,5 @@ def import_gaze(
         for extra in ("gaze_zone", "head_yaw", "head_pitch", "head_roll", "age", "gender", "expression"):
             if extra in r:
                 labels[extra] = r[extra]
-        entries.append(Entry(root / str(r.get(col) or ""), labels, str(lpath), line))
+        entries.append(_entry(root, str(r.get(col) or ""), labels, str(lpath), line))
     return finish(entries, "gaze", root, Path(out), label_params, progress)

@@ -21,6 +21,9 @@ from synthgen.real.labels import COLUMNS, LABELER_COLUMN, normalise
 
 REAL_SCHEMA = pa.schema(BASE_FIELDS + MEAS_FIELDS)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+# Face crops and photos are far below this; a bigger image (or a header that claims one) would be
+# decoded into gigabytes and stored whole in the Parquet file. 40 MP = e.g. 7300 x 5500.
+MAX_PIXELS = 40_000_000
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,32 @@ class ImportResult:
     rows: int
     bad: list[BadRow] = field(default_factory=list)
     labelled: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         return f"{self.rows} rows written to {self.path}; {len(self.bad)} bad rows skipped"
+
+
+def check_size(data: bytes, limit: int = MAX_PIXELS) -> None:
+    """Read the image header only and refuse an image over ``limit`` pixels before decoding it."""
+    import io
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                w, h = img.size
+    except Image.DecompressionBombError:
+        # PIL refuses to even open a header past twice its own limit; the size is over ours too
+        raise ValueError(f"image is over {2 * (Image.MAX_IMAGE_PIXELS or 0) // 1_000_000} MP, above the "
+                         f"{limit // 1_000_000} MP limit: resize it") from None
+    except Exception:  # noqa: BLE001 - not an image PIL reads: the decoder downstream reports it
+        return
+    if w * h > limit:
+        raise ValueError(f"image is {w}x{h} pixels, over the {limit // 1_000_000} MP limit: resize it")
 
 
 def make_row(entry: Entry, dataset: str, root: Path) -> dict[str, Any]:
@@ -65,6 +91,7 @@ def make_row(entry: Entry, dataset: str, root: Path) -> dict[str, Any]:
         data = entry.image.read_bytes()
     except OSError as err:
         raise DataError(f"image cannot be read ({err.strerror or err})") from None
+    check_size(data)
     rgb = decode_rgb(data, where=str(entry.image))
     labels = normalise(entry.labels)
     try:
@@ -154,7 +181,25 @@ def finish(
         raise DataError(f"no usable rows ({len(bad)} bad): {detail}", where=str(root),
                         fix="check the image folder and the label file")
     table = rows_to_table(rows)
+    warnings: list[str] = []
     if label_params is not None:
         table = label_table(table, label_params, progress)
+        warnings += group_photos(table)
     path = write_real(table, Path(out))
-    return ImportResult(path, table.num_rows, bad, label_params is not None)
+    return ImportResult(path, table.num_rows, bad, label_params is not None, warnings)
+
+
+def group_photos(table: pa.Table) -> list[str]:
+    """A row is one face: an image where the detector finds several gets labels meant for one of
+    them (and the embedding metrics a mix). Kept, but said, naming the files."""
+    if "meas_face_count" not in table.column_names:
+        return []
+    counts = table.column("meas_face_count").to_pylist()
+    paths = [(img or {}).get("path") for img in table.column("image").to_pylist()]
+    many = [(p, c) for p, c in zip(paths, counts, strict=True) if c is not None and c > 1]
+    if not many:
+        return []
+    shown = ", ".join(f"{p} ({c} faces)" for p, c in many[:5]) + (" ..." if len(many) > 5 else "")
+    return [f"{len(many)} image(s) show more than one face but are imported as one labelled face: "
+            f"{shown}; crop them to one face each or leave them out"]
+

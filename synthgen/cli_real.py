@@ -7,9 +7,9 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
-from synthgen.errors import SynthgenError
+from synthgen.errors import DataError, SynthgenError
 
 app = typer.Typer(
     help="Import real face data (image folders, UTKFace, FairFace, RAF-DB, gaze tables) into the row "
@@ -32,25 +32,35 @@ def _label_params(params_path: Path, no_label: bool) -> Any | None:
     return load_params(params_path).label
 
 
+def _check_out(out: Path) -> None:
+    """Refuse an output path that cannot be written before any image is read or labelled."""
+    if out.is_dir():
+        raise DataError("is a directory", where=str(out), fix="pass a file path, e.g. -o real.parquet")
+    if out.suffix.lower() not in (".parquet", ".pq"):
+        raise DataError("the output is Parquet", where=str(out), fix="end the path with .parquet")
+
+
 def _report(result: Any) -> None:
     console.print(f"[green]wrote[/] {result.rows} rows to [bold]{result.path}[/]"
                   + ("" if result.labelled else " [yellow](not labelled)[/]"))
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True, highlight=False)
     if result.bad:
-        t = Table(title=f"{len(result.bad)} bad rows skipped", show_lines=False)
-        t.add_column("file:line")
-        t.add_column("reason")
+        console.print(f"[yellow]{len(result.bad)} bad rows skipped:[/]")
         for b in result.bad[:50]:
-            t.add_row(b.file if b.line is None else f"{b.file}:{b.line}", b.reason)
-        console.print(t)
+            console.print(f"  {b}", highlight=False, soft_wrap=True, markup=False)
         if len(result.bad) > 50:
-            console.print(f"... and {len(result.bad) - 50} more")
+            console.print(f"  ... and {len(result.bad) - 50} more")
 
 
-def _run(fn: Any, *args: Any, **kwargs: Any) -> None:
+def _run(fn: Any, out: Path, params: Path, no_label: bool, *args: Any, **kwargs: Any) -> None:
+    """Check the output and params first (one error line, exit 2, nothing written), then import."""
     try:
-        _report(fn(*args, **kwargs))
+        _check_out(out)
+        label = _label_params(params, no_label)
+        _report(fn(*args, out=out, label_params=label, **kwargs))
     except SynthgenError as err:
-        console.print(f"[red]error:[/] {err}", soft_wrap=True)
+        console.print(Text.assemble(("error: ", "bold red"), str(err)), soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -66,7 +76,7 @@ def import_folder_cmd(
     """Import an image folder, with an optional label table."""
     from synthgen.real.importers import import_folder
 
-    _run(import_folder, folder, out, labels, dataset, _label_params(params, no_label), not quiet)
+    _run(import_folder, out, params, no_label, folder, labels=labels, dataset=dataset, progress=not quiet)
 
 
 @app.command("import-utkface")
@@ -77,7 +87,7 @@ def import_utkface_cmd(
     """Import UTKFace: age and gender from the file names."""
     from synthgen.real.importers import import_utkface
 
-    _run(import_utkface, folder, out, _label_params(params, no_label), not quiet)
+    _run(import_utkface, out, params, no_label, folder, progress=not quiet)
 
 
 @app.command("import-fairface")
@@ -90,7 +100,7 @@ def import_fairface_cmd(
     """Import FairFace: age group and gender from its CSV."""
     from synthgen.real.importers import import_fairface
 
-    _run(import_fairface, labels_csv, out, image_root, _label_params(params, no_label), not quiet)
+    _run(import_fairface, out, params, no_label, labels_csv, image_root=image_root, progress=not quiet)
 
 
 @app.command("import-rafdb")
@@ -102,7 +112,7 @@ def import_rafdb_cmd(
     """Import RAF-DB basic emotions (1 surprise, 2 fear, 3 disgust, 4 happiness, 5 sadness, 6 anger, 7 neutral)."""
     from synthgen.real.importers import import_rafdb
 
-    _run(import_rafdb, list_file, image_dir, out, _label_params(params, no_label), not quiet)
+    _run(import_rafdb, out, params, no_label, list_file, image_dir, progress=not quiet)
 
 
 @app.command("import-gaze")
@@ -119,8 +129,8 @@ def import_gaze_cmd(
     """Import a gaze table (yaw/pitch per image, degrees unless --radians)."""
     from synthgen.real.importers import import_gaze
 
-    _run(import_gaze, table, out, image_root, yaw_column, pitch_column, file_column, radians,
-         _label_params(params, no_label), not quiet)
+    _run(import_gaze, out, params, no_label, table, image_root=image_root, yaw_column=yaw_column,
+         pitch_column=pitch_column, file_column=file_column, radians=radians, progress=not quiet)
 
 
 @app.command("demo")
@@ -135,6 +145,6 @@ def demo_cmd(
     try:
         p = build_demo_reference(load_params(params), out_dir, progress=not quiet, label=not no_label)
     except SynthgenError as err:
-        console.print(f"[red]error:[/] {err}", soft_wrap=True)
+        console.print(Text.assemble(("error: ", "bold red"), str(err)), soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
     console.print(f"[green]demo reference[/] (a DEMO, not a real evaluation set): [bold]{p}[/]")
