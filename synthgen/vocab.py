@@ -81,7 +81,7 @@ AGE_MIN, AGE_MAX = 0.0, 90.0
 
 def age_group(years: float) -> str:
     """Map an age in years to its FairFace group."""
-    for upper, name in zip(_AGE_GROUP_UPPER, AGE_GROUPS, strict=True):
+    for upper, name in zip(_AGE_GROUP_UPPER, AGE_GROUPS, strict=False):  # the last group is open
         if years < upper:
             return name
     return AGE_GROUPS[-1]

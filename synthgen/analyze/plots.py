@@ -75,7 +75,7 @@ def gaze_density_figure(res: AnalysisResult) -> bytes | None:
     vmax = max(float(s.max()) for s in shares.values())
     fig, axes = plt.subplots(1, len(sides), figsize=(4.6 * len(sides) + 1.2, 3.4), sharex=True, sharey=True, squeeze=False)
     mesh = None
-    for ax, (name, d) in zip(axes[0], sides, strict=True):
+    for ax, (name, d) in zip(axes[0], sides, strict=False):
         masked = np.ma.masked_equal(shares[name].T, 0.0)  # empty bins stay blank, not the lowest colour
         mesh = ax.pcolormesh(ye, pe, masked, cmap="viridis", vmin=0.0, vmax=vmax, shading="flat")
         ax.set_facecolor("#f4f4f4")
@@ -149,7 +149,7 @@ def image_grid(images: list[np.ndarray], captions: list[str], cols: int = 8) -> 
     fig, axes = plt.subplots(rows, cols, figsize=(1.4 * cols, 1.6 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, im, cap in zip(axes.ravel(), images, captions, strict=True):
+    for ax, im, cap in zip(axes.ravel(), images, captions, strict=False):
         ax.imshow(im)
         ax.set_title(cap, fontsize=6)
     return _png(fig)

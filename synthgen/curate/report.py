@@ -254,7 +254,7 @@ def _coverage_plot(cov: dict[str, AttributeCoverage], path: Path) -> None:
     from synthgen.balance import shares
 
     fig, axes = plt.subplots(1, len(cov), figsize=(4.5 * len(cov), 4), squeeze=False)
-    for ax, (a, c) in zip(axes[0], cov.items(), strict=True):
+    for ax, (a, c) in zip(axes[0], cov.items(), strict=False):
         bins = [b for b in c.planned if c.planned[b] or c.accepted[b]]
         x = np.arange(len(bins))
         p, q = shares(c.planned), shares(c.accepted)
@@ -284,7 +284,7 @@ def _plots(frame: pl.DataFrame, report: dict[str, Any], out: Path) -> None:
 
     one = num(frame, "meas_face_count") == 1
     fig, axes = plt.subplots(2, 3, figsize=(12, 7.5))
-    for ax, a in zip(axes.ravel(), (*ANGLES, "age"), strict=True):
+    for ax, a in zip(axes.ravel(), (*ANGLES, "age"), strict=False):
         req, meas = num(frame, f"req_{a}"), num(frame, f"meas_{a}")
         keep = one & np.isfinite(req) & np.isfinite(meas)
         ax.scatter(req[keep], meas[keep], s=8, alpha=0.6)
