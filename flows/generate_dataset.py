@@ -12,6 +12,7 @@ its retries is left out and named, with its error, in the published manifest and
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -312,10 +313,20 @@ def generate_dataset(
     dask_address: str | None = None,
     save_params: bool = False,
 ) -> dict[str, Any]:
-    """Run the flow on this machine (shard tasks in a process pool or on a Dask cluster)."""
-    from flows.runtime import prefect_api
+    """Run the flow on this machine (shard tasks in a process pool or on a Dask cluster).
 
-    with prefect_api() as url:
+    The run holds every stage lock of its dataset for its whole length, as the CLI stages do: a
+    concurrent `synthgen generate` or second `synthgen run` waits, then fails naming this run.
+    Shard workers this process starts (a process pool, a local Dask cluster) inherit the locks;
+    a remote Dask scheduler's workers are not its children, so with ``dask_address`` the shard
+    writes rely on the per-shard fingerprints alone."""
+    from flows.runtime import prefect_api
+    from synthgen.locks import LOCK_ORDER, stage_locks
+
+    params = load_params(params_path, overrides or [])
+    locks = (contextlib.nullcontext() if dask_address
+             else stage_locks(Layout.from_params(params).work_dir, LOCK_ORDER))
+    with locks, prefect_api() as url:
         try:
             return generate_dataset_flow(params_path=params_path, overrides=overrides, record=record,
                                          analyze=analyze, train=train, runner=runner, workers=workers,

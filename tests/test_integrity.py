@@ -463,3 +463,32 @@ def test_a_pool_worker_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
         main.kill()
         if pidfile.exists() and pidfile.read_text().strip().isdigit() and alive(int(pidfile.read_text())):
             os.kill(int(pidfile.read_text()), signal.SIGKILL)
+
+
+def test_flow_run_holds_the_stage_locks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`synthgen run` takes every stage lock of its dataset before it starts (no Prefect server is
+    started when another run holds them), so a concurrent CLI stage cannot write under it."""
+    import subprocess
+    import sys
+
+    from flows.generate_dataset import generate_dataset
+    from synthgen.config import load_params
+    from synthgen.locks import LOCK_ORDER, LockBusyError, stage_locks
+    from synthgen.paths import Layout
+
+    monkeypatch.setenv("SYNTHGEN_LOCK_WAIT", "1")
+    sets = [f"data_dir={tmp_path / 'data'}", "plan.n=4", "plan.shard_size=2"]
+    work = Layout.from_params(load_params("params.yaml", sets)).work_dir
+    holder = subprocess.Popen(  # another process holds the generate lock, as a running stage would
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from synthgen.locks import stage_locks\n"
+         f"with stage_locks(Path({str(work)!r}), ['plan', 'generated']):\n print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(LockBusyError, match="another run holds the plan lock: pid"):
+            generate_dataset(params_path="params.yaml", overrides=sets)
+    finally:
+        holder.kill()
+        holder.wait()
+    with stage_locks(work, LOCK_ORDER, timeout=5):  # released: free for the next run
+        pass
