@@ -259,9 +259,14 @@ def query(
 
     if limit < 0:
         raise SynthgenError(f"--limit {limit} is negative", where="synthgen query", fix="pass 0 or more rows")
-    sel = q.select(dataset, data_dir, version=version, split=split, all_versions=all_versions)
-    console.print(sel.describe(), highlight=False)
-    lf = q.scan_selection(sel)
+    from synthgen import storage
+
+    if storage.is_url(dataset):  # an object store: versions whose upload finished (manifest last)
+        lf = q.scan(dataset, version=version, split=split, all_versions=all_versions)
+    else:
+        sel = q.select(dataset, data_dir, version=version, split=split, all_versions=all_versions)
+        console.print(sel.describe(), highlight=False)
+        lf = q.scan_selection(sel)
     if clip is not None:
         from synthgen.video import clip_frames, write_mp4
 

@@ -130,12 +130,20 @@ def open_dataset(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str
                  partitioning: str | None = "hive") -> Any:
     """A ``pyarrow.dataset.Dataset`` whose scans verify page checksums (lazy, for large reads).
 
-    Polars and DuckDB can scan it (``pl.scan_pyarrow_dataset``, ``duckdb.arrow``); entries whose
-    names start with ``.`` or ``_`` (temp folders, manifests) are ignored."""
+    Polars and DuckDB can scan it (``pl.scan_pyarrow_dataset``, ``duckdb.arrow``). From a folder
+    only ``*.parquet`` files are read; entries whose names start with ``.`` or ``_`` (temp
+    folders, manifests) are ignored."""
     import pyarrow.dataset as ds
 
     fmt = ds.ParquetFileFormat(
         default_fragment_scan_options=ds.ParquetFragmentScanOptions(page_checksum_verification=True))
+    if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
+        # Only Parquet files: a version folder also holds its README.md card and example images.
+        # Hidden and underscore entries (temp folders, manifests) are skipped at every level.
+        base = Path(source)
+        files = [str(p) for p in sorted(base.rglob("*.parquet"))
+                 if not any(part.startswith((".", "_")) for part in p.relative_to(base).parts)]
+        return ds.dataset(files, format=fmt, partitioning=partitioning, partition_base_dir=str(base))
     src: Any = [str(p) for p in source] if not isinstance(source, (str, os.PathLike)) else str(source)
     return ds.dataset(src, format=fmt, partitioning=partitioning)
 

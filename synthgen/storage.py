@@ -24,7 +24,6 @@ from synthgen.errors import DataError
 logger = logging.getLogger(__name__)
 
 MANIFEST = "_manifest.json"
-CARD = "_README.md"
 
 
 def is_url(path: str | Path) -> bool:
@@ -65,7 +64,11 @@ def upload_version(version_dir: Path, dest_root: str) -> str:
     if fs.exists(remote_manifest):
         # A different manifest under the same name: hide the old version before its files change.
         fs.rm_file(remote_manifest)
-    names = [f["path"] for f in manifest["files"]] + ([CARD] if (version_dir / CARD).exists() else [])
+    data = [f["path"] for f in manifest["files"]]
+    # then the card, its params file and example images: everything but the manifest, which goes last
+    extras = sorted(p.relative_to(version_dir).as_posix() for p in version_dir.rglob("*")
+                    if p.is_file() and p.name != MANIFEST and p.relative_to(version_dir).as_posix() not in data)
+    names = data + extras
     for rel in names:
         fs.put_file(str(version_dir / rel), _join(remote, rel))
     for f in manifest["files"]:

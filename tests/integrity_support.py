@@ -70,7 +70,7 @@ def snapshot(data_dir: Path, stage: str) -> dict[str, str]:
         return {"plan.parquet": sha(work / "plan.parquet")} if (work / "plan.parquet").exists() else {}
     if stage == "publish":
         root = data_dir / "datasets" / NAME
-        files = [p for p in root.rglob("*") if p.is_file() and p.name != "_README.md"]
+        files = [p for p in root.rglob("*") if p.is_file() and p.name not in ("README.md", "_README.md")]
     else:
         root = work / stage
         files = [p for p in root.glob("*") if p.is_file()] if root.exists() else []

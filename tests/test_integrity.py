@@ -12,6 +12,7 @@ import errno
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -196,7 +197,11 @@ def test_two_generates_with_different_params_never_mix(ref: dict, tmp_path: Path
     holder_file = data / "work" / NAME / ".lock-generated.holder.json"
     a = start_cli("generate", params_a, SYNTHGEN_LOCK_WAIT="120")
     assert wait_for(holder_file.exists, 120), "the first generate never took its lock"
-    busy = cli("generate", params_b, SYNTHGEN_LOCK_WAIT="0.5")
+    os.kill(a.pid, signal.SIGSTOP)  # hold `a` inside its lock, however fast the machine renders
+    try:
+        busy = cli("generate", params_b, SYNTHGEN_LOCK_WAIT="0.5")
+    finally:
+        os.kill(a.pid, signal.SIGCONT)
     line = one_error(busy)
     assert f"another run holds the plan lock: pid {a.pid}" in line and "generate" in line
     b = start_cli("generate", params_b, SYNTHGEN_LOCK_WAIT="120")  # waits for a, then replaces its shards

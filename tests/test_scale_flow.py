@@ -89,7 +89,7 @@ def test_permanent_shard_failure_publishes_the_rest_and_records_it(api: str, tmp
     manifest = json.loads((version_dir / "_manifest.json").read_text())
     assert manifest["rows"] == 6 and list(manifest["failed_shards"]) == ["00001"]
     assert "not a readable Parquet file" in manifest["failed_shards"]["00001"]
-    card = (version_dir / "_README.md").read_text()
+    card = (version_dir / "README.md").read_text()
     assert "1 shard(s) failed" in card and "| 00001 |" in card
     rows = published_rows(version_dir)
     assert rows.height == 6 and rows["sample_id"].n_unique() == 6

@@ -194,7 +194,7 @@ def test_jsd_figures_reach_report_plots_card_and_html(topped: tuple[Params, dict
     jsd_values = manifest["planned_vs_accepted"]["jsd"]
     assert set(jsd_values) >= {"age_group", "expression", "gaze_zone"}
     assert manifest["rows"] == 60 + manifest["planned_vs_accepted"]["topup_rows"]
-    card = (pub.version_dir / "_README.md").read_text()
+    card = (pub.version_dir / "README.md").read_text()
     assert "Planned vs accepted" in card and f"{jsd_values['expression']:.4f}" in card
     assert coverage_markdown(None) == ""
     html = planned_vs_accepted_section(AnalysisResult(info={"planned_vs_accepted": manifest["planned_vs_accepted"]}))

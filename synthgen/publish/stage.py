@@ -202,7 +202,8 @@ def _build(params: RunParams, layout: Layout, files: list[Path], source_stage: s
         coverage = planned_vs_accepted_summary(layout)
         if coverage:
             manifest["planned_vs_accepted"] = coverage
-    params_yaml = yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False)
+    # what made the data, not where it was written: the same params give the same bytes anywhere
+    params_yaml = yaml.safe_dump(params.model_dump(mode="json", exclude={"data_dir"}), sort_keys=False)
     write_card(tmp_dir, manifest, params_yaml)
     write_json_atomic(tmp_dir / MANIFEST, manifest)  # last: its presence marks a complete version
     return PublishResult(
