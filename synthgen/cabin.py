@@ -17,7 +17,7 @@ zone gets the zone whose centre is nearest in angle, so every gaze has a vocabul
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -41,9 +41,14 @@ class Zone:
     v: np.ndarray
     priority: int  # lower wins when a ray hits several zones
 
+    @cached_property
+    def normal(self) -> np.ndarray:
+        """``u x v``, computed once: every gaze label and vergence fixation casts rays at the zones."""
+        return np.cross(self.u, self.v)
+
     def hit(self, origin: np.ndarray, direction: np.ndarray) -> float | None:
         """Distance along the ray to the rectangle, or None when the ray misses it."""
-        n = np.cross(self.u, self.v)
+        n = self.normal
         denom = float(direction @ n)
         if abs(denom) < 1e-12:
             return None

@@ -89,22 +89,10 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
 
 
 def descendants(pid: int) -> list[int]:
-    """Every process started (directly or not) by ``pid``, from /proc (flow runs start their own sessions)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
+    """Every process started (directly or not) by ``pid`` (flow runs start their own sessions)."""
+    from integrity_support import descendants as tree
+
+    return sorted(tree(pid))
 
 
 def kill9_tree(proc: subprocess.Popen[bytes]) -> None:

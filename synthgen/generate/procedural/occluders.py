@@ -21,6 +21,7 @@ import numpy as np
 from synthgen import cabin
 from synthgen.generate.procedural import model as fm
 from synthgen.generate.procedural.raster import (
+    box_window,
     project,
     rasterize_mesh,
     raycast_ellipsoid,
@@ -135,16 +136,10 @@ def raycast_box(centre: np.ndarray, axes: np.ndarray, half: np.ndarray, k: np.nd
     """Front intersection of camera rays with an oriented box (slab method), inside its projected
     bounding rectangle only."""
     h, w = shape
-    corners = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], float)
-    box = centre + (corners * half) @ axes.T
-    if (box[:, 2] <= 0.01).any():
+    window = box_window(centre, axes, half, k, shape)
+    if window is None:
         return None
-    pb = project(box, k)
-    x0, y0 = np.floor(pb.min(0)).astype(int)
-    x1, y1 = np.ceil(pb.max(0)).astype(int)
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w - 1), min(y1, h - 1)
-    if x1 < x0 or y1 < y0:
-        return None
+    x0, y0, x1, y1 = window
     gy, gx = np.mgrid[y0 : y1 + 1, x0 : x1 + 1]
     d = np.stack([(gx.ravel() - k[0, 2]) / k[0, 0], (gy.ravel() - k[1, 2]) / k[1, 1],
                   np.ones(gx.size)], 1)

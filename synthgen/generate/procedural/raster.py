@@ -136,6 +136,27 @@ class QuadricHit:
         return (self.rel @ self.axes) / self.radii
 
 
+_CORNERS = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], float)
+
+
+def box_window(centre: np.ndarray, axes: np.ndarray, half: np.ndarray, k: np.ndarray,
+               shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
+    """The pixel rectangle (x0, y0, x1, y1, inclusive) that the projection of an oriented box
+    (``centre + axes @ diag(half) @ [-1, 1]^3``) covers inside an image of ``shape``; None when
+    the box reaches behind the camera or falls outside the image. Ray casts only test its pixels."""
+    h, w = shape[:2]
+    box = centre + (_CORNERS * half) @ axes.T
+    if (box[:, 2] <= 0.01).any():
+        return None
+    pb = project(box, k)
+    x0, y0 = np.floor(pb.min(0)).astype(int)
+    x1, y1 = np.ceil(pb.max(0)).astype(int)
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w - 1), min(y1, h - 1)
+    if x1 < x0 or y1 < y0:
+        return None
+    return int(x0), int(y0), int(x1), int(y1)
+
+
 def raycast_ellipsoid(centre: np.ndarray, axes: np.ndarray, radii: np.ndarray, k: np.ndarray,
                       free: np.ndarray) -> QuadricHit | None:
     """Front intersection of camera rays with an ellipsoid ``centre + axes @ diag(radii) @ unit``
@@ -145,17 +166,11 @@ def raycast_ellipsoid(centre: np.ndarray, axes: np.ndarray, radii: np.ndarray, k
     Coverage is one separable quadratic form per pixel: a ray d hits the ellipsoid iff
     ``d^T ((Mc)(Mc)^T - (c^T M c - 1) M) d >= 0`` (the silhouette cone); the intersection depth
     and normal are computed for covered pixels only."""
-    h, w = free.shape
-    corners = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], float)
-    box = centre + (corners * radii) @ axes.T
-    if (box[:, 2] <= 0.01).any():
+    w = free.shape[1]
+    window = box_window(centre, axes, radii, k, free.shape)
+    if window is None:
         return None
-    pb = project(box, k)
-    x0, y0 = np.floor(pb.min(0)).astype(int)
-    x1, y1 = np.ceil(pb.max(0)).astype(int)
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w - 1), min(y1, h - 1)
-    if x1 < x0 or y1 < y0:
-        return None
+    x0, y0, x1, y1 = window
     m = (axes / radii**2) @ axes.T
     mc = m @ centre
     cmc1 = float(centre @ mc - 1.0)
