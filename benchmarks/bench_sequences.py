@@ -263,7 +263,7 @@ def clips(n: int, frames: int, fps: float, workers: int, gaze_clips: int) -> dic
 
 def cost(n: int) -> dict[str, Any]:
     from synthgen.plan.config import PlanParams
-    from synthgen.plan.planner import plan_random
+    from synthgen.plan.sampling import plan_random
     from synthgen.plan.sequence import plan_sequences
 
     single = plan_random(PlanParams(n=n, identities=10), 5)

@@ -14,7 +14,7 @@ from synthgen.generate.procedural.renderer import render_spec
 from synthgen.images import decode_rgb
 from synthgen.io import stable_hash
 from synthgen.plan.config import PlanParams
-from synthgen.plan.planner import plan_random
+from synthgen.plan.sampling import plan_random
 from synthgen.spec import CONDITION_DEFAULTS, SceneSpec
 from synthgen.vocab import EYE_STATES, OCCLUDERS
 

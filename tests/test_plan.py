@@ -9,7 +9,8 @@ import pytest
 
 from synthgen.config import load_params, parse_params
 from synthgen.errors import ConfigError
-from synthgen.plan.planner import assign_splits, plan_specs
+from synthgen.plan.planner import plan_specs
+from synthgen.plan.sampling import assign_splits
 from synthgen.spec import read_plan, write_plan
 
 

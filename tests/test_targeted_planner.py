@@ -13,7 +13,8 @@ from synthgen.analyze.specs import spec_attributes
 from synthgen.errors import ConfigError, DataError
 from synthgen.gaps import read_gaps, write_gaps
 from synthgen.plan.config import PlanParams
-from synthgen.plan.planner import plan_random, plan_specs
+from synthgen.plan.planner import plan_specs
+from synthgen.plan.sampling import plan_random
 from synthgen.plan.targeted import allocate
 
 ATTRS = ["age_group", "expression", "gaze_zone"]

@@ -20,7 +20,7 @@ from helpers import tiny_params
 from synthgen.balance import accepted_needed, coverage, jsd, renders_needed, shares, unreachable
 from synthgen.config import Params
 from synthgen.plan.config import PlanParams
-from synthgen.plan.planner import plan_random
+from synthgen.plan.sampling import plan_random
 from synthgen.plan.topup import first_free_index, plan_topup
 from synthgen.vocab import age_group
 

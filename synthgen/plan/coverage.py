@@ -23,7 +23,7 @@ from synthgen.cabin import gaze_angles_toward
 from synthgen.errors import ConfigError
 from synthgen.io import stable_hash
 from synthgen.plan.config import PlanParams
-from synthgen.plan.planner import Identity, sample_spec
+from synthgen.plan.sampling import Identity, sample_spec
 from synthgen.spec import SceneSpec
 
 logger = logging.getLogger(__name__)

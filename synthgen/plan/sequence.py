@@ -30,7 +30,7 @@ from synthgen.geometry import gaze_angles
 from synthgen.io import stable_hash
 from synthgen.ncap import forward_angles
 from synthgen.plan.config import PlanParams
-from synthgen.plan.planner import Identity, id_values, plan_identities, sample_spec
+from synthgen.plan.sampling import Identity, id_values, plan_identities, sample_spec
 from synthgen.spec import SceneSpec
 from synthgen.vocab import EYE_STATE_OPENNESS
 

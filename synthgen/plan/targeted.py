@@ -23,7 +23,7 @@ from synthgen.errors import ConfigError
 from synthgen.gaps import read_gaps
 from synthgen.io import stable_hash
 from synthgen.plan.config import PlanParams
-from synthgen.plan.planner import Identity, plan_identities, sample_spec
+from synthgen.plan.sampling import Identity, plan_identities, sample_spec
 from synthgen.spec import SceneSpec
 from synthgen.vocab import age_group, age_group_range
 

@@ -22,7 +22,7 @@ import numpy as np
 from synthgen.errors import ConfigError
 from synthgen.io import stable_hash
 from synthgen.plan.config import PlanParams
-from synthgen.plan.planner import Identity, sample_spec
+from synthgen.plan.sampling import Identity, sample_spec
 from synthgen.plan.targeted import _gaze_override, allocate
 from synthgen.spec import SceneSpec, n_shards
 from synthgen.vocab import age_group
