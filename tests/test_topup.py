@@ -161,7 +161,8 @@ def test_killed_topup_rerun_completes_with_the_same_bytes(topped: tuple[Params, 
     params_file.write_text(yaml.safe_dump(q.model_dump(mode="json")))
     cmd = [sys.executable, "-m", "synthgen", "curate", "--params", str(params_file), "--quiet"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    # cwd: the CLI writes DVC headline metrics into ./metrics, which must not be the repository's
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     generated = d / "work" / "incabin-faces" / "topup" / "work" / "incabin-faces" / "generated"
     deadline = time.time() + 600
@@ -172,7 +173,7 @@ def test_killed_topup_rerun_completes_with_the_same_bytes(topped: tuple[Params, 
     assert proc.wait() != 0
     assert not (d / "work" / "incabin-faces" / "curated").exists() or not list(
         (d / "work" / "incabin-faces" / "curated").glob("shard-*.parquet"))
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
     mine, theirs = _digests(d), _digests(p.data_dir)
     assert mine == theirs and len(mine) > 4

@@ -44,10 +44,12 @@ MATERIALS: dict[str, tuple[tuple[float, float, float], float]] = {
     "lens_ir": ((0.03, 0.03, 0.035), 0.03),
 }
 
-# Lens transmittance (visible, NIR) by glasses kind: the renderer's sunglasses keep 10% of visible
-# light and 45% of NIR; IR-blocking lenses keep under 15% of NIR (here 3%): the camera sees black.
+# Lens transmittance (visible, NIR) by glasses kind. Sunglasses keep 10% of visible light and 75% of
+# NIR: Euro NCAP's DSM protocol expects monitoring to work through sunglasses of over 70% NIR
+# transmittance (0.6.0 kept 45%, between its two classes). IR-blocking lenses keep under 15% of NIR
+# (here 3%): the camera sees black and the system must say it cannot see the eyes.
 LENS_TRANSMITTANCE: dict[str, tuple[float, float]] = {
-    "none": (1.0, 1.0), "glasses": (0.92, 0.92), "sunglasses": (0.10, 0.45), "ir_blocking": (0.20, 0.03),
+    "none": (1.0, 1.0), "glasses": (0.92, 0.92), "sunglasses": (0.10, 0.75), "ir_blocking": (0.20, 0.03),
 }
 # A lens at or under this transmittance hides the eyes from the camera.
 OPAQUE_TRANSMITTANCE = 0.15

@@ -20,6 +20,7 @@ from synthgen.generate.procedural import conditions, eyestate  # driver-monitori
 from synthgen.generate.procedural import model as fm
 from synthgen.generate.procedural.cabin_view import draw_cabin
 from synthgen.generate.procedural.control import draw_control
+from synthgen.generate.procedural.occluders import LENS_TRANSMITTANCE
 from synthgen.generate.procedural.raster import (
     QuadricHit,
     project,
@@ -432,7 +433,7 @@ def _draw_glasses(canvas: np.ndarray, sc: Scene, k: np.ndarray, sun: bool, nir: 
         mask = np.zeros(canvas.shape[:2], np.float32)
         cv2.fillPoly(mask, lenses, 1.0, cv2.LINE_AA, shift=4)
         m = mask[..., None]
-        dark = 0.10 if not nir else 0.45
+        dark = LENS_TRANSMITTANCE["sunglasses"][1 if nir else 0]
         canvas *= 1 - m * (1 - dark)
     cv2.polylines(canvas, lenses, True, frame_col, thick, cv2.LINE_AA, shift=4)
     bridge = np.array([[-0.008, -0.003, -0.024], [0.0, -0.005, -0.025], [0.008, -0.003, -0.024]])
