@@ -81,6 +81,8 @@ def conditions(per: int) -> dict[str, Any]:
                  ("light=sun", {"light_band": "sun"}), ("light=dusk", {"light_band": "dusk"}),
                  ("sensor=blur4+jpeg40", {"motion_blur": 4.0, "jpeg_quality": 40}),
                  ("seat_belt", {"seat_belt": True})]
+    variants += [(f"facial_hair={f},{light}", {"facial_hair": f, "gender": "male", "age": 45.0, "lighting": light})
+                 for f in ("moustache", "beard") for light in ("rgb", "nir")]
     rows = {}
     tot = {"ve": 0, "mp": 0, "hog": 0}
     for name, kw in variants:

@@ -73,6 +73,8 @@ GEOMETRY_FIELDS: list[pa.Field] = [
 # - ``req_eye_aperture_mm``: right, left lid-margin distance in mm at the lid centres;
 # - ``req_ear``: right, left eye-aspect ratio of the exact 68 landmarks (Soukupova & Cech 2016);
 # - ``req_visible_enough``: the rule of synthgen.dsm.visible_enough; ``req_illuminance_lux``: nominal.
+# ``req_facial_hair`` (a SceneSpec column) holds what the backend drew or prompted, with the
+# request ``identity`` resolved by the procedural renderer to the identity's own ``stubble`` or ``none``.
 CONDITION_FIELDS: list[pa.Field] = [
     pa.field("sequence_id", pa.string()),
     pa.field("frame_index", pa.int32()),

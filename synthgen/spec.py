@@ -24,6 +24,7 @@ from synthgen.vocab import (
     CameraPosition,
     Expression,
     EyeState,
+    FacialHair,
     Gender,
     Glasses,
     LightBand,
@@ -39,7 +40,7 @@ SEQUENCE_FIELDS = ("sequence_id", "frame_index", "t_ms", "sequence_events")
 # Condition fields and their defaults (a spec at the defaults renders as before they existed).
 CONDITION_DEFAULTS: dict[str, Any] = {
     "occluder": "none", "eye_state": "open", "light_band": "cabin", "motion_blur": 0.0,
-    "jpeg_quality": 0, "seat_belt": False, "kss": 0,
+    "jpeg_quality": 0, "seat_belt": False, "kss": 0, "facial_hair": "identity",
 }
 
 
@@ -88,6 +89,7 @@ class SceneSpec(BaseModel):
     motion_blur: float = Field(0.0, ge=0, le=20, description="blur length in output pixels")
     jpeg_quality: int = Field(0, ge=0, le=100, description="0 = lossless PNG only; else JPEG round trip")
     seat_belt: bool = False
+    facial_hair: FacialHair = "identity"
     kss: int = Field(0, ge=0, le=9, description="Karolinska sleepiness level of a clip; 0 = not set")
 
     # --- sequences: one spec per frame of a clip (empty sequence_id for single images).

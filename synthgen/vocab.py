@@ -44,6 +44,21 @@ GENDERS: tuple[str, ...] = get_args(Gender)
 Glasses = Literal["none", "glasses", "sunglasses", "ir_blocking"]
 GLASSES: tuple[str, ...] = get_args(Glasses)
 
+# Facial hair (Euro NCAP: monitoring must hold with it). "identity": the identity's own look decides
+# (stubble on most adult men), as before the field existed; the others are drawn as requested on
+# anyone 16 or older (children get none). The row's req_facial_hair says what was drawn.
+FacialHair = Literal["identity", "none", "stubble", "moustache", "beard"]
+FACIAL_HAIR: tuple[str, ...] = get_args(FacialHair)
+FACIAL_HAIR_MIN_AGE = 16.0
+
+
+def facial_hair_for_age(requested: str, age: float) -> str:
+    """The request, or ``none`` when it asks for facial hair on someone under 16 (every backend
+    applies this rule, so the label matches what was drawn or prompted)."""
+    if requested in ("identity", "none") or age >= FACIAL_HAIR_MIN_AGE:
+        return requested
+    return "none"
+
 Lighting = Literal["rgb", "nir"]
 LIGHTINGS: tuple[str, ...] = get_args(Lighting)
 

@@ -163,3 +163,53 @@ def test_children_get_occluders_scaled_to_their_head() -> None:
     r = _render(age=6, occluder="face_mask")
     vis = np.array(r.labels["req_landmarks_68_visible"])
     assert not vis[MOUTH].any() and vis[EYE_R + EYE_L].all()
+
+
+# ---------------------------------------------------------------- facial hair (Euro NCAP: must not matter)
+
+
+def _lower_face(r, rows: tuple[int, int]) -> np.ndarray:
+    """Pixels between two 68-point landmarks' rows (nose tip 33, upper lip 51, chin 8), jaw-wide."""
+    lm = np.array(r.labels["req_landmarks_68"]).reshape(-1, 2)
+    y0, y1 = sorted(int(round(lm[i, 1])) for i in rows)
+    x0, x1 = int(lm[[4, 12], 0].min()), int(lm[[4, 12], 0].max())
+    img = r.image.astype(float)
+    return img[y0:y1, x0:x1].mean(-1) if img.ndim == 3 else img[y0:y1, x0:x1]
+
+
+def test_facial_hair_is_drawn_where_asked_and_labelled() -> None:
+    """A beard darkens the lower face from the upper lip to the chin; a moustache only the band
+    between nose and upper lip; the label says what was drawn."""
+    kw = dict(age=45.0, gender="male", expression="neutral", head_yaw=0.0, gaze_yaw=0.0, skin_tone=3)
+    shaven, moustache, beard = (render_spec(SceneSpec(**{**BASE, **kw, "facial_hair": f}), 256, 256)
+                                for f in ("none", "moustache", "beard"))
+    assert [r.labels["req_facial_hair"] for r in (shaven, moustache, beard)] == ["none", "moustache", "beard"]
+    upper, chin = (33, 51), (57, 8)
+    assert _lower_face(beard, chin).mean() < _lower_face(shaven, chin).mean() - 15
+    assert _lower_face(beard, upper).mean() < _lower_face(shaven, upper).mean() - 15
+    assert _lower_face(moustache, upper).mean() < _lower_face(shaven, upper).mean() - 15
+    assert abs(_lower_face(moustache, chin).mean() - _lower_face(shaven, chin).mean()) < 2
+    # Texture only: the geometry and every other label stay as they were.
+    for key in ("req_landmarks_68", "req_landmarks_68_visible", "req_ear", "req_visible_enough"):
+        assert beard.labels[key] == shaven.labels[key], key
+
+
+def test_facial_hair_default_is_the_identitys_own_and_children_get_none() -> None:
+    identity = _render()  # BASE: an adult man; the identity's look decides (0.6.0 pixels)
+    assert identity.labels["req_facial_hair"] in ("none", "stubble")
+    same = _render(facial_hair=identity.labels["req_facial_hair"])
+    assert np.array_equal(identity.image, same.image)  # "identity" draws exactly what it names
+    assert _render(gender="female").labels["req_facial_hair"] == "none"
+    child, child_plain = _render(age=10.0, facial_hair="beard"), _render(age=10.0, facial_hair="none")
+    assert child.labels["req_facial_hair"] == "none" and np.array_equal(child.image, child_plain.image)
+
+
+def test_facial_hair_in_the_plan_keeps_other_draws_and_default_ids() -> None:
+    plain = plan_random(PlanParams(n=20, identities=4), 5)
+    hairy = plan_random(PlanParams.model_validate({
+        "n": 20, "identities": 4,
+        "conditions": {"facial_hair": {"dist": "categorical", "values": ["identity", "moustache", "beard"]}}}), 5)
+    assert {s.facial_hair for s in hairy} == {"identity", "moustache", "beard"}
+    for a, b in zip(plain, hairy, strict=True):
+        assert (a.age, a.gaze_yaw, a.occluder) == (b.age, b.gaze_yaw, b.occluder)
+        assert (a.sample_id == b.sample_id) == (b.facial_hair == "identity")

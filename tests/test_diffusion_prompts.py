@@ -86,3 +86,18 @@ def test_controlnet_mode_needs_a_controlnet() -> None:
     with pytest.raises(ConfigError, match="needs generate.diffusion.controlnet"):
         parse_params({"generate": {"diffusion": {"mode": "controlnet", "controlnet": None}}})
     assert parse_params({"generate": {"diffusion": {"mode": "txt2img", "controlnet": None}}})
+
+
+def test_facial_hair_words_and_label() -> None:
+    """Facial hair reaches the prompt when asked (never for a child), and the default leaves the
+    prompt as it was; the backend's label is what the prompt asked for."""
+    from synthgen.generate.diffusion.prompts import facial_hair_asked
+
+    man = dict(gender="male", age=40.0)
+    assert "with a full beard" in build_prompt(_spec(**man, facial_hair="beard"), DiffusionParams()).positive
+    assert "clean-shaven" in build_prompt(_spec(**man, facial_hair="none"), DiffusionParams()).positive
+    default = build_prompt(_spec(**man), DiffusionParams()).positive
+    assert "beard" not in default and "shaven" not in default and ", ," not in default
+    child = _spec(gender="male", age=9.0, facial_hair="beard")
+    assert "beard" not in build_prompt(child, DiffusionParams()).positive
+    assert facial_hair_asked(child) == "none" and facial_hair_asked(_spec(**man)) == "identity"

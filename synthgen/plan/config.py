@@ -102,6 +102,7 @@ class ConditionAttributes(BaseModel):
     motion_blur: Distribution = Constant(value=0.0)
     jpeg_quality: Distribution = Constant(value=0)
     seat_belt: Distribution = Constant(value=False)
+    facial_hair: Distribution = Constant(value="identity")
 
     @field_validator("*")
     @classmethod

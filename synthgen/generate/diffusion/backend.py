@@ -21,7 +21,7 @@ from synthgen.errors import ConfigError
 from synthgen.generate.base import GENERATORS, GeneratedSample, Generator
 from synthgen.generate.config import GenerateParams
 from synthgen.generate.diffusion.config import DiffusionParams
-from synthgen.generate.diffusion.prompts import build_prompt
+from synthgen.generate.diffusion.prompts import build_prompt, facial_hair_asked
 from synthgen.generate.diffusion.weights import ResolvedWeights, resolve_weights
 from synthgen.io import stable_hash
 from synthgen.spec import SceneSpec
@@ -110,8 +110,10 @@ class DiffusionGenerator:
         for spec, render, prompt, image in zip(specs, renders, prompts, images, strict=True):
             if spec.lighting == "nir":
                 image = to_grey(image)
+            # the prompt, not the procedural identity's look, decides the facial hair painted
+            labels = {**render.labels, "req_facial_hair": facial_hair_asked(spec)}
             samples.append(GeneratedSample(spec.sample_id, image, control=render.control,
-                                           labels=dict(render.labels), prompt=prompt.positive))
+                                           labels=labels, prompt=prompt.positive))
         return samples
 
 

@@ -29,6 +29,7 @@ PROMPT_FIELDS: tuple[str, ...] = (
     "eyes",
     "gaze",
     "glasses",
+    "facial_hair",
     "seat",
     "camera",
     "scene",
@@ -36,7 +37,7 @@ PROMPT_FIELDS: tuple[str, ...] = (
 
 # CLIP text encoders read 77 tokens: the attributes come first so that a long prompt loses the
 # scene words, never the face.
-DEFAULT_PROMPT = "{age_words} {person}, {skin} skin, {expression}, {eyes}, {gaze}, {glasses}, {look}, {camera}"
+DEFAULT_PROMPT = "{age_words} {person}, {skin} skin, {expression}, {eyes}, {gaze}, {glasses}, {facial_hair}, {look}, {camera}"
 DEFAULT_NEGATIVE = (
     "cartoon, drawing, 3d render, deformed, disfigured, extra eyes, cross-eyed, blurry, lowres, watermark, text"
 )

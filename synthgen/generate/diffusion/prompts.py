@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from synthgen.generate.diffusion.config import DiffusionParams
 from synthgen.spec import SceneSpec
+from synthgen.vocab import facial_hair_for_age
 
 _EXPRESSION_WORDS = {
     "neutral": "neutral expression, relaxed face",
@@ -40,6 +41,15 @@ _SEAT_WORDS = {"driver": "driver's seat", "passenger": "front passenger seat"}
 
 _GLASSES_WORDS = {"none": "", "glasses": "wearing eyeglasses", "sunglasses": "wearing dark sunglasses",
                   "ir_blocking": "wearing dark mirrored sunglasses"}
+
+_FACIAL_HAIR_WORDS = {"identity": "", "none": "clean-shaven", "stubble": "with stubble",
+                      "moustache": "with a moustache", "beard": "with a full beard"}
+
+
+def facial_hair_asked(spec: SceneSpec) -> str:
+    """The facial hair a prompt asks for (``identity``: not asked, the model decides). The row's
+    ``req_facial_hair`` for this backend."""
+    return facial_hair_for_age(spec.facial_hair, spec.age)
 
 
 @dataclass(frozen=True)
@@ -115,6 +125,7 @@ def prompt_fields(spec: SceneSpec, params: DiffusionParams) -> dict[str, str]:
         "eyes": eyes_words(spec.eye_openness),
         "gaze": gaze_words(spec.gaze_yaw, spec.gaze_pitch),
         "glasses": _GLASSES_WORDS[spec.glasses],
+        "facial_hair": _FACIAL_HAIR_WORDS[facial_hair_asked(spec)],
         "seat": _SEAT_WORDS[spec.seat],
         "camera": _CAMERA_WORDS[spec.camera],
         "scene": "car interior" + (", night" if nir else ""),

@@ -30,7 +30,14 @@ from synthgen.generate.procedural.raster import (
     scatter_rows,
     vertex_normals,
 )
-from synthgen.generate.procedural.texture import TEX, expression_folds, linear_to_srgb, make_look, skin_texture
+from synthgen.generate.procedural.texture import (
+    TEX,
+    expression_folds,
+    facial_hair_drawn,
+    linear_to_srgb,
+    make_look,
+    skin_texture,
+)
 from synthgen.geometry import gaze_vector, head_rotation
 from synthgen.spec import SceneSpec
 
@@ -232,6 +239,10 @@ class _Frame:
         self.nir = spec.lighting == "nir"
         self.rng = np.random.default_rng([spec.seed, 7])
         self.look = make_look(spec.identity_seed, spec.gender, spec.age, spec.skin_tone)
+        # The skin texture is drawn (and cached) per 5-year age bin: its look decides the stubble.
+        self.age_bin = int(round(spec.age / 5) * 5)
+        self.facial_hair = facial_hair_drawn(
+            spec.facial_hair, make_look(spec.identity_seed, spec.gender, self.age_bin, spec.skin_tone), spec.age)
         self.shape = (sc.h * sc.ss, sc.w * sc.ss)
         self.k = sc.k_ss
         face_dist = float(np.linalg.norm(sc.eye))
@@ -274,7 +285,7 @@ class _Frame:
         n_pix = np.ascontiguousarray(attrs[:, :3])
         n_pix /= np.sqrt(rowdot(n_pix, n_pix))[:, None]
         p_pix = np.ascontiguousarray(attrs[:, 3:6])
-        tex = skin_texture(spec.identity_seed, spec.gender, int(round(spec.age / 5) * 5), spec.skin_tone, self.nir)
+        tex = skin_texture(spec.identity_seed, spec.gender, self.age_bin, spec.skin_tone, self.nir, self.facial_hair)
         if spec.expression != "neutral" and spec.expression_intensity > 0:
             tex = tex * (1 - 0.6 * spec.expression_intensity * expression_folds(spec.expression))[..., None]
         alb = _sample(tex, attrs[:, 6:8])
@@ -408,6 +419,7 @@ def render_spec(spec: SceneSpec, width: int, height: int, supersample: int = 2,
         _draw_glasses(frame.canvas, sc, frame.k, spec.glasses == "sunglasses", frame.nir)
     # Driver-monitoring conditions (occluders, belt, IR lenses, light band) and their labels.
     labels.update(conditions.draw(frame.canvas, sc, frame.k, frame.light, frame.skin, frame.hair, frame.nir))
+    labels["req_facial_hair"] = frame.facial_hair
     image = conditions.finish(frame.finish(), spec)
     return Rendered(image, draw_control(px, width, height), labels)
 

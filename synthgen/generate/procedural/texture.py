@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from synthgen.generate.procedural import model as fm
+from synthgen.vocab import facial_hair_for_age
 
 TEX = 256
 
@@ -132,6 +133,19 @@ def _feature_masks() -> dict[str, np.ndarray]:
     mouth_r = np.sqrt(((xx - lips_c[0]) / 0.13) ** 2 + ((yy - lips_c[1]) / 0.07) ** 2)
     lower = lower * np.clip(mouth_r - 1.0, 0, 1) ** 0.5
     masks["lower_face"] = cv2.GaussianBlur(lower.astype(np.float32), (0, 0), 4)
+    # Requested facial hair (spec.facial_hair): a moustache over the upper lip, from the nose to the
+    # lip line and past the mouth corners; a full beard over the whole lower face around the lips.
+    moustache = canvas()
+    lip_top = uv[fm.LIP_OUTER_UPPER] * TEX
+    lip_top[0] += (-6, -1)
+    lip_top[-1] += (6, -1)
+    under_nose = lip_top + (0.0, -0.6 * (lip_top[:, 1].min() - nose_y * TEX) - 2)
+    band = np.concatenate([lip_top, under_nose[::-1]])
+    cv2.fillPoly(moustache, [np.round(band * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
+    masks["moustache"] = cv2.GaussianBlur(moustache, (0, 0), 1.5) * (1 - masks["lips"])
+    full = np.clip((yy - nose_y - 0.02) / 0.04, 0, 1) * (yy < chin_y + 0.025)
+    full = cv2.GaussianBlur(full.astype(np.float32), (0, 0), 3)
+    masks["beard"] = np.maximum(full, masks["moustache"]) * np.clip(1 - 1.6 * masks["lips"], 0, 1)
     # Wrinkle lines: forehead, nasolabial folds, crow's feet.
     wr = canvas()
     top = uv[fm.FOREHEAD] * TEX
@@ -210,8 +224,18 @@ def _mix(tex: np.ndarray, colour: np.ndarray, w: np.ndarray) -> None:
         tex[c] += w * col[c]
 
 
+def facial_hair_drawn(requested: str, look: Look, age: float) -> str:
+    """What ``spec.facial_hair`` draws on this identity: its own stubble (or none) for
+    ``identity``, nothing on anyone under 16, else the request. The row's ``req_facial_hair``;
+    ``look`` must be the one the texture is drawn with (its age bin decides the stubble)."""
+    if requested == "identity":
+        return "stubble" if look.stubble > 0 else "none"
+    return facial_hair_for_age(requested, age)
+
+
 @lru_cache(maxsize=128)
-def skin_texture(identity_seed: int, gender: str, age_bin: int, skin_tone: int, nir: bool) -> np.ndarray:
+def skin_texture(identity_seed: int, gender: str, age_bin: int, skin_tone: int, nir: bool,
+                 facial_hair: str = "identity") -> np.ndarray:
     """Albedo map (TEX, TEX, 3) float32, linear; for NIR the three channels are equal.
     ``age_bin`` is the age rounded to 5 years (wrinkles change slowly), keeping the cache useful.
 
@@ -242,10 +266,16 @@ def skin_texture(identity_seed: int, gender: str, age_bin: int, skin_tone: int, 
     noise = _blurred_noise(rng, 1.5)
     blotch = _blurred_noise(rng, 4.0)
     detail = rng.random((TEX, TEX), dtype=np.float32)
-    if look.stubble > 0:
+    drawn = facial_hair_drawn(facial_hair, look, age) if facial_hair == "identity" else facial_hair
+    beard = brow if not nir else base * 0.3
+    if drawn == "stubble":
         st = mk["lower_face"] * (0.45 + 0.5 * cv2.GaussianBlur((detail < 0.45).astype(np.float32), (0, 0), 0.6))
-        beard = brow if not nir else base * 0.3
-        _mix(tex, beard, (0.75 * contrast * look.stubble) * st)
+        _mix(tex, beard, (0.75 * contrast * (look.stubble or 0.8)) * st)
+    elif drawn in ("moustache", "beard"):
+        # Dense hair hides the skin: strands as vertical streaks of the identity's fixed detail field.
+        strands = cv2.GaussianBlur(detail, (0, 0), sigmaX=0.5, sigmaY=2.5)
+        strands = np.clip(0.55 + 2.5 * (strands - 0.5), 0.2, 1.0)
+        _mix(tex, beard, (0.92 * mk[drawn]) * strands)
     # One grey shading map for every darkening layer.
     grain = 0.02 if age < 14 else 0.05 + 0.05 * np.clip((age - 40) / 40, 0, 1)
     shade = 1 + grain * contrast * noise
