@@ -19,6 +19,7 @@ import numpy as np
 
 from synthgen import cabin
 from synthgen.geometry import angular_error, gaze_angles
+from synthgen.vocab import AGE_MAX, band_of, band_range
 
 DIMENSIONS = ("glance_target", "movement", "occluder", "light_band", "age_band", "skin_type")
 MOVEMENTS = ("road", "owl", "lizard")
@@ -32,16 +33,12 @@ ROAD_DEG = 10.0
 
 
 def age_band(age: float) -> str:
-    for upper, name in zip(_AGE_UPPER, AGE_BANDS, strict=False):  # the last band is open
-        if age < upper:
-            return name
-    return AGE_BANDS[-1]
+    return band_of(age, _AGE_UPPER, AGE_BANDS)
 
 
 def age_band_range(band: str) -> tuple[float, float]:
     """[low, high) years of a band (the open bands end at 0 and 90)."""
-    i = AGE_BANDS.index(band)
-    return (0.0 if i == 0 else float(_AGE_UPPER[i - 1]), 90.0 if i == len(AGE_BANDS) - 1 else float(_AGE_UPPER[i]))
+    return band_range(band, _AGE_UPPER, AGE_BANDS, AGE_MAX)
 
 
 def skin_type(monk: int) -> int:

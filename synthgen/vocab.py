@@ -5,6 +5,7 @@ Order matters: probability vectors (e.g. ``meas_expression_probs``) follow the t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, get_args
 
 # The 7 basic classes of RAF-DB / FER.
@@ -94,20 +95,31 @@ SKIN_TONE_MIN, SKIN_TONE_MAX = 1, 10
 AGE_MIN, AGE_MAX = 0.0, 90.0
 
 
+def band_of(value: float, uppers: Sequence[float], names: Sequence[str]) -> str:
+    """The band ``value`` falls in: bands end (exclusive) at ``uppers``, one fewer than ``names``,
+    and the last band is open."""
+    for upper, name in zip(uppers, names, strict=False):  # the last band is open
+        if value < upper:
+            return name
+    return names[-1]
+
+
+def band_range(name: str, uppers: Sequence[float], names: Sequence[str], top: float) -> tuple[float, float]:
+    """[low, high) of a band of ``band_of``; the first starts at 0 and the open last one ends at ``top``."""
+    i = list(names).index(name)
+    low = 0.0 if i == 0 else float(uppers[i - 1])
+    high = top if i == len(names) - 1 else float(uppers[i])
+    return low, high
+
+
 def age_group(years: float) -> str:
     """Map an age in years to its FairFace group."""
-    for upper, name in zip(_AGE_GROUP_UPPER, AGE_GROUPS, strict=False):  # the last group is open
-        if years < upper:
-            return name
-    return AGE_GROUPS[-1]
+    return band_of(years, _AGE_GROUP_UPPER, AGE_GROUPS)
 
 
 def age_group_range(group: str) -> tuple[float, float]:
     """Years covered by a FairFace group, as [low, high); the open group ends at AGE_MAX."""
-    i = AGE_GROUPS.index(group)
-    low = 0.0 if i == 0 else float(_AGE_GROUP_UPPER[i - 1])
-    high = AGE_MAX if i == len(AGE_GROUPS) - 1 else float(_AGE_GROUP_UPPER[i])
-    return low, high
+    return band_range(group, _AGE_GROUP_UPPER, AGE_GROUPS, AGE_MAX)
 
 # The categorical attributes that shift analysis and the gaps file bin by, with their classes.
 CATEGORIES: dict[str, tuple[str, ...]] = {
