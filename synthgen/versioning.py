@@ -35,6 +35,9 @@ def record_version(params: RunParams, version: str, stages: list[str], root: Pat
     if params.record.dvc_commit:
         from dvc.repo import Repo
 
+        # DVC prints its lines through its own handlers; passed on to a root handler (a Prefect
+        # run's console) each would print twice.
+        logging.getLogger("dvc").propagate = False
         with Repo(str(root)) as repo:
             names = {s.name for s in repo.index.stages}
             for stage in stages:
