@@ -238,6 +238,8 @@ def skin_texture(identity_seed: int, gender: str, age_bin: int, skin_tone: int, 
                  facial_hair: str = "identity") -> np.ndarray:
     """Albedo map (TEX, TEX, 3) float32, linear; for NIR the three channels are equal.
     ``age_bin`` is the age rounded to 5 years (wrinkles change slowly), keeping the cache useful.
+    ``facial_hair`` is what to draw as ``facial_hair_drawn`` resolved it from the spec's exact age
+    (``identity`` still lets this bin's look decide).
 
     Colour layers (lips, brows, stubble) are mixed in first; every darkening layer (pores, lash
     line, socket, wrinkles, spots) is then multiplied into one grey shading map and applied once:
