@@ -87,7 +87,8 @@ def seat_eye(seat: str) -> np.ndarray:
 def zones(seat: str) -> tuple[Zone, ...]:
     """The gaze zones for an occupant of ``seat`` (the lap is the occupant's own)."""
     sx = SEAT_X[seat]
-    drv = SEAT_X["driver"]
+    drv, psg = SEAT_X["driver"], SEAT_X["passenger"]
+    other = psg if seat == "driver" else drv
     # Windshield: slanted, bottom edge at the dashboard (far, low), top edge at the roof (near, high).
     ws_bottom, ws_top = _v(0.0, 0.24, 0.95), _v(0.0, -0.30, 0.45)
     return (
@@ -97,6 +98,12 @@ def zones(seat: str) -> tuple[Zone, ...]:
         Zone("instrument_cluster", _v(drv, 0.27, 0.68), _v(0.16, 0, 0), _v(0, 0.065, -0.02), 2),
         Zone("infotainment", _v(0.0, 0.33, 0.62), _v(0.12, 0, 0), _v(0, 0.08, -0.03), 2),
         Zone("lap", _v(sx, 0.45, 0.33), _v(0.20, 0, 0), _v(0, 0, 0.15), 3),
+        # Euro NCAP glance targets on the passenger side: the glovebox (lower dashboard), the
+        # passenger footwell (floor; from the passenger seat mostly hidden by the lap) and the other
+        # front occupant's face (a vertical patch at that seat's eyes, facing across the cabin).
+        Zone("glovebox", _v(psg + 0.03, 0.34, 0.60), _v(0.16, 0, 0), _v(0, 0.06, -0.02), 2),
+        Zone("passenger_footwell", _v(psg + 0.03, 0.70, 0.65), _v(0.18, 0, 0), _v(0, 0, 0.15), 3),
+        Zone("front_occupant", _v(other, 0.0, 0.04), _v(0, 0, 0.10), _v(0, 0.12, 0), 1),
         Zone("windshield", 0.5 * (ws_bottom + ws_top), _v(0.78, 0, 0), 0.5 * (ws_bottom - ws_top), 4),
         Zone("left_window", _v(-0.80, -0.02, 0.30), _v(0, 0, 0.35), _v(0, 0.24, 0), 4),
         Zone("right_window", _v(0.80, -0.02, 0.30), _v(0, 0, 0.35), _v(0, 0.24, 0), 4),

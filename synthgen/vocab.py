@@ -28,6 +28,9 @@ GazeZone = Literal[
     "left_window",
     "right_window",
     "lap",
+    "glovebox",
+    "passenger_footwell",
+    "front_occupant",
 ]
 GAZE_ZONES: tuple[str, ...] = get_args(GazeZone)
 

@@ -12,8 +12,8 @@ from synthgen.vocab import CAMERA_POSITIONS, GAZE_ZONES, SEATS
 
 # An A-pillar camera watches its own side: gazes at the far side's mirror/window face away from it.
 HIDDEN = {
-    ("a_pillar", "driver"): {"right_mirror", "right_window"},
-    ("a_pillar", "passenger"): {"left_mirror", "left_window"},
+    ("a_pillar", "driver"): {"right_mirror", "right_window", "front_occupant"},
+    ("a_pillar", "passenger"): {"left_mirror", "left_window", "front_occupant"},
 }
 
 

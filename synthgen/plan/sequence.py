@@ -38,7 +38,7 @@ _CLIP, _FRAME_SEED = 5, 6
 HEAD_TURN_S = 0.25
 OWL_SHARE = 0.8
 AWAY_TARGETS = ("instrument_cluster", "infotainment", "rearview_mirror", "left_mirror", "right_mirror",
-                "left_window", "right_window", "lap")
+                "left_window", "right_window", "lap", "glovebox", "passenger_footwell", "front_occupant")
 
 
 @dataclass

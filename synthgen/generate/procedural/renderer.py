@@ -162,7 +162,8 @@ class Scene:
 
 # Zones whose targets are near enough for vergence to show (about 0.3-1 m from the eyes); the
 # road through the windshield and the world through the side windows are far: parallel eyes.
-NEAR_ZONES = ("rearview_mirror", "instrument_cluster", "infotainment", "lap", "left_mirror", "right_mirror")
+NEAR_ZONES = ("rearview_mirror", "instrument_cluster", "infotainment", "lap", "left_mirror", "right_mirror",
+              "glovebox", "passenger_footwell", "front_occupant")
 
 
 def fixation_distance(camera: str, seat: str, gaze_cam: np.ndarray, eye_cam: np.ndarray) -> float | None:
