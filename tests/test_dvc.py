@@ -247,3 +247,31 @@ def test_event_triggered_training_is_recorded(tmp_path: Path) -> None:
     assert "up to date" in status and "changed" not in status, status
     assert json.loads((proj / "metrics/train.json").read_text())
     _run([sys.executable, "-m", "dvc", "checkout", "train"], proj)  # (analyze never ran here)
+
+
+def test_training_grid_runs_as_queued_dvc_experiments(tmp_path: Path) -> None:
+    """docs/training.md's grid: after the main job (its dvc.lock committed), queued `dvc exp run`
+    cells with `-S` overrides train from the cached dataset in DVC's temporary copies, and
+    `dvc exp show` lists each cell with its params and its own training metrics."""
+    proj = _flow_project(tmp_path)
+    r = _cli(proj, "run")
+    assert r.returncode == 0, r.stdout + r.stderr
+    _run(["git", "add", "-A"], proj)
+    _run(["git", "commit", "-qm", "main job"], proj)
+    dvc = [sys.executable, "-m", "dvc"]
+    _run([*dvc, "exp", "run", "--queue", "-S", "train.adaptation=linear,lora"], proj)
+    out = _run([*dvc, "exp", "run", "--run-all", "-j", "1"], proj)
+    assert "Running stage 'train'" in out or "train" in out, out
+    shown = json.loads(_run([*dvc, "exp", "show", "--json"], proj))
+    cells = {}
+    for commit in shown:
+        for exp in commit.get("experiments") or []:
+            for rev in exp.get("revs") or []:
+                data = rev.get("data") or {}
+                adaptation = data["params"]["params.yaml"]["data"]["train"]["adaptation"]
+                cells[adaptation] = data["metrics"]["metrics/train.json"]["data"]
+    assert set(cells) == {"linear", "lora"}, shown
+    for metrics in cells.values():
+        assert metrics and all(isinstance(v, (int, float)) for v in metrics.values())
+    # the workspace's own run is untouched: the experiments live in refs, not in params.yaml
+    assert yaml.safe_load((proj / "params.yaml").read_text())["train"]["adaptation"] == "full"
