@@ -69,6 +69,11 @@ def _v(*xs: float) -> np.ndarray:
     return np.array(xs, float)
 
 
+# A phone held up at the chest and looked at (occluder ``phone_hand``): its centre relative to the
+# user's mid-eye point (cabin axes, metres). The renderer draws it there; clips look at it.
+PHONE_IN_HAND: tuple[float, float, float] = (0.08, 0.08, 0.24)
+
+
 def _check(camera: str, seat: str) -> None:
     if camera not in CAMERA_POSITIONS:
         raise ConfigError(f"unknown camera position {camera!r}", fix=f"use one of {list(CAMERA_POSITIONS)}")

@@ -70,7 +70,7 @@ LIGHTINGS: tuple[str, ...] = get_args(Lighting)
 # What covers part of the face: worn items, the hands and objects held to the face.
 Occluder = Literal[
     "none", "face_mask", "cap", "hair_fringe", "hand_chin", "hand_mouth", "eye_rub",
-    "phone_ear", "phone_hand", "cup", "bottle", "cigarette", "vape",
+    "phone_ear", "phone_hand", "cup", "bottle", "cigarette", "vape", "phone_ear_left",
 ]
 OCCLUDERS: tuple[str, ...] = get_args(Occluder)
 

@@ -154,7 +154,7 @@ def behaviour(camera: str, seat: str, kss: int, frames: int, fps: float, rng: np
     # Phone episode.
     busy: list[tuple[float, float]] = []
     if rng.random() < phone_probability and dur > 3.0:
-        kind = "phone_ear" if rng.random() < 0.5 else "phone_hand"
+        kind = ("phone_ear", "phone_ear_left", "phone_hand")[int(rng.choice(3, p=[0.35, 0.15, 0.5]))]
         length = min(rng.uniform(3.0, 6.0), dur - 0.5)
         start = rng.uniform(0.2, max(0.25, dur - length))
         end = start + length
@@ -163,7 +163,7 @@ def behaviour(camera: str, seat: str, kss: int, frames: int, fps: float, rng: np
             occluder[i] = kind
         if kind == "phone_hand":
             eye = cabin.seat_eye(seat)
-            phone = eye + np.array([0.08, 0.08, 0.24])  # the occluder's position (seat frame)
+            phone = eye + np.array(cabin.PHONE_IN_HAND)  # where the renderer draws it
             rot, _ = cabin.camera_pose(camera, seat)
             d = rot @ (phone - eye)
             yaw, pitch = gaze_angles(d / np.linalg.norm(d))

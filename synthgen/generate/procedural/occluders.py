@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from synthgen import cabin
+from synthgen.cabin import PHONE_IN_HAND
 from synthgen.generate.procedural import model as fm
 from synthgen.generate.procedural.raster import (
     box_window,
@@ -101,13 +102,15 @@ def occluder_parts(name: str) -> list[Part]:
         return [Part("ellipsoid", "skin", (-0.033, 0.008, -0.032), (0.026, 0.022, 0.014)),
                 Part("ellipsoid", "skin", (-0.04, 0.05, -0.035), (0.03, 0.045, 0.02)),
                 _forearm((-0.045, 0.09, -0.03))]
-    if name == "phone_ear":
-        return [Part("box", "phone", (-0.088, 0.035, 0.055), (0.0045, 0.073, 0.036), (0, -25, 0)),
-                Part("ellipsoid", "skin", (-0.098, 0.07, 0.05), (0.018, 0.05, 0.035), (0, -25, 0)),
-                _forearm((-0.105, 0.10, 0.06))]
+    if name in ("phone_ear", "phone_ear_left"):
+        sx = -1.0 if name == "phone_ear" else 1.0  # the right hand at the right ear, or the left at the left
+        return [Part("box", "phone", (sx * 0.088, 0.035, 0.055), (0.0045, 0.073, 0.036), (0, -25, 0)),
+                Part("ellipsoid", "skin", (sx * 0.098, 0.07, 0.05), (0.018, 0.05, 0.035), (0, -25, 0)),
+                _forearm((sx * 0.105, 0.10, 0.06))]
     if name == "phone_hand":
-        return [Part("box", "phone", (0.08, 0.08, 0.24), (0.036, 0.0045, 0.073), (0, 50, 0), "seat"),
-                Part("ellipsoid", "skin", (0.08, 0.10, 0.23), (0.045, 0.016, 0.055), (0, 0, 0), "seat")]
+        x, y, z = PHONE_IN_HAND
+        return [Part("box", "phone", (x, y, z), (0.036, 0.0045, 0.073), (0, 50, 0), "seat"),
+                Part("ellipsoid", "skin", (x, y + 0.02, z - 0.01), (0.045, 0.016, 0.055), (0, 0, 0), "seat")]
     if name == "cup":
         return [Part("ellipsoid", "cup", (0.0, 0.085, -0.075), (0.036, 0.055, 0.036), (0, 25, 0))] \
             + _hand((0.0, 0.11, -0.085), (0, 0, 0), 0.9)
