@@ -34,11 +34,43 @@ def render(n: int) -> pa.Table:
     return pa.Table.from_pylist(rows)
 
 
+_STARTUP = """
+import time
+t = time.process_time()
+from synthgen.label.base import LABELERS
+from synthgen.label.config import LabelParams
+import synthgen.label.pipeline
+print(f"  import the labelling pipeline   {time.process_time() - t:5.2f} s")
+params = LabelParams()
+total = time.process_time() - t
+for name in params.labelers:
+    s = time.process_time()
+    LABELERS.create(name, params)
+    total += time.process_time() - s
+    print(f"  build {name:24s} {time.process_time() - s:5.2f} s")
+print(f"  total                           {total:5.2f} s of CPU")
+"""
+
+
+def startup() -> None:
+    """A spawned worker's start-up in a fresh interpreter: imports, then each labeller's models."""
+    import subprocess
+    import sys
+
+    print("start-up of a fresh labelling process (CPU seconds):")
+    subprocess.run([sys.executable, "-c", _STARTUP], check=True, stderr=subprocess.DEVNULL)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=48)
     ap.add_argument("--workers", type=int, default=0, help="0 = one per core")
+    ap.add_argument("--startup", action="store_true",
+                    help="only print what a fresh worker pays before its first image (CPU s per step)")
     args = ap.parse_args()
+    if args.startup:
+        startup()
+        return
     from synthgen.label.config import LabelParams
     from synthgen.label.pipeline import get_labelers, label_rows
 

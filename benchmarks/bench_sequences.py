@@ -10,6 +10,9 @@ Sections (``--only`` picks some):
 - ``clips``: N clips rendered and labelled frame by frame; a plain EAR blink detector (EAR below half
   the clip's open EAR) against the planned blinks (onset and duration within one frame), and glances
   recomputed from the measured gaze zone per frame against the planned ones;
+- ``ear_curve`` (not in the default set): for a few frontal identities, the exact and the measured
+  (MediaPipe mesh) EAR as a fraction of the open eye's while the lids close, which is why one ratio
+  of the open EAR cannot separate blinks;
 - ``cost``: render time per frame of clips vs single images of the default mix (ratio);
 - ``e2e``: a 10 s clip at 10 fps planned, rendered, labelled, curated and published by the stage
   functions with 2 workers, wall time, and its ratio to the same stages on 100 single images.
@@ -328,6 +331,29 @@ def e2e(reference: bool) -> dict[str, Any]:
     return out
 
 
+def ear_curve(idents: int) -> dict[str, Any]:
+    labs = _labelers(BLINK_LABELERS)
+    opens = (1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0)
+    out: dict[str, Any] = {"openness": list(opens), "identities": []}
+    for i in range(idents):
+        exact, mesh = [], []
+        for o in opens:
+            spec = _spec(50_000 + i, eye_openness=o, head_yaw=0.0, gaze_yaw=0.0, gaze_pitch=0.0)
+            r = render_spec(spec, SIZE, SIZE)
+            m = _measure(labs, r.image, spec)
+            exact.append(float(np.mean(r.labels["req_ear"])))
+            mesh.append(float(np.mean(m["meas_ear"])) if m.get("meas_ear") else float("nan"))
+        ex, me = np.array(exact) / exact[0], np.array(mesh) / mesh[0]
+        s = _spec(50_000 + i)
+        out["identities"].append({"age": s.age, "gender": s.gender, "skin_tone": s.skin_tone,
+                                  "exact_ratio": ex.round(3).tolist(), "mesh_ratio": me.round(3).tolist()})
+        print(f"ear_curve: identity {i} ({s.age:.0f} y, {s.gender}, skin {s.skin_tone}), openness "
+              + " ".join(f"{o:.1f}" for o in opens))
+        print("  exact EAR / open: " + " ".join(f"{v:.2f}" for v in ex))
+        print("  mesh EAR / open:  " + " ".join(f"{v:.2f}" for v in me))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="conditions,visibility,aperture,clips,cost,e2e")
@@ -350,6 +376,8 @@ def main() -> None:
         res["aperture"] = aperture(max(2, a.per))
     if "clips" in only:
         res["clips"] = clips(a.clips, a.frames, a.fps, a.workers, a.gaze_clips)
+    if "ear_curve" in only:
+        res["ear_curve"] = ear_curve(3)
     if "cost" in only:
         res["cost"] = cost(100)
     if "e2e" in only:
