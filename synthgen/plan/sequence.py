@@ -32,13 +32,13 @@ from synthgen.ncap import forward_angles
 from synthgen.plan.config import PlanParams
 from synthgen.plan.sampling import Identity, id_values, plan_identities, sample_spec
 from synthgen.spec import SceneSpec
-from synthgen.vocab import EYE_STATE_OPENNESS
+from synthgen.vocab import EYE_STATE_OPENNESS, GAZE_ZONES
 
 _CLIP, _FRAME_SEED = 5, 6
 HEAD_TURN_S = 0.25
 OWL_SHARE = 0.8
-AWAY_TARGETS = ("instrument_cluster", "infotainment", "rearview_mirror", "left_mirror", "right_mirror",
-                "left_window", "right_window", "lap", "glovebox", "passenger_footwell", "front_occupant")
+# Every cabin zone but the road ahead is a glance target (a new zone joins the clips by itself).
+AWAY_TARGETS = tuple(z for z in GAZE_ZONES if z != "windshield")
 
 
 @dataclass
