@@ -288,11 +288,17 @@ class _Frame:
         p_pix = np.ascontiguousarray(attrs[:, 3:6])
         tex = skin_texture(spec.identity_seed, spec.gender, self.age_bin, spec.skin_tone, self.nir, self.facial_hair)
         if spec.expression != "neutral" and spec.expression_intensity > 0:
-            tex = tex * (1 - 0.6 * spec.expression_intensity * expression_folds(spec.expression))[..., None]
-        alb = _sample(tex, attrs[:, 6:8])
+            tex = tex.copy()
+            tex[..., :3] *= (1 - 0.6 * spec.expression_intensity * expression_folds(spec.expression))[..., None]
+        sampled = _sample(tex, attrs[:, 6:8])  # albedo RGB and gloss
         e = self.light.irradiance(n_pix, p_pix)
         self.face_irradiance = e
-        self.put(frags.flat, alb * e[:, None] + 0.05 * self.light.specular(n_pix, p_pix, 12)[:, None])
+        sheen = self.light.specular(n_pix, p_pix, 12)
+        sheen *= sampled[:, 3]
+        sheen *= 0.05
+        col = sampled[:, :3] * e[:, None]
+        col += sheen[:, None]
+        self.put(frags.flat, col)
 
     def draw_eyes(self) -> None:
         """Eyeballs (sclera, iris with a dark limbus, pupil), seen through the eye holes."""
@@ -311,7 +317,9 @@ class _Frame:
             limbus = np.exp(-(((ang - 27.0) / 2.0) ** 2))[:, None]
             a = sclera * (1 - w_iris) + iris * (1 - 0.5 * limbus) * w_iris
             a = a * (1 - w_pupil) + pupil * w_pupil
-            self.put(hit.flat, self.shade(hit, a * 0.8, 1.2 if self.nir else 0.8, 300))
+            col = self.shade(hit, a * 0.8, 1.2 if self.nir else 0.8, 300)
+            col *= _lid_shadow(hit, self.k, self.free.shape[1])[:, None]
+            self.put(hit.flat, col)
 
     def draw_mouth(self) -> None:
         """Mouth cavity and teeth, seen through the inner lips' hole."""
@@ -402,6 +410,28 @@ class _Frame:
         code += 0.5
         img = np.clip(code, 0, 255, out=code).astype(np.uint8)
         return img[..., 0].copy() if self.nir else img
+
+
+# The upper lid's margin and lashes shade the eyeball just below them (about 1 mm). Why: in real eyes
+# this dark band marks the lid edge wherever the lid stands, so it is what landmark models follow
+# when the lids half close; without it a half-closed lid over a bright sclera read as open.
+LID_SHADOW_MM = 1.0
+LID_SHADOW_DEPTH = 0.6
+
+
+def _lid_shadow(hit: QuadricHit, k: np.ndarray, width: int) -> np.ndarray:
+    """Per eyeball pixel, the factor (<= 1) of the shadow cast by the upper lid: it depends on how
+    many pixels below the lid margin (the first non-eyeball pixel above, same column) it lies."""
+    ys, xs = np.divmod(hit.flat, width)
+    y0, x0 = int(ys.min()), int(xs.min())
+    h, w = int(ys.max()) - y0 + 1, int(xs.max()) - x0 + 1
+    mask = np.zeros((h + 1, w), bool)  # row 0: the lid above the top eyeball pixel
+    mask[ys - y0 + 1, xs - x0] = True
+    rows = np.arange(h + 1)[:, None]
+    top = np.maximum.accumulate(np.where(mask, -1, rows), axis=0)  # last lid row at or above
+    dist = (rows - top)[ys - y0 + 1, xs - x0].astype(np.float32) - 0.5
+    px_per_mm = float(k[1, 1]) / max(float(hit.points[:, 2].mean()), 1e-3) / 1000.0
+    return 1.0 - LID_SHADOW_DEPTH * np.exp(-dist / (LID_SHADOW_MM * px_per_mm))
 
 
 def render_spec(spec: SceneSpec, width: int, height: int, supersample: int = 2,

@@ -119,6 +119,7 @@ def _feature_masks() -> dict[str, np.ndarray]:
             cv2.ellipse(nostril, (int(tip[0] + s * 8), int(tip[1] + 9)), (5, 3), s * 20, 0, 360, 1.0, -1)
     masks["lash"] = cv2.GaussianBlur(lash, (0, 0), 0.9)
     masks["lower_lash"] = cv2.GaussianBlur(lower_lash, (0, 0), 0.9)
+    masks["lash_wide"] = np.minimum(cv2.GaussianBlur(lash, (0, 0), 1.6) * 1.6, 1.0)  # the lashes' reach
     masks["socket"] = cv2.GaussianBlur(socket, (0, 0), 8)
     masks["brow"] = brow
     masks["nostril"] = cv2.GaussianBlur(nostril, (0, 0), 2.0)
@@ -236,7 +237,8 @@ def facial_hair_drawn(requested: str, look: Look, age: float) -> str:
 @lru_cache(maxsize=128)
 def skin_texture(identity_seed: int, gender: str, age_bin: int, skin_tone: int, nir: bool,
                  facial_hair: str = "identity") -> np.ndarray:
-    """Albedo map (TEX, TEX, 3) float32, linear; for NIR the three channels are equal.
+    """Albedo and gloss map (TEX, TEX, 4) float32: linear albedo RGB (equal channels for NIR) and the
+    share of the skin's specular sheen each point keeps (hair-covered lashes and brows keep little).
     ``age_bin`` is the age rounded to 5 years (wrinkles change slowly), keeping the cache useful.
     ``facial_hair`` is what to draw as ``facial_hair_drawn`` resolved it from the spec's exact age
     (``identity`` still lets this bin's look decide).
@@ -317,7 +319,11 @@ def skin_texture(identity_seed: int, gender: str, age_bin: int, skin_tone: int, 
     blush = (0.12 * contrast) * mk["cheeks"]
     for c, absorb in ((1, 1.0), (2, 0.8)):
         tex[c] *= 1 - blush * np.float32(absorb)
-    out = np.asarray(cv2.merge([tex[0], tex[1], tex[2]]))  # interleave (a numpy transpose copy is slower)
+    # Fourth channel: how much of the skin's specular sheen a point keeps. Lashes and brows are hair,
+    # which covers the skin's sheen: without this a shiny lid (strong on dark skin once the camera
+    # exposes for it) drew a bright band over the lash line, and a shut eye read as an open one.
+    gloss = (1 - 0.95 * mk["lash_wide"]) * (1 - 0.8 * bw)
+    out = np.asarray(cv2.merge([tex[0], tex[1], tex[2], gloss.astype(np.float32)]))  # interleave (faster than a transpose copy)
     out.setflags(write=False)  # cached: shared between renders
     return out
 
