@@ -50,13 +50,14 @@ def test_frechet_distance_matches_torchmetrics():
     assert frechet_distance(a.mu, a.sigma, b.mu, b.sigma) == pytest.approx(ref, rel=1e-5)
 
 
-def test_kid_matches_clean_fid_draw_for_draw():
+@pytest.mark.parametrize("subset", [200, 201, 2])  # even and odd halves of the blocked Grams; the smallest subset
+def test_kid_matches_clean_fid_draw_for_draw(subset: int):
     from cleanfid.fid import kernel_distance
 
     real, synth = _sets(n_real=500, n_synth=450)
     np.random.seed(11)
-    ref = kernel_distance(real, synth, num_subsets=20, max_subset_size=200)
-    ours = kid(real, synth, num_subsets=20, max_subset_size=200, seed=11)
+    ref = kernel_distance(real, synth, num_subsets=20, max_subset_size=subset)
+    ours = kid(real, synth, num_subsets=20, max_subset_size=subset, seed=11)
     assert ours.mean == pytest.approx(ref, rel=1e-5)
     assert ours.std > 0 and ours.subsets.shape == (20,)
 

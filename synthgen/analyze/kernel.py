@@ -4,9 +4,10 @@ and MMD with an RBF kernel whose bandwidth is the median pairwise distance.
 KID follows clean-fid's ``kernel_distance`` draw for draw (a ``RandomState(seed)`` picks the
 synthetic subset, then the real one), so the same seed gives the same number. The work per subset
 is three m x m Gram matrices; clean-fid already gets two of them as symmetric products, so the
-speed-up comes from elsewhere: the Grams run in float32 (about twice the BLAS throughput) and are
-widened to float64 for the cubic kernel and its sums, which avoid ``**`` (a generic ``pow`` per
-element) and cube in one ``einsum`` pass without temporaries. Rounding features to float32 (a
+speed-up comes from elsewhere: the Grams are built and summed in cache-sized blocks (a symmetric
+one needs only 3 of its 4 quarter blocks), run in float32 (about twice the BLAS throughput) and
+are widened to float64 for the cubic kernel and its sums, which avoid ``**`` (a generic ``pow``
+per element) and cube in one ``einsum`` pass without temporaries. Rounding features to float32 (a
 no-op for network outputs, which are float32 already) changes each Gram entry by ~1e-7 relative
 with no preferred sign, and over the 10^6 entries of a subset these largely cancel: on 10k x 512
 features KID moved by ~1e-10 absolute, 3e-9 relative for a shifted pair; only when KID itself is
@@ -40,18 +41,29 @@ def _cube_sum(g32: np.ndarray, d: int, buf: np.ndarray) -> float:
 def _poly_sum_offdiag_sym(x: np.ndarray, d: int) -> float:
     """Sum over i != j of (x_i . x_j / d + 1)^3 for float32 rows.
 
-    numpy runs ``x @ x.T`` as a symmetric rank-k update (half the flops of a general product) and
-    mirrors the triangle; its BLAS was measured faster here than scipy's ``ssyrk`` wrapper."""
-    g = x @ x.T
-    diag = np.diagonal(g).astype(np.float64) * np.float64(1.0 / d)  # as _cube_sum scales them
-    total = _cube_sum(g, d, np.empty(g.shape))
-    return total - float(((diag + 1.0) ** 3).sum())
+    The Gram is built as two halves: K = [[A, B], [B^T, C]] needs A and C (symmetric rank-k updates)
+    and B once, counted twice. Why: the cubic sum then runs over 3/4 of the entries, and blocks of a
+    quarter of the matrix stay in cache between the product and the sum (about 15 % faster per
+    KID than one 1000 x 1000 Gram, same value to ~1e-10 relative)."""
+    h = (x.shape[0] + 1) // 2
+    top, bottom = x[:h], x[h:]
+    buf = np.empty((h, h))
+    total = 0.0
+    for part in (top, bottom):
+        g = part @ part.T  # symmetric rank-k update (numpy's BLAS call for a @ a.T)
+        diag = np.diagonal(g).astype(np.float64) * np.float64(1.0 / d)  # as _cube_sum scales them
+        total += _cube_sum(g, d, buf[: len(part), : len(part)]) - float(((diag + 1.0) ** 3).sum())
+    if len(bottom):
+        total += 2.0 * _cube_sum(top @ bottom.T, d, buf[:, : len(bottom)])
+    return total
 
 
 def _poly_sum_cross(x: np.ndarray, y: np.ndarray, d: int) -> float:
-    """Sum over all i, j of (x_i . y_j / d + 1)^3 for float32 rows."""
-    g = x @ y.T
-    return _cube_sum(g, d, np.empty(g.shape))
+    """Sum over all i, j of (x_i . y_j / d + 1)^3 for float32 rows, in two row blocks of x (as in
+    ``_poly_sum_offdiag_sym``, so a block's Gram is still in cache when it is summed)."""
+    h = (x.shape[0] + 1) // 2
+    buf = np.empty((h, y.shape[0]))
+    return sum(_cube_sum(part @ y.T, d, buf[: len(part)]) for part in (x[:h], x[h:]) if len(part))
 
 
 def kid(
