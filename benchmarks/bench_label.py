@@ -5,6 +5,10 @@ beforehand, so only labelling is timed), and ``label_rows`` with a process pool 
 core (timed from the call, so worker start-up and model loading count against it).
 
     .venv/bin/python benchmarks/bench_label.py [--n 48] [--workers 0]
+
+``--startup`` prints what a fresh worker pays before its first image; ``--contention`` prints each
+labeller's warm cost alone and beside a second warm process, which bounds the speed-up that any
+scheduling can reach on the machine.
 """
 
 from __future__ import annotations
@@ -61,12 +65,74 @@ def startup() -> None:
     subprocess.run([sys.executable, "-c", _STARTUP], check=True, stderr=subprocess.DEVNULL)
 
 
+def _timed_labelling(args: tuple[bytes, int, object]) -> dict[str, float]:
+    """In a fresh process: load the models, label two images untimed, wait for the other process
+    (``barrier``), then time decoding and each labeller over the first ``n`` images (seconds)."""
+    import cv2
+    from threadpoolctl import threadpool_limits
+
+    from synthgen.label import pipeline
+    from synthgen.label.base import FaceContext
+    from synthgen.label.config import LabelParams
+
+    table_ipc, n, barrier = args
+    cv2.setNumThreads(1)  # as a pool worker runs
+    threadpool_limits(1)
+    items = pipeline._items(pa.ipc.open_stream(table_ipc).read_all())
+    labelers = pipeline.get_labelers(LabelParams(workers=1))
+
+    def once(batch: list) -> dict[str, float]:
+        spent: dict[str, float] = {}
+        for img, row, where in batch:
+            t = time.perf_counter()
+            rgb = pipeline.decode_rgb(pipeline.image_bytes(img, where), where=where)
+            spent["decode"] = spent.get("decode", 0.0) + time.perf_counter() - t
+            ctx = FaceContext(image=rgb, row=row)
+            for lab in labelers:
+                t = time.perf_counter()
+                lab.label(ctx)
+                spent[lab.name] = spent.get(lab.name, 0.0) + time.perf_counter() - t
+        return spent
+
+    once(items[:2])
+    if barrier is not None:
+        barrier.wait()  # type: ignore[attr-defined]
+    return once(items[:n])
+
+
+def contention(table: pa.Table) -> None:
+    """Warm, single-threaded labelling alone and with a second such process labelling at the same
+    time (no start-up in either): the slowdown per labeller is what two cores cost each other."""
+    import multiprocessing
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    ipc, n = sink.getvalue().to_pybytes(), table.num_rows
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        alone = pool.map(_timed_labelling, [(ipc, n, None)])[0]
+    with ctx.Manager() as manager:
+        barrier = manager.Barrier(2)
+        with ctx.Pool(2) as pool:
+            pair = pool.map(_timed_labelling, [(ipc, n, barrier)] * 2)
+    print("warm, one thread per process: ms/image alone vs with a second process labelling at once")
+    for key, sec in alone.items():
+        both = (pair[0][key] + pair[1][key]) / 2
+        print(f"  {key:20s} {1000 * sec / n:6.1f}  {1000 * both / n:6.1f}  x{both / max(sec, 1e-9):.2f}")
+    a, b = sum(alone.values()), (sum(pair[0].values()) + sum(pair[1].values())) / 2
+    print(f"  {'total':20s} {1000 * a / n:6.1f}  {1000 * b / n:6.1f}  x{b / a:.3f}: with no start-up at all, "
+          f"2 processes reach {2 * a / b:.2f}x one")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=48)
     ap.add_argument("--workers", type=int, default=0, help="0 = one per core")
     ap.add_argument("--startup", action="store_true",
                     help="only print what a fresh worker pays before its first image (CPU s per step)")
+    ap.add_argument("--contention", action="store_true",
+                    help="only print each labeller's cost alone and beside a second warm process")
     args = ap.parse_args()
     if args.startup:
         startup()
@@ -75,6 +141,9 @@ def main() -> None:
     from synthgen.label.pipeline import get_labelers, label_rows
 
     table = render(args.n)
+    if args.contention:
+        contention(table)
+        return
     workers = args.workers or (os.cpu_count() or 1)
     print(f"{args.n} procedural renders (256x256), {os.cpu_count()} cores, labellers: "
           f"{', '.join(LabelParams().labelers)}")
