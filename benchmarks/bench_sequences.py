@@ -174,7 +174,9 @@ def _clip_worker(args: tuple[list[dict[str, Any]], int, bool]) -> list[dict[str,
         spec = SceneSpec.model_validate(d)
         r = render_spec(spec, size, size)
         m = _measure(labs, r.image, spec)
-        out.append({"ear": m.get("meas_ear"), "zone": m.get("meas_gaze_zone"), "req_zone": r.labels["req_gaze_zone"]})
+        out.append({"ear": m.get("meas_ear"), "zone": m.get("meas_gaze_zone"), "req_zone": r.labels["req_gaze_zone"],
+                    # the exact labels: are all 12 eye points (68-point scheme) in view, no occluder or dark lens?
+                    "eyes_visible": all(r.labels["req_landmarks_68_visible"][36:48])})
     return out
 
 
@@ -211,9 +213,11 @@ def clips(n: int, frames: int, fps: float, workers: int, gaze_clips: int) -> dic
         ev = dsm.ClipEvents.from_json(clip[0].sequence_events)
         planned = [b for b in ev.closures if b.n_frames >= 1]
         rel = _blink_frames([m["ear"] for m in meas])
-        # "seen": the mesh found the face on the closure's frames and one either side, and the head
-        # is within 45 degrees of the camera (beyond, the eye is too foreshortened for an EAR).
-        ok = np.array([bool(m["ear"]) and abs(s.head_yaw) <= 45 for m, s in zip(meas, clip, strict=True)])
+        # "seen": the mesh found the face on the closure's frames and one either side, the head is
+        # within 45 degrees of the camera (beyond, the eye is too foreshortened for an EAR), and the
+        # exact visibility labels show both eyes (no occluder, no lens a camera cannot see through).
+        ok = np.array([bool(m["ear"]) and abs(s.head_yaw) <= 45 and m["eyes_visible"]
+                       for m, s in zip(meas, clip, strict=True)])
         for thr, st in stats.items():
             detected = dsm.closures(rel, fps, threshold=thr)
             used: set[int] = set()
