@@ -126,8 +126,8 @@ def contention(table: pa.Table) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=48)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=48, help="procedural renders to label (the README quotes 160)")
     ap.add_argument("--workers", type=int, default=0, help="0 = one per core")
     ap.add_argument("--startup", action="store_true",
                     help="only print what a fresh worker pays before its first image (CPU s per step)")
