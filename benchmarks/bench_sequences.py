@@ -83,7 +83,8 @@ def conditions(per: int) -> dict[str, Any]:
                  ("light=sun_stripes", {"light_band": "sun_stripes", "glasses": "glasses"}),
                  ("light=sun", {"light_band": "sun"}), ("light=dusk", {"light_band": "dusk"}),
                  ("sensor=blur4+jpeg40", {"motion_blur": 4.0, "jpeg_quality": 40}),
-                 ("seat_belt", {"seat_belt": True})]
+                 ("seat_belt", {"seat_belt": True}),
+                 ("body_lean=0.15", {"body_lean": 0.15, "seat_belt": True})]
     variants += [(f"facial_hair={f},{light}", {"facial_hair": f, "gender": "male", "age": 45.0, "lighting": light})
                  for f in ("moustache", "beard") for light in ("rgb", "nir")]
     rows = {}

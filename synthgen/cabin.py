@@ -88,6 +88,33 @@ def seat_eye(seat: str) -> np.ndarray:
     return _v(SEAT_X[seat], 0.0, 0.0)
 
 
+# A body lean (Euro NCAP's third way of reaching a glance target, beside head and eye movement)
+# carries the head towards the cabin centre, a little forward and down, as an occupant leans over
+# the console towards the glovebox, the passenger footwell or the other occupant.
+_LEAN = _v(1.0, 0.35, 0.3) / float(np.linalg.norm(_v(1.0, 0.35, 0.3)))
+
+def lean_direction(seat: str) -> np.ndarray:
+    """Unit cabin-frame direction the head travels when the occupant of ``seat`` leans."""
+    side = -1.0 if SEAT_X[seat] > 0 else 1.0  # towards the cabin centre
+    return _LEAN * _v(side, 1.0, 1.0)
+
+
+# The chest travels this share of the head's lean (the body pivots at the hips).
+CHEST_LEAN_SHARE = 0.6
+
+
+def chest_anchor(seat: str, lean: float = 0.0) -> np.ndarray:
+    """The point the torso and the seat belt are placed from: the nominal mid-eye point, moved by
+    the chest's share of a body lean."""
+    return occupant_eye(seat, CHEST_LEAN_SHARE * lean)
+
+
+def occupant_eye(seat: str, lean: float = 0.0) -> np.ndarray:
+    """Mid-eye point (cabin frame) of an occupant of ``seat`` whose upper body leans ``lean`` metres."""
+    eye = seat_eye(seat)
+    return eye if lean == 0 else eye + float(lean) * lean_direction(seat)
+
+
 @lru_cache(maxsize=None)
 def zones(seat: str) -> tuple[Zone, ...]:
     """The gaze zones for an occupant of ``seat`` (the lap is the occupant's own)."""
@@ -166,20 +193,28 @@ def to_cabin(camera: str, seat: str, points_cam: np.ndarray) -> np.ndarray:
     return (np.asarray(points_cam, float) - t) @ rot
 
 
-def eye_position(camera: str, seat: str) -> np.ndarray:
-    """Nominal mid-eye point of the seat's occupant in the CAMERA frame (metres)."""
+def eye_position(camera: str, seat: str, lean: float = 0.0) -> np.ndarray:
+    """Mid-eye point of the seat's occupant in the CAMERA frame (metres): nominal, or after a body
+    lean of ``lean`` metres."""
     _check(camera, seat)
-    return to_camera(camera, seat, seat_eye(seat))
+    return to_camera(camera, seat, occupant_eye(seat, lean))
 
 
-def intrinsics(camera: str, seat: str, width: int, height: int, face_fraction: float = 0.42) -> np.ndarray:
+def intrinsics(camera: str, seat: str, width: int, height: int, face_fraction: float = 0.42,
+               lean: float = 0.0) -> np.ndarray:
     """Pinhole matrix K for a ``width`` x ``height`` image in which a 14 cm wide face at the seat
     spans ``face_fraction`` of the width: the image is the camera's view cropped and scaled around
-    the occupant, as driver-monitoring pipelines crop it."""
+    the occupant, as driver-monitoring pipelines crop it. With a body lean the crop follows the
+    face, as a face-tracking crop does: the same focal length (the face grows or shrinks with its
+    distance), the principal point moved so the leaned mid-eye point lands where the nominal one does."""
     _check(camera, seat)
     dist = float(np.linalg.norm(eye_position(camera, seat)))
     f = face_fraction * width * dist / 0.14
-    return np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
+    k = np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
+    if lean:
+        nominal, leaned = eye_position(camera, seat), eye_position(camera, seat, lean)
+        k[:2, 2] += f * (nominal[:2] / nominal[2] - leaned[:2] / leaned[2])
+    return k
 
 
 def _zone_hit(seat: str, origin: np.ndarray, direction: np.ndarray) -> str | None:
@@ -189,6 +224,12 @@ def _zone_hit(seat: str, origin: np.ndarray, direction: np.ndarray) -> str | Non
         if t is not None and (best is None or (z.priority, t) < best[:2]):
             best = (z.priority, t, z.name)
     return None if best is None else best[2]
+
+
+def lean_reaches(zone: str, seat: str) -> bool:
+    """Whether leaning towards the cabin centre brings the occupant of ``seat`` nearer to ``zone``:
+    true for targets inboard of the seat (console, glovebox, footwell, the other occupant)."""
+    return float((_zone(zone, seat).centre[0] - seat_eye(seat)[0]) * lean_direction(seat)[0]) > 0
 
 
 def gaze_zone(camera: str, seat: str, gaze_vec_cam: np.ndarray, eye_cam: np.ndarray | None = None) -> str:
@@ -211,19 +252,21 @@ def gaze_zone(camera: str, seat: str, gaze_vec_cam: np.ndarray, eye_cam: np.ndar
     return best
 
 
-def zone_of_angles(camera: str, seat: str, yaw: float, pitch: float) -> str:
-    """The zone hit by a camera-frame gaze (yaw, pitch) in degrees from the nominal eye point."""
-    return gaze_zone(camera, seat, gaze_vector(yaw, pitch))
+def zone_of_angles(camera: str, seat: str, yaw: float, pitch: float, lean: float = 0.0) -> str:
+    """The zone hit by a camera-frame gaze (yaw, pitch) in degrees from the eye point (nominal, or
+    after a body lean of ``lean`` metres)."""
+    return gaze_zone(camera, seat, gaze_vector(yaw, pitch), eye_position(camera, seat, lean) if lean else None)
 
 
-def gaze_angles_toward(zone: str, camera: str, seat: str, rng: np.random.Generator) -> tuple[float, float]:
-    """Camera-frame (yaw, pitch) in degrees of a gaze from the nominal eye point towards a point drawn
-    uniformly in ``zone``. Points hidden behind a higher-priority zone (the windshield behind the
+def gaze_angles_toward(zone: str, camera: str, seat: str, rng: np.random.Generator,
+                       lean: float = 0.0) -> tuple[float, float]:
+    """Camera-frame (yaw, pitch) in degrees of a gaze from the eye point (nominal, or after a body
+    lean of ``lean`` metres) towards a point drawn uniformly in ``zone``. Points hidden behind a higher-priority zone (the windshield behind the
     rear-view mirror) are redrawn, so the returned gaze always lands in ``zone``; so are points whose
     angles a SceneSpec cannot hold (|yaw| > 90, |pitch| > 60: the eyes would face away from the camera)."""
     _check(camera, seat)
     target = _zone(zone, seat)
-    eye = seat_eye(seat)
+    eye = occupant_eye(seat, lean)
     rot, _ = _pose(camera, seat)
     for _ in range(200):
         d = target.sample(rng) - eye

@@ -31,6 +31,9 @@ VATS_AWAY_MS = 10000.0
 BLINK_MAX_MS = 500.0
 SLEEP_MS = 3000.0
 UNRESPONSIVE_MS = 6000.0
+# Metres of head travel from which a glance counts as reached by a body lean (the protocol's third
+# movement type, beside head and eye movement).
+LEAN_MIN = 0.05
 # An eye counts as closed below this fraction of its open aperture (PERCLOS "P80": 80% closed).
 CLOSED_OPENNESS = 0.2
 # A blink frame: the lids more than half closed (what a frame-rate EAR detector can see).
@@ -84,7 +87,7 @@ class Glance:
     start_ms: float
     duration_ms: float
     away: bool
-    movement: str  # owl (head turns) | lizard (eyes only) | none (on the road)
+    movement: str  # owl (head turns) | lizard (eyes only) | lean (the body leans) | none (on the road)
 
 
 @dataclass(frozen=True)
@@ -161,9 +164,10 @@ def perclos(openness: Sequence[float], fps: float, window_s: float = 60.0) -> li
 
 
 def glances(zones: Sequence[str], fps: float, head_yaw: Sequence[float] | None = None,
-            gaze_yaw: Sequence[float] | None = None) -> list[Glance]:
-    """Runs of frames with the same gaze zone. Movement type from the head's share of the turn away
-    from the clip's first (forward) frame: owl when the head makes at least half of it, else lizard."""
+            gaze_yaw: Sequence[float] | None = None, body_lean: Sequence[float] | None = None) -> list[Glance]:
+    """Runs of frames with the same gaze zone. Movement type: lean when the body leans at least
+    ``LEAN_MIN`` during the glance, else from the head's share of the turn away from the clip's
+    first (forward) frame: owl when the head makes at least half of it, else lizard."""
     z = list(zones)
     dt = 1000.0 / fps
     out: list[Glance] = []
@@ -178,6 +182,8 @@ def glances(zones: Sequence[str], fps: float, head_yaw: Sequence[float] | None =
                 turn = np.median(gy[s:i]) - gy[0]
                 head = np.median(hy[s:i]) - hy[0]
                 movement = "owl" if abs(turn) > 1e-6 and head / turn >= 0.5 else "lizard"
+            if away and body_lean is not None and max(body_lean[s:i]) >= LEAN_MIN:
+                movement = "lean"
             out.append(Glance(z[s], s, i - s, s * dt, (i - s) * dt, away, movement))
             s = i
     return out
@@ -209,9 +215,9 @@ def alerts(gl: Sequence[Glance], fps: float, frames: int) -> list[Alert]:
 
 def clip_events(openness: Sequence[float], zones: Sequence[str], fps: float,
                 head_yaw: Sequence[float] | None = None, gaze_yaw: Sequence[float] | None = None,
-                perclos_window_s: float = 60.0) -> ClipEvents:
+                perclos_window_s: float = 60.0, body_lean: Sequence[float] | None = None) -> ClipEvents:
     """All events of one clip from its per-frame states (frame order)."""
-    gl = glances(zones, fps, head_yaw, gaze_yaw)
+    gl = glances(zones, fps, head_yaw, gaze_yaw, body_lean)
     return ClipEvents(
         fps=float(fps), frames=len(zones), closures=closures(openness, fps),
         perclos=perclos(openness, fps, perclos_window_s), glances=gl, alerts=alerts(gl, fps, len(zones)),

@@ -1,8 +1,9 @@
 """The Euro NCAP driver-monitoring coverage matrix: which cell a row falls in, and counts per cell.
 
-Dimensions (``DIMENSIONS``): glance target (the cabin gaze zone, synthgen.cabin), movement type (owl:
-the head makes at least half of the turn away from the road, lizard: the eyes make most of it,
-road: the gaze within ``ROAD_DEG`` of straight ahead), occluder, light band, age band (the protocol
+Dimensions (``DIMENSIONS``): glance target (the cabin gaze zone, synthgen.cabin), movement type (lean:
+the body leans at least ``dsm.LEAN_MIN`` towards the target, owl: the head makes at least half of
+the turn away from the road, lizard: the eyes make most of it, road: the gaze within ``ROAD_DEG``
+of straight ahead), occluder, light band, age band (the protocol
 asks for ages 16-80) and skin type (Fitzpatrick 1-6 from the Monk scale the renderer uses).
 
 Pure functions over plain values, so the planner (``plan.mode: coverage``), the curate report and a
@@ -17,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from synthgen import cabin
+from synthgen import cabin, dsm
 from synthgen.geometry import angular_error, gaze_angles
 from synthgen.vocab import AGE_MAX, band_of, band_range
 
 DIMENSIONS = ("glance_target", "movement", "occluder", "light_band", "age_band", "skin_type")
-MOVEMENTS = ("road", "owl", "lizard")
+MOVEMENTS = ("road", "owl", "lizard", "lean")
 AGE_BANDS = ("<16", "16-29", "30-49", "50-64", "65-80", ">80")
 _AGE_UPPER = (16, 30, 50, 65, 81)
 SKIN_TYPES = (1, 2, 3, 4, 5, 6)
@@ -52,12 +53,15 @@ def forward_angles(camera: str, seat: str) -> tuple[float, float]:
 
 
 def movement(camera: str, seat: str, gaze_yaw: float, gaze_pitch: float, head_yaw: float,
-             head_pitch: float) -> str:
-    """road / owl / lizard: how far the head made the turn away from straight ahead."""
+             head_pitch: float, body_lean: float = 0.0) -> str:
+    """road / lean / owl / lizard: whether the body leans, else how far the head made the turn away
+    from straight ahead."""
     fy, fp = forward_angles(camera, seat)
     turn = angular_error(gaze_yaw, gaze_pitch, fy, fp)
     if turn < ROAD_DEG:
         return "road"
+    if body_lean >= dsm.LEAN_MIN:
+        return "lean"
     head = angular_error(head_yaw, head_pitch, fy, fp)
     return "owl" if head >= 0.5 * turn else "lizard"
 
@@ -68,8 +72,9 @@ def cell_of(row: Mapping[str, Any]) -> tuple[Any, ...]:
         return row[f"req_{name}"] if f"req_{name}" in row else row[name]
 
     camera, seat = get("camera"), get("seat")
-    zone = row.get("req_gaze_zone") or cabin.zone_of_angles(camera, seat, get("gaze_yaw"), get("gaze_pitch"))
-    move = movement(camera, seat, get("gaze_yaw"), get("gaze_pitch"), get("head_yaw"), get("head_pitch"))
+    lean = row.get("req_body_lean", row.get("body_lean")) or 0.0  # rows made before leans existed: none
+    zone = row.get("req_gaze_zone") or cabin.zone_of_angles(camera, seat, get("gaze_yaw"), get("gaze_pitch"), lean)
+    move = movement(camera, seat, get("gaze_yaw"), get("gaze_pitch"), get("head_yaw"), get("head_pitch"), lean)
     return (zone, move, get("occluder"), get("light_band"), age_band(get("age")), skin_type(get("skin_tone")))
 
 

@@ -40,7 +40,7 @@ SEQUENCE_FIELDS = ("sequence_id", "frame_index", "t_ms", "sequence_events")
 # Condition fields and their defaults (a spec at the defaults renders as before they existed).
 CONDITION_DEFAULTS: dict[str, Any] = {
     "occluder": "none", "eye_state": "open", "light_band": "cabin", "motion_blur": 0.0,
-    "jpeg_quality": 0, "seat_belt": False, "kss": 0, "facial_hair": "identity",
+    "jpeg_quality": 0, "seat_belt": False, "kss": 0, "facial_hair": "identity", "body_lean": 0.0,
 }
 
 
@@ -91,6 +91,8 @@ class SceneSpec(BaseModel):
     seat_belt: bool = False
     facial_hair: FacialHair = "identity"
     kss: int = Field(0, ge=0, le=9, description="Karolinska sleepiness level of a clip; 0 = not set")
+    body_lean: float = Field(0.0, ge=0, le=0.25, description="metres the head travels as the upper body leans "
+                             "towards the cabin centre (synthgen.cabin.lean_direction); the crop follows the face")
 
     # --- sequences: one spec per frame of a clip (empty sequence_id for single images).
     sequence_id: str = ""

@@ -29,8 +29,9 @@ from synthgen.images import decode_rgb
 from synthgen.label.base import DETECTION_KEYS, LABELERS, FaceContext, Labeler
 from synthgen.label.config import LabelParams
 
-# Row columns the labellers may look at besides the image (the cabin geometry for gaze zones).
-CONTEXT_COLUMNS = ("req_camera", "req_seat")
+# Row columns the labellers may look at besides the image: the cabin geometry for gaze zones, and the
+# camera matrix a row was made with (a calibrated camera, or a crop that follows a leaning face).
+CONTEXT_COLUMNS = ("req_camera", "req_seat", "req_camera_matrix")
 
 
 def build_labelers(params: LabelParams) -> list[Labeler]:

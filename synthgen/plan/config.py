@@ -103,6 +103,7 @@ class ConditionAttributes(BaseModel):
     jpeg_quality: Distribution = Constant(value=0)
     seat_belt: Distribution = Constant(value=False)
     facial_hair: Distribution = Constant(value="identity")
+    body_lean: Distribution = Constant(value=0.0)  # last: the earlier conditions keep their draws
 
     @field_validator("*")
     @classmethod
@@ -121,6 +122,8 @@ class SequenceParams(BaseModel):
     kss: Distribution = Categorical(values=[2, 4, 6, 8, 9], weights=[3, 3, 2, 1, 1])
     glance_rate_per_min: float = Field(8.0, ge=0, le=60, description="glances away from the road per minute")
     phone_probability: float = Field(0.15, ge=0, le=1, description="share of clips with a phone episode")
+    lean_share: float = Field(0.0, ge=0, le=1, description="share of glances to targets inboard of the seat "
+                              "reached by a body lean (0 keeps the clips planned before leans existed)")
 
     @field_validator("kss")
     @classmethod
@@ -137,7 +140,7 @@ class CoverageParams(BaseModel):
     min_count: int = Field(1, ge=1, le=10_000)
     # (pydantic copies list defaults per instance)
     glance_targets: list[GazeZone] = [cast(GazeZone, z) for z in GAZE_ZONES]
-    movements: list[Literal["road", "owl", "lizard"]] = ["owl", "lizard"]
+    movements: list[Literal["road", "owl", "lizard", "lean"]] = ["owl", "lizard"]
     occluders: list[Occluder] = ["none"]
     light_bands: list[LightBand] = ["cabin"]
     age_bands: list[Literal["<16", "16-29", "30-49", "50-64", "65-80", ">80"]] = ["16-29", "30-49", "50-64", "65-80"]

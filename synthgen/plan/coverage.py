@@ -4,7 +4,9 @@ Cells are the product of ``plan.coverage``'s value lists, in a fixed order; cell
 has index ``j * min_count + r``. Each spec pins its cell through ``sample_spec`` overrides: a new
 identity with an age inside the band and a Monk tone of the skin type; the occluder and light band
 directly; the gaze by aiming at a point of the target zone (``cabin.gaze_angles_toward``) and the head
-by the movement (owl: 80% of the turn, lizard: the head stays forward, as far as the eyes allow).
+by the movement (owl: 80% of the turn, lizard: the head stays forward, as far as the eyes allow; lean:
+the body leans 10-20 cm towards the cabin centre, the gaze aims from the leaned eye point and the head
+makes half of the rest of the turn; only targets inboard of the occupant are reached by a lean).
 Every other attribute keeps its random distribution. A spec is checked against its cell with
 ``ncap.cell_of``, the rule the report counts by; a cell that no planned camera can reach (a lizard
 glance too far for the eyes alone, a zone the camera cannot see the eyes turn to) is logged and left
@@ -18,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from synthgen import ncap
+from synthgen import cabin, ncap
 from synthgen.cabin import gaze_angles_toward
 from synthgen.errors import ConfigError
 from synthgen.io import stable_hash
@@ -29,6 +31,8 @@ from synthgen.spec import SceneSpec
 logger = logging.getLogger(__name__)
 _CELL = 21
 OWL_SHARE = 0.8
+LEAN_HEAD_SHARE = 0.5
+LEAN_RANGE = (0.10, 0.20)  # metres of head travel
 
 
 def coverage_cells(params: PlanParams) -> list[tuple[Any, ...]]:
@@ -54,10 +58,17 @@ def _pose(zone: str, move: str, camera: str, seat: str, rng: np.random.Generator
     if move == "road":
         return {"gaze_yaw": fy + float(rng.uniform(-5, 5)), "gaze_pitch": fp + float(rng.uniform(-3, 3)),
                 "head_yaw": fy, "head_pitch": fp}
-    yaw, pitch = gaze_angles_toward(zone, camera, seat, rng)
-    share = OWL_SHARE if move == "owl" else 0.0
-    return {"gaze_yaw": yaw, "gaze_pitch": pitch, "head_yaw": fy + share * (yaw - fy),
-            "head_pitch": fp + share * (pitch - fp)}
+    lean = 0.0
+    if move == "lean":
+        if not cabin.lean_reaches(zone, seat):
+            raise ConfigError(f"a body lean towards the cabin centre does not reach zone {zone!r} from the {seat} seat",
+                              where="plan.coverage.movements", fix="drop 'lean' for targets on the occupant's door side")
+        lean = round(float(rng.uniform(*LEAN_RANGE)), 3)
+    yaw, pitch = gaze_angles_toward(zone, camera, seat, rng, lean)
+    share = {"owl": OWL_SHARE, "lean": LEAN_HEAD_SHARE}.get(move, 0.0)
+    out = {"gaze_yaw": yaw, "gaze_pitch": pitch, "head_yaw": fy + share * (yaw - fy),
+           "head_pitch": fp + share * (pitch - fp)}
+    return {**out, "body_lean": lean} if lean else out
 
 
 def plan_coverage(params: PlanParams, seed: int) -> list[SceneSpec]:

@@ -9,7 +9,8 @@ its frames vary what a driver varies over seconds:
 - glances away to the cabin's gaze zones (synthgen.cabin) at ``glance_rate_per_min``, dwelling a
   lognormal 1 s typically and 3-4.5 s one time in five, reached by head movement ("owl": the head
   makes 80% of the turn, in 0.25 s plus 1 s per 150 degrees) or by the eyes alone ("lizard", the head moving only as far as
-  the eyes cannot reach);
+  the eyes cannot reach), or, with ``sequence.lean_share``, for targets inboard of the seat, by a body
+  lean of 10-20 cm towards the cabin centre (the head making half of the rest of the turn);
 - microsleeps (0.6-2.5 s closures with a head nod) from KSS 7, yawns (4-6 s, 0.3 (KSS - 4) per
   minute) from KSS 5;
 - phone use: a call at the ear, or a phone held up and looked at.
@@ -34,9 +35,11 @@ from synthgen.plan.sampling import Identity, id_values, plan_identities, sample_
 from synthgen.spec import SceneSpec
 from synthgen.vocab import EYE_STATE_OPENNESS, GAZE_ZONES
 
-_CLIP, _FRAME_SEED = 5, 6
+_CLIP, _FRAME_SEED, _LEAN = 5, 6, 7
 HEAD_TURN_S = 0.25
 OWL_SHARE = 0.8
+LEAN_HEAD_SHARE = 0.5
+LEAN_RANGE = (0.10, 0.20)  # metres of head travel
 # Every cabin zone but the road ahead is a glance target (a new zone joins the clips by itself).
 AWAY_TARGETS = tuple(z for z in GAZE_ZONES if z != "windshield")
 
@@ -55,11 +58,20 @@ class Timeline:
     eye_state: list[str]
     occluder: list[str]
     glances: list[dict[str, object]] = field(default_factory=list)  # planned: target, start, end, movement
+    body_lean: np.ndarray | None = None  # metres per frame (None: no lean in the clip)
 
 
 def _min_jerk(x: np.ndarray | float) -> np.ndarray:
     x = np.clip(np.asarray(x, float), 0.0, 1.0)
     return x**3 * (10 - 15 * x + 6 * x**2)
+
+
+def _ramp(t: np.ndarray, start: float, end: float, move_s: float) -> np.ndarray:
+    """0 -> 1 -> 0 over a glance from ``start`` to ``end``: a minimum-jerk move of ``move_s``
+    seconds there and back (cut short when the glance is shorter than the move)."""
+    there = _min_jerk((t - start) / move_s)
+    back = (1.0 - _min_jerk((t - end) / move_s)) * _min_jerk((end - start) / move_s)
+    return np.where(t < start, 0.0, np.where(t < end, there, back))
 
 
 def _poisson_times(rng: np.random.Generator, rate_per_min: float, duration_s: float, start: float = 0.0) -> list[float]:
@@ -82,6 +94,21 @@ def _reachable_targets(camera: str, seat: str, rng: np.random.Generator) -> list
             continue
         out.append((z, yaw, pitch))
     return out
+
+
+def _lean_glance(zone: str, camera: str, seat: str, share: float, rng: np.random.Generator | None
+                 ) -> tuple[float, float, float] | None:
+    """(lean metres, gaze yaw, gaze pitch) when this glance is reached by a body lean: a target
+    inboard of the seat, drawn with probability ``share``; the gaze aims from the leaned eye point.
+    None otherwise (also when the camera cannot see the eyes turned to it from there)."""
+    if rng is None or share <= 0 or not cabin.lean_reaches(zone, seat) or rng.random() >= share:
+        return None
+    lean = round(float(rng.uniform(*LEAN_RANGE)), 3)
+    try:
+        yaw, pitch = cabin.gaze_angles_toward(zone, camera, seat, rng, lean)
+    except ConfigError:
+        return None
+    return lean, yaw, pitch
 
 
 def _blinks(t: np.ndarray, kss: int, dur: float, sleeps: list[tuple[float, float]],
@@ -109,8 +136,10 @@ def _blinks(t: np.ndarray, kss: int, dur: float, sleeps: list[tuple[float, float
 
 def behaviour(camera: str, seat: str, kss: int, frames: int, fps: float, rng: np.random.Generator,
               glance_rate_per_min: float, phone_probability: float, max_eye_yaw: float,
-              max_eye_pitch: float) -> Timeline:
-    """Sample one clip's per-frame states."""
+              max_eye_pitch: float, lean_share: float = 0.0, lean_rng: np.random.Generator | None = None
+              ) -> Timeline:
+    """Sample one clip's per-frame states. Leans are drawn from ``lean_rng`` only, so clips planned
+    with ``lean_share`` 0 are the clips planned before leans existed."""
     dur = frames / fps
     t = np.arange(frames) / fps
     kss = max(int(kss), 1)
@@ -132,23 +161,25 @@ def behaviour(camera: str, seat: str, kss: int, frames: int, fps: float, rng: np
     hr = 1.5 * np.sin(2 * np.pi * t / 9.0 + phase[2])
     occluder = ["none"] * frames
     glances: list[dict[str, object]] = []
+    lean = np.zeros(frames)
 
-    def glance(start: float, end: float, yaw: float, pitch: float, movement: str, target: str) -> None:
+    def glance(start: float, end: float, yaw: float, pitch: float, movement: str, target: str,
+               lean_m: float = 0.0) -> None:
         sel = (t >= start) & (t < end)
         gy[sel], gp[sel] = yaw, pitch
         # The head turns smoothly (minimum jerk, 0.25 s plus 1 s per 150 degrees: peak speeds stay
-        # under 200 deg/s): by OWL_SHARE of the turn for an owl glance, and for a lizard glance only
-        # as far as the eyes cannot reach on their own.
+        # under 200 deg/s): by OWL_SHARE of the turn for an owl glance, LEAN_HEAD_SHARE for a lean
+        # (the body carries the head as it turns), and for a lizard glance only as far as the eyes
+        # cannot reach on their own.
         shares = []
         for delta, lim in ((yaw - fy, max_eye_yaw), (pitch - fp, max_eye_pitch)):
-            shares.append(OWL_SHARE if movement == "owl" else max(0.0, 1.0 - 0.9 * lim / max(abs(delta), 1e-9)))
-        turn_s = HEAD_TURN_S + abs(shares[0] * (yaw - fy)) / 150.0
-        w_in = _min_jerk((t - start) / turn_s)
-        w_out = 1.0 - _min_jerk((t - end) / turn_s)
-        w = np.where(t < end, w_in, w_out * _min_jerk((end - start) / turn_s))
-        w = np.where(t < start, 0.0, w)
+            fixed = {"owl": OWL_SHARE, "lean": LEAN_HEAD_SHARE}.get(movement)
+            shares.append(fixed if fixed is not None else max(0.0, 1.0 - 0.9 * lim / max(abs(delta), 1e-9)))
+        w = _ramp(t, start, end, HEAD_TURN_S + abs(shares[0] * (yaw - fy)) / 150.0)
         hy[:] = hy + w * shares[0] * (yaw - fy)
         hp[:] = hp + w * shares[1] * (pitch - fp)
+        # The body is slower than the head: 0.6 s plus 2 s per metre of lean.
+        lean[:] = lean + _ramp(t, start, end, 0.6 + 2.0 * lean_m) * lean_m
         glances.append({"target": target, "start_s": start, "end_s": end, "movement": movement})
 
     # Phone episode.
@@ -181,7 +212,12 @@ def behaviour(camera: str, seat: str, kss: int, frames: int, fps: float, rng: np
         if not any(s < end + 0.5 and tg < e + 0.5 for s, e in busy):
             z, yaw, pitch = targets[int(rng.integers(len(targets)))]
             yaw, pitch = cabin.gaze_angles_toward(z, camera, seat, rng)
-            glance(tg, end, yaw, pitch, "owl" if rng.random() < 0.5 else "lizard", z)
+            move = "owl" if rng.random() < 0.5 else "lizard"
+            leaned = _lean_glance(z, camera, seat, lean_share, lean_rng)
+            if leaned is None:
+                glance(tg, end, yaw, pitch, move, z)
+            else:
+                glance(tg, end, leaned[1], leaned[2], "lean", z, leaned[0])
             busy.append((tg, end))
         tg = end + 0.5 + rng.exponential(60.0 / max(glance_rate_per_min, 1e-6))
 
@@ -211,7 +247,7 @@ def behaviour(camera: str, seat: str, kss: int, frames: int, fps: float, rng: np
     gy = np.clip(gy, hy - max_eye_yaw, hy + max_eye_yaw)
     gp = np.clip(gp, hp - max_eye_pitch, hp + max_eye_pitch)
     return Timeline(t, gy, gp, np.clip(hy, -90, 90), np.clip(hp, -60, 60), hr, openness, eye_state,
-                    occluder, glances)
+                    occluder, glances, np.round(lean, 3) if lean.any() else None)
 
 
 def effective_openness(openness: float, eye_state: str) -> float:
@@ -224,12 +260,17 @@ def plan_clip(clip: int, params: PlanParams, seed: int, identity: Identity) -> l
     base = sample_spec(clip, params, seed, identity)
     rng = np.random.default_rng([seed, _CLIP, clip])
     kss = int(round(float(sq.kss.sample(rng))))
+    lean_rng = np.random.default_rng([seed, _LEAN, clip]) if sq.lean_share > 0 else None
     tl = behaviour(base.camera, base.seat, kss, sq.frames, sq.fps, rng, sq.glance_rate_per_min,
-                   sq.phone_probability, params.max_eye_in_head_yaw, params.max_eye_in_head_pitch)
-    zones = [cabin.zone_of_angles(base.camera, base.seat, float(y), float(p))
-             for y, p in zip(tl.gaze_yaw, tl.gaze_pitch, strict=True)]
+                   sq.phone_probability, params.max_eye_in_head_yaw, params.max_eye_in_head_pitch,
+                   sq.lean_share, lean_rng)
+    lean = tl.body_lean if tl.body_lean is not None else np.zeros(sq.frames)
+    # Each frame's zone is hit from that frame's eye point (a leaning head looks from elsewhere).
+    zones = [cabin.zone_of_angles(base.camera, base.seat, float(y), float(p), float(b))
+             for y, p, b in zip(tl.gaze_yaw, tl.gaze_pitch, lean, strict=True)]
     eff = [effective_openness(o, s) for o, s in zip(tl.openness, tl.eye_state, strict=True)]
-    events = dsm.clip_events(eff, zones, sq.fps, tl.head_yaw.tolist(), tl.gaze_yaw.tolist()).to_json()
+    events = dsm.clip_events(eff, zones, sq.fps, tl.head_yaw.tolist(), tl.gaze_yaw.tolist(),
+                             body_lean=lean.tolist() if tl.body_lean is not None else None).to_json()
     seq_id = stable_hash({"seed": seed, "clip": clip, "base": base.sample_id, "kss": kss})
     common = base.model_dump(exclude={"sample_id", "index", "seed"})
     out = []
@@ -239,6 +280,7 @@ def plan_clip(clip: int, params: PlanParams, seed: int, identity: Identity) -> l
             gaze_yaw=round(float(tl.gaze_yaw[f]), 3), gaze_pitch=round(float(tl.gaze_pitch[f]), 3),
             head_yaw=round(float(tl.head_yaw[f]), 3), head_pitch=round(float(tl.head_pitch[f]), 3),
             head_roll=round(float(tl.head_roll[f]), 3), eye_openness=round(float(tl.openness[f]), 4),
+            body_lean=float(lean[f]),
             eye_state=tl.eye_state[f], kss=kss, expression="neutral",
             occluder=tl.occluder[f] if base.occluder == "none" else base.occluder,
             sequence_id=seq_id, frame_index=f, t_ms=round(float(tl.t[f]) * 1000.0, 3),

@@ -309,11 +309,12 @@ def draw_ir_lenses(canvas: np.ndarray, polys: list[np.ndarray], nir: bool) -> np
     return mask > 0.5
 
 
-def seat_belt_polygon(camera: str, seat: str, k: np.ndarray, scale: float) -> tuple[np.ndarray, float]:
+def seat_belt_polygon(camera: str, seat: str, k: np.ndarray, scale: float,
+                      lean: float = 0.0) -> tuple[np.ndarray, float]:
     """The belt from the outboard shoulder across the chest to the inboard hip: a strip on the
     torso's front surface (the renderer's torso ellipsoid), in pixels, and its mean depth."""
     side = -1.0 if seat == "driver" else 1.0
-    eye = cabin.seat_eye(seat)
+    eye = cabin.chest_anchor(seat, lean)
     c = np.array([0.0, 0.36 * scale, -0.10])
     r = np.array([0.22, 0.15, 0.13]) * scale
     s = np.linspace(0.0, 1.0, 12)

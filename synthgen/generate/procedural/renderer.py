@@ -95,13 +95,13 @@ class Scene:
     def __init__(self, spec: SceneSpec, width: int, height: int, supersample: int, face_fraction: float) -> None:
         self.spec = spec
         self.w, self.h, self.ss = width, height, supersample
-        self.k = cabin.intrinsics(spec.camera, spec.seat, width, height, face_fraction)
+        self.k = cabin.intrinsics(spec.camera, spec.seat, width, height, face_fraction, spec.body_lean)
         s = supersample
         self.k_ss = self.k.copy()
         self.k_ss[:2, :2] *= s
         self.k_ss[:2, 2] = self.k[:2, 2] * s + (s - 1) / 2.0
         self.rot = head_rotation(spec.head_yaw, spec.head_pitch, spec.head_roll)
-        self.eye = cabin.eye_position(spec.camera, spec.seat)
+        self.eye = cabin.eye_position(spec.camera, spec.seat, spec.body_lean)
         self.gaze_cam = gaze_vector(spec.gaze_yaw, spec.gaze_pitch)
         self.gaze_local = self.rot.T @ self.gaze_cam
         g = self.gaze_local
@@ -367,7 +367,7 @@ class _Frame:
         # Neck and torso overlap where the chest is in front of the neck's base: resolve by depth.
         r_cab, _ = cabin.camera_pose(spec.camera, spec.seat)
         torso_c = cabin.to_camera(spec.camera, spec.seat,
-                                  cabin.seat_eye(spec.seat) + np.array([0.0, 0.36 * s, -0.10]))
+                                  cabin.chest_anchor(spec.seat, spec.body_lean) + np.array([0.0, 0.36 * s, -0.10]))
         torso = raycast_ellipsoid(torso_c, r_cab.T, np.array([0.22, 0.15, 0.13]) * s, k, free)
         neck = raycast_ellipsoid(sc.to_cam(np.array([0.0, 0.13, 0.095]) * s), rot,
                                  np.array([0.047, 0.11, 0.05]) * s, k, free)
