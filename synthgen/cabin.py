@@ -93,6 +93,7 @@ def seat_eye(seat: str) -> np.ndarray:
 # the console towards the glovebox, the passenger footwell or the other occupant.
 _LEAN = _v(1.0, 0.35, 0.3) / float(np.linalg.norm(_v(1.0, 0.35, 0.3)))
 
+
 def lean_direction(seat: str) -> np.ndarray:
     """Unit cabin-frame direction the head travels when the occupant of ``seat`` leans."""
     side = -1.0 if SEAT_X[seat] > 0 else 1.0  # towards the cabin centre
@@ -208,11 +209,11 @@ def intrinsics(camera: str, seat: str, width: int, height: int, face_fraction: f
     face, as a face-tracking crop does: the same focal length (the face grows or shrinks with its
     distance), the principal point moved so the leaned mid-eye point lands where the nominal one does."""
     _check(camera, seat)
-    dist = float(np.linalg.norm(eye_position(camera, seat)))
-    f = face_fraction * width * dist / 0.14
+    nominal = eye_position(camera, seat)
+    f = face_fraction * width * float(np.linalg.norm(nominal)) / 0.14
     k = np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
     if lean:
-        nominal, leaned = eye_position(camera, seat), eye_position(camera, seat, lean)
+        leaned = eye_position(camera, seat, lean)
         k[:2, 2] += f * (nominal[:2] / nominal[2] - leaned[:2] / leaned[2])
     return k
 

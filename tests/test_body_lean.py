@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from synthgen import cabin, ncap
+from synthgen.generate.procedural.raster import project
 from synthgen.generate.procedural.renderer import render_spec
 from synthgen.plan.config import PlanParams
-from synthgen.plan.coverage import LEAN_RANGE, plan_coverage
-from synthgen.plan.sampling import id_values
+from synthgen.plan.coverage import plan_coverage
+from synthgen.plan.sampling import LEAN_RANGE, id_values
 from synthgen.spec import SceneSpec
 
 
@@ -19,10 +20,6 @@ def _spec(**kw: object) -> SceneSpec:
                                    gender="female", skin_tone=4, gaze_yaw=-25.0, gaze_pitch=-15.0, head_yaw=-15.0)
     base.update(kw)
     return SceneSpec(**base)  # type: ignore[arg-type]
-
-
-def _project(k: np.ndarray, p: np.ndarray) -> np.ndarray:
-    return (k @ p)[:2] / p[2]
 
 
 @pytest.mark.parametrize("seat", ["driver", "passenger"])
@@ -42,8 +39,8 @@ def test_the_crop_follows_the_face(camera: str) -> None:
     k0 = cabin.intrinsics(camera, "driver", 256, 256)
     k1 = cabin.intrinsics(camera, "driver", 256, 256, lean=0.15)
     assert k1[0, 0] == k0[0, 0] and k1[1, 1] == k0[1, 1]  # same lens: the face grows or shrinks with distance
-    nominal = _project(k0, cabin.eye_position(camera, "driver"))
-    leaned = _project(k1, cabin.eye_position(camera, "driver", 0.15))
+    nominal = project(cabin.eye_position(camera, "driver")[None], k0)[0]
+    leaned = project(cabin.eye_position(camera, "driver", 0.15)[None], k1)[0]
     assert np.allclose(nominal, leaned)
 
 

@@ -20,19 +20,16 @@ from typing import Any
 
 import numpy as np
 
-from synthgen import cabin, ncap
+from synthgen import ncap
 from synthgen.cabin import gaze_angles_toward
 from synthgen.errors import ConfigError
 from synthgen.io import stable_hash
 from synthgen.plan.config import PlanParams
-from synthgen.plan.sampling import Identity, sample_spec
+from synthgen.plan.sampling import HEAD_SHARE, Identity, lean_toward, sample_spec
 from synthgen.spec import SceneSpec
 
 logger = logging.getLogger(__name__)
 _CELL = 21
-OWL_SHARE = 0.8
-LEAN_HEAD_SHARE = 0.5
-LEAN_RANGE = (0.10, 0.20)  # metres of head travel
 
 
 def coverage_cells(params: PlanParams) -> list[tuple[Any, ...]]:
@@ -60,12 +57,10 @@ def _pose(zone: str, move: str, camera: str, seat: str, rng: np.random.Generator
                 "head_yaw": fy, "head_pitch": fp}
     lean = 0.0
     if move == "lean":
-        if not cabin.lean_reaches(zone, seat):
-            raise ConfigError(f"a body lean towards the cabin centre does not reach zone {zone!r} from the {seat} seat",
-                              where="plan.coverage.movements", fix="drop 'lean' for targets on the occupant's door side")
-        lean = round(float(rng.uniform(*LEAN_RANGE)), 3)
-    yaw, pitch = gaze_angles_toward(zone, camera, seat, rng, lean)
-    share = {"owl": OWL_SHARE, "lean": LEAN_HEAD_SHARE}.get(move, 0.0)
+        lean, yaw, pitch = lean_toward(zone, camera, seat, rng)
+    else:
+        yaw, pitch = gaze_angles_toward(zone, camera, seat, rng)
+    share = HEAD_SHARE.get(move, 0.0)
     out = {"gaze_yaw": yaw, "gaze_pitch": pitch, "head_yaw": fy + share * (yaw - fy),
            "head_pitch": fp + share * (pitch - fp)}
     return {**out, "body_lean": lean} if lean else out

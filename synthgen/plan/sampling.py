@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from synthgen import cabin
+from synthgen.errors import ConfigError
 from synthgen.io import stable_hash
 from synthgen.plan.config import IDENTITY_ATTRIBUTES, PlanParams
 from synthgen.spec import CONDITION_DEFAULTS, SceneSpec
@@ -113,3 +115,22 @@ def id_values(values: Mapping[str, Any]) -> dict[str, Any]:
 def plan_random(params: PlanParams, seed: int) -> list[SceneSpec]:
     identities = plan_identities(params, seed)
     return [sample_spec(i, params, seed, identities[i % len(identities)]) for i in range(params.n)]
+
+
+# How far the head turns with a glance, by movement type (Euro NCAP): an owl glance turns the head
+# through 80 % of the turn; a lean carries the head, which then makes half of the rest. (A lizard
+# glance turns it only as far as the eyes cannot reach, which depends on the turn.)
+HEAD_SHARE = {"owl": 0.8, "lean": 0.5}
+LEAN_RANGE = (0.10, 0.20)  # metres of head travel of a planned lean
+
+
+def lean_toward(zone: str, camera: str, seat: str, rng: np.random.Generator) -> tuple[float, float, float]:
+    """A planned body lean towards ``zone``: (lean metres drawn in ``LEAN_RANGE``, gaze yaw, gaze
+    pitch aimed from the leaned eye point). Raises ConfigError for a target that a lean towards the
+    cabin centre does not reach, or one the camera cannot see the eyes turned to."""
+    if not cabin.lean_reaches(zone, seat):
+        raise ConfigError(f"a body lean towards the cabin centre does not reach zone {zone!r} from the {seat} seat",
+                          where="plan.coverage.movements", fix="drop 'lean' for targets on the occupant's door side")
+    lean = round(float(rng.uniform(*LEAN_RANGE)), 3)
+    yaw, pitch = cabin.gaze_angles_toward(zone, camera, seat, rng, lean)
+    return lean, yaw, pitch

@@ -31,15 +31,12 @@ from synthgen.geometry import gaze_angles
 from synthgen.io import stable_hash
 from synthgen.ncap import forward_angles
 from synthgen.plan.config import PlanParams
-from synthgen.plan.sampling import Identity, id_values, plan_identities, sample_spec
+from synthgen.plan.sampling import HEAD_SHARE, Identity, id_values, lean_toward, plan_identities, sample_spec
 from synthgen.spec import SceneSpec
 from synthgen.vocab import EYE_STATE_OPENNESS, GAZE_ZONES
 
 _CLIP, _FRAME_SEED, _LEAN = 5, 6, 7
 HEAD_TURN_S = 0.25
-OWL_SHARE = 0.8
-LEAN_HEAD_SHARE = 0.5
-LEAN_RANGE = (0.10, 0.20)  # metres of head travel
 # Every cabin zone but the road ahead is a glance target (a new zone joins the clips by itself).
 AWAY_TARGETS = tuple(z for z in GAZE_ZONES if z != "windshield")
 
@@ -57,8 +54,8 @@ class Timeline:
     openness: np.ndarray
     eye_state: list[str]
     occluder: list[str]
+    body_lean: np.ndarray  # metres per frame (0 outside leans)
     glances: list[dict[str, object]] = field(default_factory=list)  # planned: target, start, end, movement
-    body_lean: np.ndarray | None = None  # metres per frame (None: no lean in the clip)
 
 
 def _min_jerk(x: np.ndarray | float) -> np.ndarray:
@@ -103,12 +100,10 @@ def _lean_glance(zone: str, camera: str, seat: str, share: float, rng: np.random
     None otherwise (also when the camera cannot see the eyes turned to it from there)."""
     if rng is None or share <= 0 or not cabin.lean_reaches(zone, seat) or rng.random() >= share:
         return None
-    lean = round(float(rng.uniform(*LEAN_RANGE)), 3)
     try:
-        yaw, pitch = cabin.gaze_angles_toward(zone, camera, seat, rng, lean)
+        return lean_toward(zone, camera, seat, rng)
     except ConfigError:
         return None
-    return lean, yaw, pitch
 
 
 def _blinks(t: np.ndarray, kss: int, dur: float, sleeps: list[tuple[float, float]],
@@ -168,12 +163,12 @@ def behaviour(camera: str, seat: str, kss: int, frames: int, fps: float, rng: np
         sel = (t >= start) & (t < end)
         gy[sel], gp[sel] = yaw, pitch
         # The head turns smoothly (minimum jerk, 0.25 s plus 1 s per 150 degrees: peak speeds stay
-        # under 200 deg/s): by OWL_SHARE of the turn for an owl glance, LEAN_HEAD_SHARE for a lean
-        # (the body carries the head as it turns), and for a lizard glance only as far as the eyes
-        # cannot reach on their own.
+        # under 200 deg/s): by HEAD_SHARE of the turn for an owl glance or a lean (the body carries
+        # the head as it turns), and for a lizard glance only as far as the eyes cannot reach on
+        # their own.
         shares = []
         for delta, lim in ((yaw - fy, max_eye_yaw), (pitch - fp, max_eye_pitch)):
-            fixed = {"owl": OWL_SHARE, "lean": LEAN_HEAD_SHARE}.get(movement)
+            fixed = HEAD_SHARE.get(movement)
             shares.append(fixed if fixed is not None else max(0.0, 1.0 - 0.9 * lim / max(abs(delta), 1e-9)))
         w = _ramp(t, start, end, HEAD_TURN_S + abs(shares[0] * (yaw - fy)) / 150.0)
         hy[:] = hy + w * shares[0] * (yaw - fy)
@@ -247,7 +242,7 @@ def behaviour(camera: str, seat: str, kss: int, frames: int, fps: float, rng: np
     gy = np.clip(gy, hy - max_eye_yaw, hy + max_eye_yaw)
     gp = np.clip(gp, hp - max_eye_pitch, hp + max_eye_pitch)
     return Timeline(t, gy, gp, np.clip(hy, -90, 90), np.clip(hp, -60, 60), hr, openness, eye_state,
-                    occluder, glances, np.round(lean, 3) if lean.any() else None)
+                    occluder, np.round(lean, 3), glances)
 
 
 def effective_openness(openness: float, eye_state: str) -> float:
@@ -264,13 +259,13 @@ def plan_clip(clip: int, params: PlanParams, seed: int, identity: Identity) -> l
     tl = behaviour(base.camera, base.seat, kss, sq.frames, sq.fps, rng, sq.glance_rate_per_min,
                    sq.phone_probability, params.max_eye_in_head_yaw, params.max_eye_in_head_pitch,
                    sq.lean_share, lean_rng)
-    lean = tl.body_lean if tl.body_lean is not None else np.zeros(sq.frames)
+    lean = tl.body_lean
     # Each frame's zone is hit from that frame's eye point (a leaning head looks from elsewhere).
     zones = [cabin.zone_of_angles(base.camera, base.seat, float(y), float(p), float(b))
              for y, p, b in zip(tl.gaze_yaw, tl.gaze_pitch, lean, strict=True)]
     eff = [effective_openness(o, s) for o, s in zip(tl.openness, tl.eye_state, strict=True)]
     events = dsm.clip_events(eff, zones, sq.fps, tl.head_yaw.tolist(), tl.gaze_yaw.tolist(),
-                             body_lean=lean.tolist() if tl.body_lean is not None else None).to_json()
+                             body_lean=lean.tolist()).to_json()
     seq_id = stable_hash({"seed": seed, "clip": clip, "base": base.sample_id, "kss": kss})
     common = base.model_dump(exclude={"sample_id", "index", "seed"})
     out = []

@@ -309,14 +309,19 @@ def draw_ir_lenses(canvas: np.ndarray, polys: list[np.ndarray], nir: bool) -> np
     return mask > 0.5
 
 
+def torso_shape(scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """The torso ellipsoid the renderer draws and the belt lies on: its centre relative to the
+    chest anchor (``cabin.chest_anchor``; cabin axes, metres) and its radii."""
+    return np.array([0.0, 0.36 * scale, -0.10]), np.array([0.22, 0.15, 0.13]) * scale
+
+
 def seat_belt_polygon(camera: str, seat: str, k: np.ndarray, scale: float,
                       lean: float = 0.0) -> tuple[np.ndarray, float]:
     """The belt from the outboard shoulder across the chest to the inboard hip: a strip on the
-    torso's front surface (the renderer's torso ellipsoid), in pixels, and its mean depth."""
+    torso's front surface (``torso_shape``), in pixels, and its mean depth."""
     side = -1.0 if seat == "driver" else 1.0
     eye = cabin.chest_anchor(seat, lean)
-    c = np.array([0.0, 0.36 * scale, -0.10])
-    r = np.array([0.22, 0.15, 0.13]) * scale
+    c, r = torso_shape(scale)
     s = np.linspace(0.0, 1.0, 12)
     x = side * (0.11 - 0.32 * s) * scale
     y = (0.14 + 0.34 * s) * scale

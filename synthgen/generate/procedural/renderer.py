@@ -20,7 +20,7 @@ from synthgen.generate.procedural import conditions, eyestate  # driver-monitori
 from synthgen.generate.procedural import model as fm
 from synthgen.generate.procedural.cabin_view import draw_cabin
 from synthgen.generate.procedural.control import draw_control
-from synthgen.generate.procedural.occluders import LENS_TRANSMITTANCE
+from synthgen.generate.procedural.occluders import LENS_TRANSMITTANCE, torso_shape
 from synthgen.generate.procedural.raster import (
     QuadricHit,
     project,
@@ -366,9 +366,9 @@ class _Frame:
                 self.put(hit.flat, self.shade(hit, skin * 0.85))
         # Neck and torso overlap where the chest is in front of the neck's base: resolve by depth.
         r_cab, _ = cabin.camera_pose(spec.camera, spec.seat)
-        torso_c = cabin.to_camera(spec.camera, spec.seat,
-                                  cabin.chest_anchor(spec.seat, spec.body_lean) + np.array([0.0, 0.36 * s, -0.10]))
-        torso = raycast_ellipsoid(torso_c, r_cab.T, np.array([0.22, 0.15, 0.13]) * s, k, free)
+        torso_offset, torso_radii = torso_shape(s)
+        torso_c = cabin.to_camera(spec.camera, spec.seat, cabin.chest_anchor(spec.seat, spec.body_lean) + torso_offset)
+        torso = raycast_ellipsoid(torso_c, r_cab.T, torso_radii, k, free)
         neck = raycast_ellipsoid(sc.to_cam(np.array([0.0, 0.13, 0.095]) * s), rot,
                                  np.array([0.047, 0.11, 0.05]) * s, k, free)
         if neck is not None:
