@@ -13,6 +13,10 @@ Sections (``--only`` picks some):
 - ``ear_curve`` (not in the default set): for 12 frontal identities, the exact EAR and the EAR read
   by the MediaPipe mesh (tuned with) and dlib's 68 points (held out), as a fraction of the open
   eye's while the lids close, with each reader's mean error against the exact ratio;
+- ``lean`` (not in the default set): a coverage plan with lean and owl glances (one age band, two
+  skin types) planned, rendered, labelled and curated by the stage functions on params.yaml: per
+  movement, rows, faces found, median head-yaw error (the labellers read the leaned crop's camera
+  matrix) and the accepted share;
 - ``cost``: render time per frame of clips vs single images of the default mix (ratio);
 - ``e2e``: a 10 s clip at 10 fps planned, rendered, labelled, curated and published by the stage
   functions with 2 workers, wall time, and its ratio to the same stages on 100 single images.
@@ -377,6 +381,32 @@ def ear_curve(idents: int) -> dict[str, Any]:
     return out
 
 
+def lean() -> dict[str, Any]:
+    import polars as pl
+
+    from synthgen.config import load_params
+    from synthgen.paths import Layout
+
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as d:
+        params = load_params(root / "params.yaml", [
+            f"data_dir={d}", "plan.mode=coverage", "plan.coverage.movements=[lean, owl]",
+            "plan.coverage.age_bands=[30-49]", "plan.coverage.skin_types=[2, 5]", "record.dvc_commit=false"])
+        _stages(params)
+        curated = Layout.from_params(params).stage_dir("curated")
+        df = pl.concat([pl.read_parquet(f) for f in sorted(curated.glob("*.parquet"))], how="diagonal_relaxed")
+    by = (df.with_columns(pl.when(pl.col("req_body_lean") > 0).then(pl.lit("lean")).otherwise(pl.lit("no lean"))
+                          .alias("body"))
+          .group_by("body").agg(pl.len().alias("rows"), pl.col("meas_face_count").eq(1).mean().alias("one_face"),
+                                (pl.col("meas_head_yaw") - pl.col("req_head_yaw")).abs().median().alias("head_yaw_err"),
+                                pl.col("accepted").mean().alias("accepted")).sort("body"))
+    out = {r["body"]: r for r in by.to_dicts()}
+    for name, r in out.items():
+        print(f"lean: {name:8s} {r['rows']:4d} rows, one face found {r['one_face']:.3f}, median |head yaw error| "
+              f"{r['head_yaw_err']:.1f} deg, accepted {r['accepted']:.3f}")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="conditions,visibility,aperture,clips,cost,e2e")
@@ -401,6 +431,8 @@ def main() -> None:
         res["clips"] = clips(a.clips, a.frames, a.fps, a.workers, a.gaze_clips)
     if "ear_curve" in only:
         res["ear_curve"] = ear_curve(12)
+    if "lean" in only:
+        res["lean"] = lean()
     if "cost" in only:
         res["cost"] = cost(100)
     if "e2e" in only:
