@@ -19,6 +19,7 @@ from synthgen.config import Params, load_params
 from synthgen.errors import ConfigError
 from synthgen.io import write_bytes_atomic, write_json_atomic
 from synthgen.paths import Layout, dataset_version
+from synthgen.versioning import dvc_root
 
 logger = logging.getLogger(__name__)
 
@@ -104,9 +105,21 @@ def _loss_png(epoch_log: Path) -> bytes | None:
 
 def export_metrics(params: Params, stage: str, metrics_dir: Path | None = None) -> list[Path]:
     """Write the stage's headline metrics (and plot images) into ``metrics/`` for DVC and git.
-    Called by the CLI after curate, analyze and train (what ``dvc repro`` runs) and by the flows."""
+    Called by the CLI after curate, analyze and train (what ``dvc repro`` runs) and by the flows.
+
+    Without ``metrics_dir`` they go to ``metrics/`` of the DVC project the working folder is in
+    (the folder dvc.yaml's ``metrics:`` paths are relative to), whichever subfolder the command
+    runs from; outside a DVC project nothing is written (the full reports are under data/): a
+    stray ``metrics/`` in whatever folder a command ran from would be a record of nothing."""
     layout = Layout.from_params(params)
-    out = metrics_dir or METRICS_DIR
+    if metrics_dir is None:
+        root = dvc_root()
+        if root is None:
+            logger.info("not inside a DVC project: %s headline metrics not exported (reports under %s)",
+                        stage, layout.reports_dir)
+            return []
+        metrics_dir = root / METRICS_DIR
+    out = metrics_dir
     written: list[Path] = []
     if stage == "curate":
         written.append(write_json_atomic(out / "curate.json",

@@ -276,3 +276,26 @@ def test_training_grid_runs_as_queued_dvc_experiments(tmp_path: Path) -> None:
         assert metrics and all(isinstance(v, (int, float)) for v in metrics.values())
     # the workspace's own run is untouched: the experiments live in refs, not in params.yaml
     assert yaml.safe_load((proj / "params.yaml").read_text())["train"]["adaptation"] == "full"
+
+
+def test_headline_metrics_go_to_the_dvc_project_or_nowhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from a subfolder of a DVC project, the metrics land in the project's metrics/ (where
+    dvc.yaml says they are); outside any project no stray metrics/ folder is written."""
+    from synthgen.config import Params
+    from synthgen.tracking import export_metrics
+
+    params = Params.model_validate({"data_dir": str(tmp_path / "data")})
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    monkeypatch.chdir(outside)
+    assert export_metrics(params, "curate") == []
+    assert not (outside / "metrics").exists()
+
+    proj = tmp_path / "proj"
+    (proj / "sub").mkdir(parents=True)
+    _run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], proj)
+    monkeypatch.chdir(proj / "sub")
+    written = export_metrics(params, "curate")
+    assert written == [proj / "metrics" / "curate.json"]
+    assert json.loads(written[0].read_text()) == {}  # no controllability report yet: no numbers
+    assert not (proj / "sub" / "metrics").exists()
