@@ -70,3 +70,44 @@ def test_stages_on_renders_are_deterministic_and_measured(tmp_path: Path) -> Non
     notes = json.loads((plots / "notes.json").read_text())["notes"]
     assert any("identity_leak skipped" in n for n in notes)
     assert np.isfinite(report["gaze_yaw"]["median"])
+
+
+@pytest.mark.slow
+def test_labelling_workers_stay_warm_between_calls_and_recover(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second call reuses the spawned worker (no second start-up) with the same labels; a worker
+    that died is replaced by the next call; an idle pool stops by itself."""
+    import os
+    import signal
+
+    from synthgen.generate.stage import run_generate
+    from synthgen.label import pipeline
+    from tests.integrity_support import descendants, wait_for
+
+    params = _params(tmp_path)
+    run_plan(params)
+    run_generate(params, progress=False)
+    table = read_parquet(Layout.from_params(params).shard_file("generated", 0))
+    lp = params.label.model_copy(update={"chunk_size": 1, "min_rows_per_worker": 1})
+    pipeline.WORKERS.close()
+    try:
+        first = label_rows(table, lp, progress=False)
+        workers = pipeline.WORKERS.pids
+        assert len(workers) == 1 and workers <= descendants(os.getpid())
+        again = label_rows(table, lp, progress=False)
+        assert pipeline.WORKERS.pids == workers, "the second call spawned a new worker"
+        assert again.to_pylist() == first.to_pylist()
+
+        for pid in workers:  # a worker killed between calls: the next call still labels every row
+            os.kill(pid, signal.SIGKILL)
+        assert wait_for(lambda: not (descendants(os.getpid()) & workers), 10)
+        third = label_rows(table, lp, progress=False)
+        assert third.to_pylist() == first.to_pylist()
+        assert pipeline.WORKERS.pids and not (pipeline.WORKERS.pids & workers)
+
+        monkeypatch.setattr(pipeline, "IDLE_SHUTDOWN_S", 0.2)
+        label_rows(table, lp, progress=False)
+        last = pipeline.WORKERS.pids
+        assert wait_for(lambda: not pipeline.WORKERS.started, 10)
+        assert wait_for(lambda: not (descendants(os.getpid()) & last), 20)
+    finally:
+        pipeline.WORKERS.close()

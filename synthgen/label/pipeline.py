@@ -3,7 +3,9 @@
 ``label_rows`` adds the ``meas_*`` columns to any row-contract table (synthetic shards, real-data
 imports). Large tables are cut into chunks labelled by a pool of processes and by the calling process
 itself; each worker builds the models once (mediapipe, dlib, ONNX and tflite sessions take seconds
-to load and cannot be pickled), and the caller labels while they start.
+to load and cannot be pickled), and the caller labels while they start. The workers outlive one
+call: a flow labels shard after shard, and each call re-spawning them paid their start-up (about
+2 s of CPU) again; they stop after ``IDLE_SHUTDOWN_S`` without work.
 Workers are spawned, not forked: a fork copies a parent's model objects whose internal threads did
 not survive the fork, which can hang. Every value is a pure function of the image and the params,
 so the chunking and the number of workers never change a label.
@@ -14,8 +16,10 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -149,34 +153,138 @@ def _single_threaded() -> Iterator[None]:
         cv2.setNumThreads(before)
 
 
+# Seconds the labelling workers wait for the next call before they stop (and free their models).
+IDLE_SHUTDOWN_S = 60.0
+
+
+class _WorkerPool:
+    """The spawned labelling workers of this process, kept between ``label_rows`` calls.
+
+    Why: their start-up (imports, model loading: ~2 s of CPU each) was paid on every call, and a
+    flow calls once per shard and per top-up round. Kept warm, each later call runs at the
+    speed of two warm processes. A broken pool (a worker died) is replaced on the next call; an
+    idle one shuts down after ``IDLE_SHUTDOWN_S``; calls from several threads share it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._size = 0
+        self._users = 0
+        self._generation = 0
+        self._timer: threading.Timer | None = None
+
+    def acquire(self, size: int) -> tuple[ProcessPoolExecutor, bool]:
+        """The pool, and whether it ran an earlier call (its workers may have died since)."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            pool = self._pool
+            if pool is not None and self._users == 0 and (self._size != size or getattr(pool, "_broken", False)):
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = self._pool = None
+            reused = pool is not None
+            if pool is None:
+                pool = self._pool = ProcessPoolExecutor(max_workers=size, mp_context=get_context("spawn"),
+                                                        initializer=_worker_init)
+                self._size = size
+            self._users += 1
+            return pool, reused
+
+    def release(self, failed: bool) -> None:
+        """One call is done with the pool; after a failure it is not trusted for the next one."""
+        with self._lock:
+            self._users -= 1
+            self._generation += 1
+            if self._users:
+                return
+            if failed:
+                self._close_locked()
+                return
+            self._timer = threading.Timer(IDLE_SHUTDOWN_S, self._expire, (self._generation,))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _expire(self, generation: int) -> None:
+        with self._lock:
+            if generation == self._generation and not self._users:
+                self._close_locked()
+
+    def _close_locked(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def close(self) -> None:
+        """Stop the workers now (they stop by themselves after ``IDLE_SHUTDOWN_S`` otherwise)."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if not self._users:
+                self._close_locked()
+
+    @property
+    def started(self) -> bool:
+        return self._pool is not None
+
+    @property
+    def pids(self) -> set[int]:
+        """Process ids of the live workers (empty before the first call and after a shutdown)."""
+        with self._lock:
+            procs = getattr(self._pool, "_processes", None) or {}
+            return {int(pid) for pid, proc in procs.items() if proc.is_alive()}
+
+
+WORKERS = _WorkerPool()
+
+
 def _label_pooled(params_json: str, chunks: list[list[Any]], workers: int, results: list[Any],
                   advance: Callable[[int], None]) -> None:
-    """Label ``chunks`` with ``workers - 1`` spawned processes and the calling process itself.
+    """Label the ``chunks`` whose ``results`` are still None with ``workers - 1`` worker processes
+    and the calling process itself.
 
     The caller takes the next chunk whenever its workers hold enough queued work, so the seconds a
     worker needs to start (imports, model loading) are not idle time, and no core sits unused."""
-    todo = collections.deque(range(len(chunks)))
+    todo = collections.deque(i for i in range(len(chunks)) if results[i] is None)
     ahead = 2  # chunks queued per worker: enough to keep it busy while the caller labels one
-    with ProcessPoolExecutor(max_workers=workers - 1, mp_context=get_context("spawn"),
-                             initializer=_worker_init) as pool, _single_threaded():
-        pending: dict[Future[list[dict[str, Any]]], int] = {}
+    pool, reused = WORKERS.acquire(workers - 1)
+    pending: dict[Future[list[dict[str, Any]]], int] = {}
+    failed = True
+    try:
+        with _single_threaded():
 
-        def collect(futures: Iterable[Future[list[dict[str, Any]]]]) -> None:
-            for fut in futures:
-                i = pending.pop(fut)
-                results[i] = fut.result()
+            def collect(futures: Iterable[Future[list[dict[str, Any]]]]) -> None:
+                for fut in futures:
+                    i = pending.pop(fut)
+                    results[i] = fut.result()
+                    advance(len(chunks[i]))
+
+            while todo:
+                collect([f for f in list(pending) if f.done()])
+                if len(pending) < ahead * (workers - 1):
+                    i = todo.popleft()
+                    pending[pool.submit(_label_chunk, params_json, chunks[i])] = i
+                    continue
+                i = todo.pop()  # the caller works from the other end of the queue
+                results[i] = _label_chunk(params_json, chunks[i])
                 advance(len(chunks[i]))
-
-        while todo:
-            collect([f for f in list(pending) if f.done()])
-            if len(pending) < ahead * (workers - 1):
-                i = todo.popleft()
-                pending[pool.submit(_label_chunk, params_json, chunks[i])] = i
-                continue
-            i = todo.pop()  # the caller works from the other end of the queue
-            results[i] = _label_chunk(params_json, chunks[i])
-            advance(len(chunks[i]))
-        collect(as_completed(list(pending)))
+            collect(as_completed(list(pending)))
+        failed = False
+    except BrokenProcessPool:
+        if not reused:
+            raise
+        # A worker kept from an earlier call died in between (killed, out of memory): label the
+        # chunks not yet done with new workers (each label is a pure function of image and params).
+        retry = True
+    else:
+        retry = False
+    finally:
+        for fut in pending:  # an error or an interrupt: drop the chunks still queued
+            fut.cancel()
+        WORKERS.release(failed)
+    if retry:
+        _label_pooled(params_json, chunks, workers, results, advance)
 
 
 def _items(table: pa.Table) -> list[tuple[dict[str, Any] | None, dict[str, Any], str]]:
