@@ -111,3 +111,35 @@ def test_labelling_workers_stay_warm_between_calls_and_recover(tmp_path: Path, m
         assert wait_for(lambda: not (descendants(os.getpid()) & last), 20)
     finally:
         pipeline.WORKERS.close()
+
+
+def _label_in_child(shard: str, out: str) -> None:
+    """Label a shard with two processes inside a multiprocessing child and return (exit)."""
+    from synthgen.label.config import LabelParams
+
+    table = read_parquet(Path(shard))
+    lp = LabelParams(workers=2, chunk_size=1, min_rows_per_worker=1)
+    Path(out).write_text(str(label_rows(table, lp, progress=False).num_rows))
+
+
+@pytest.mark.slow
+def test_a_process_that_labels_inside_a_process_pool_still_exits(tmp_path: Path) -> None:
+    """A multiprocessing child (what Prefect's process task runner runs tasks in) joins its own
+    children at exit: the warm labelling workers it started must stop then, or it never exits."""
+    import multiprocessing
+
+    from synthgen.generate.stage import run_generate
+
+    params = _params(tmp_path)
+    run_plan(params)
+    run_generate(params, progress=False)
+    shard = Layout.from_params(params).shard_file("generated", 0)
+    child = multiprocessing.get_context("spawn").Process(target=_label_in_child,
+                                                         args=(str(shard), str(tmp_path / "n.txt")))
+    child.start()
+    child.join(timeout=120)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive, "the child hung at exit"
+    assert child.exitcode == 0 and (tmp_path / "n.txt").read_text() == "2"

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
+from multiprocessing.util import Finalize
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,7 @@ class _WorkerPool:
         self._users = 0
         self._generation = 0
         self._timer: threading.Timer | None = None
+        self._exit_hook = False
 
     def acquire(self, size: int) -> tuple[ProcessPoolExecutor, bool]:
         """The pool, and whether it ran an earlier call (its workers may have died since)."""
@@ -188,6 +190,15 @@ class _WorkerPool:
                 pool = self._pool = ProcessPoolExecutor(max_workers=size, mp_context=get_context("spawn"),
                                                         initializer=_worker_init)
                 self._size = size
+                if not self._exit_hook:
+                    # A process that is itself a multiprocessing worker (a Prefect process task
+                    # runner's) joins its children at exit before atexit handlers run, so idle
+                    # workers would keep it alive forever: stop them in multiprocessing's own
+                    # exit finalizers, which run before that join (and at exit of any process),
+                    # and wait for them there: the pool's queues are closed by later finalizers,
+                    # which could drop the stop messages still on their way.
+                    Finalize(self, self.close, kwargs={"wait": True}, exitpriority=100)
+                    self._exit_hook = True
             self._users += 1
             return pool, reused
 
@@ -210,19 +221,20 @@ class _WorkerPool:
             if generation == self._generation and not self._users:
                 self._close_locked()
 
-    def _close_locked(self) -> None:
+    def _close_locked(self, wait: bool = False) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
 
-    def close(self) -> None:
-        """Stop the workers now (they stop by themselves after ``IDLE_SHUTDOWN_S`` otherwise)."""
+    def close(self, wait: bool = False) -> None:
+        """Stop the workers now (they stop by themselves after ``IDLE_SHUTDOWN_S`` otherwise);
+        ``wait`` until they have exited."""
         with self._lock:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
             if not self._users:
-                self._close_locked()
+                self._close_locked(wait)
 
     @property
     def started(self) -> bool:
