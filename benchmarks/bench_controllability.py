@@ -12,10 +12,12 @@ produced it:
   a classical recogniser with no learned weights); a FACS action-unit reader that compares
   MediaPipe Face Mesh landmarks of each render with those of its neutral twin (same spec, neutral
   expression) and scores hand-written EMFACS prototypes (templates from FACS, not fitted to any
-  render); OpenCV's Haar smile cascade for happiness.
-  No second offline age or gaze model exists in any installed wheel (checked: insightface ships
-  no weights; hsemotion, rmn, emotiefflib and arcface download theirs at run time), so age and
-  gaze have no held-out reading; the table says so.
+  render); OpenCV's Haar smile cascade for happiness; for gaze, MediaPipe's standalone iris
+  network (``iris_landmark.tflite`` in the mediapipe wheel, 64 x 64 eye crops: the
+  ``mediapipe_iris`` labeller) feeding the same geometric reader in place of the mesh's iris points.
+  No second offline age model exists in any installed wheel (checked: insightface ships no
+  weights; hsemotion, rmn, emotiefflib and arcface download theirs at run time), so age has no
+  held-out reading; the table says so.
 
 Also: render CPU ms/image at the plan's size (256 x 256 by default) and the ratio to
 PNG-encoding the same images, both in process CPU time of the same process (load-robust).
@@ -337,7 +339,11 @@ def main() -> None:
         lbp = [lbp_descriptor(im, lm) for im, lm in zip(main_r.images, lm68, strict=True)]
         print(line("lbp", "identity same vs different", identity_auc(lbp, ids)))
         print(line("age", "age MAE / groups", "no second offline age model exists here: not measured"))
-        print(line("gaze", "gaze pitch / yaw", "no second offline gaze model exists here: not measured"))
+        iris_stack = ["mediapipe_detector", "mediapipe_mesh", "dlib", "head_pose", "mediapipe_iris", "iris_gaze"]
+        ti = label_rows(main_r.table, LabelParams(labelers=iris_stack, workers=args.workers), progress=False)
+        eyes_open = np.array(t.column("req_eyes_open").to_pylist(), bool)
+        for what in ("gaze_yaw", "gaze_pitch"):
+            print(line("mp-iris-net", what + " (eyes open)", angle_figures(ti, what, eyes_open)))
         happy = strong & (req_e == "happiness")
         other = strong & (req_e != "happiness")
         print(line("haar-smile", "smile found: happiness / other classes",

@@ -93,6 +93,10 @@ def test_unknown_generator_is_refused() -> None:
 
 
 # --- labellers -------------------------------------------------------------------------------------
+# Labellers outside the default list that need more than a detector before them.
+NEEDS = {"mediapipe_iris": ["mediapipe_detector", "mediapipe_mesh"]}
+
+
 @pytest.fixture(scope="module")
 def label_params(tmp_path_factory: pytest.TempPathFactory) -> dict[str, LabelParams]:
     """For each labeller, a working list that ends with it (the labellers it requires come first)."""
@@ -115,7 +119,8 @@ def label_params(tmp_path_factory: pytest.TempPathFactory) -> dict[str, LabelPar
         if name in ("mediapipe_detector", "dlib_hog", "insightface"):
             names = [name]
         else:
-            names = default[: default.index(name) + 1] if name in default else ["mediapipe_detector", name]
+            names = (default[: default.index(name) + 1] if name in default
+                     else NEEDS.get(name, ["mediapipe_detector"]) + [name])
         out[name] = LabelParams(labelers=names, **base)
     return out
 

@@ -77,6 +77,7 @@ LABELERS: Registry[Labeler] = Registry(
         "mediapipe_detector": "synthgen.label.detect",
         "dlib_hog": "synthgen.label.detect",
         "mediapipe_mesh": "synthgen.label.mesh",
+        "mediapipe_iris": "synthgen.label.iris",
         "dlib": "synthgen.label.dlib_face",
         "head_pose": "synthgen.label.head_pose",
         "iris_gaze": "synthgen.label.gaze",

@@ -1,7 +1,9 @@
 """Geometric gaze: where the iris sits inside the eye, turned into a direction with the head pose.
 
 No model in a wheel outputs gaze, so it is measured from geometry (every step is deterministic):
-1. The mesh gives, per eye, the two corners, the lids and the iris centre (points 468 / 473).
+1. The mesh gives, per eye, the two corners, the lids and the iris centre (points 468 / 473), or,
+   when ``mediapipe_iris`` ran before, the iris centre comes from MediaPipe's standalone iris
+   network (``meas_gaze_labeler`` names which).
 2. An eyeball model in head-local units (``label.gaze``): the pupil lies ``eyeball_radius`` x eye
    width from the eye's rotation centre, which sits ``corner_depth`` x eye width behind the
    corners' midpoint. Eye widths and corner positions come from the same 3D mean face the head pose
@@ -76,6 +78,9 @@ class IrisGaze:
             return
         t, k = ctx.extras["head_t"], ctx.extras["camera_k"]
         irises = [mesh[i] for i in MESH_IRIS]
+        refined = ctx.extras.get("iris_xy")
+        if refined is not None:
+            ctx.meas["meas_gaze_labeler"] = f"{self.model}+mediapipe-iris"
         dirs, openness = [], []
         for side, (outer, inner, upper, lower) in MESH_EYES.items():
             mid = (mesh[outer] + mesh[inner]) / 2
@@ -86,7 +91,12 @@ class IrisGaze:
             openness.append(open_ratio)
             if open_ratio < self.p.min_openness:
                 continue
-            iris = min(irises, key=lambda c: float(np.linalg.norm(c - mid)))
+            if refined is not None:
+                if side not in refined:
+                    continue
+                iris = refined[side]
+            else:
+                iris = min(irises, key=lambda c: float(np.linalg.norm(c - mid)))
             corner_mid_model, width_model = self._model_eyes[side]
             dirs.append(eye_in_head(iris - mid, corner_mid_model, width_model, rot, t, k,
                                     self.p.eyeball_radius, self.p.corner_depth, self.p.max_eye_angle))
