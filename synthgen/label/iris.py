@@ -58,12 +58,11 @@ class MediapipeIris:
         self._input = self._net.get_input_details()[0]["index"]
         self._iris = {d["name"]: d["index"] for d in self._net.get_output_details()}["output_iris"]
 
-    def centre(self, image: np.ndarray, start: np.ndarray, end: np.ndarray, mirrored: bool) -> np.ndarray | None:
-        """The iris centre (x, y) in image pixels for the eye between two corner points."""
+    def centre(self, rgb: np.ndarray, start: np.ndarray, end: np.ndarray, mirrored: bool) -> np.ndarray | None:
+        """The iris centre (x, y) in image pixels for the eye between two corner points of an RGB image."""
         m = eye_transform(start, end)
         if m is None:
             return None
-        rgb = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
         crop = cv2.warpAffine(rgb, m, (INPUT, INPUT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if mirrored:
             crop = crop[:, ::-1]
@@ -79,9 +78,11 @@ class MediapipeIris:
         mesh = ctx.extras.get("mesh_xy")
         if mesh is None:
             return
+        image = ctx.image
+        rgb = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)  # once for both eyes
         found = {}
         for side, (a, b, mirrored) in EYE_ROIS.items():
-            p = self.centre(ctx.image, np.asarray(mesh[a], float), np.asarray(mesh[b], float), mirrored)
+            p = self.centre(rgb, np.asarray(mesh[a], float), np.asarray(mesh[b], float), mirrored)
             if p is not None:
                 found[side] = p
         ctx.extras["iris_xy"] = found

@@ -173,7 +173,12 @@ class _WorkerPool:
         self._users = 0
         self._generation = 0
         self._timer: threading.Timer | None = None
-        self._exit_hook = False
+        # A process that is itself a multiprocessing worker (a Prefect process task runner's)
+        # joins its children at exit before atexit handlers run, so idle workers would keep it
+        # alive forever: stop them in multiprocessing's own exit finalizers, which run before
+        # that join (and at exit of any process), and wait for them there: the pool's queues are
+        # closed by later finalizers, which could drop the stop messages still on their way.
+        Finalize(self, self.close, kwargs={"wait": True}, exitpriority=100)
 
     def acquire(self, size: int) -> tuple[ProcessPoolExecutor, bool]:
         """The pool, and whether it ran an earlier call (its workers may have died since)."""
@@ -190,15 +195,6 @@ class _WorkerPool:
                 pool = self._pool = ProcessPoolExecutor(max_workers=size, mp_context=get_context("spawn"),
                                                         initializer=_worker_init)
                 self._size = size
-                if not self._exit_hook:
-                    # A process that is itself a multiprocessing worker (a Prefect process task
-                    # runner's) joins its children at exit before atexit handlers run, so idle
-                    # workers would keep it alive forever: stop them in multiprocessing's own
-                    # exit finalizers, which run before that join (and at exit of any process),
-                    # and wait for them there: the pool's queues are closed by later finalizers,
-                    # which could drop the stop messages still on their way.
-                    Finalize(self, self.close, kwargs={"wait": True}, exitpriority=100)
-                    self._exit_hook = True
             self._users += 1
             return pool, reused
 
