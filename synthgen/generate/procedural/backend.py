@@ -11,7 +11,7 @@ from synthgen.generate.procedural.renderer import render_spec
 from synthgen.spec import SceneSpec
 
 # Bump whenever the pixels or labels for the same spec change (rows record it as generator_version).
-VERSION = "0.6.2"
+VERSION = "0.7.0"
 
 
 class ProceduralGenerator:
@@ -26,7 +26,8 @@ class ProceduralGenerator:
         self.params = params or ProceduralParams()
 
     def render(self, spec: SceneSpec) -> GeneratedSample:
-        out = render_spec(spec, self.width, self.height, self.params.supersample, self.params.face_fraction)
+        out = render_spec(spec, self.width, self.height, self.params.supersample, self.params.face_fraction,
+                          self.params.shading)
         return GeneratedSample(spec.sample_id, out.image, out.control, out.labels)
 
     def generate(self, specs: Sequence[SceneSpec]) -> list[GeneratedSample]:

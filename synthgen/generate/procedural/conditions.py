@@ -20,6 +20,7 @@ from synthgen.dsm import eye_aspect_ratio, visible_enough
 from synthgen.generate.procedural import model as fm
 from synthgen.generate.procedural import occluders as oc
 from synthgen.generate.procedural.eyestate import aperture_mm
+from synthgen.generate.procedural.noise import standard_normal
 from synthgen.generate.procedural.raster import project
 from synthgen.images import encode_png
 from synthgen.spec import SceneSpec
@@ -202,7 +203,7 @@ def finish(image: np.ndarray, spec: SceneSpec) -> np.ndarray:
     lux = BAND_LUX[spec.light_band]
     sigma = max(0.0, 2.5 * float(np.log10(BAND_LUX["cabin"] / lux)))  # shot/read noise grows in the dark
     if sigma > 0:
-        out = out + rng.standard_normal(out.shape).astype(np.float32) * sigma
+        out = out + standard_normal(rng, out.shape) * sigma
     img: np.ndarray = np.clip(out + 0.5, 0, 255).astype(np.uint8)
     if spec.jpeg_quality > 0:
         colour = img.ndim == 3

@@ -34,32 +34,36 @@ _PUPILS = ((468, (10, 200, 250)), (473, (250, 200, 10)))
 
 
 @lru_cache(maxsize=1)
-def _connections() -> list[tuple[int, int, tuple[int, int, int]]]:
-    """(start, end, RGB) per edge, in the annotator's dict order (later regions overwrite earlier)."""
+def _connections() -> tuple[tuple[np.ndarray, tuple[int, int, int]], ...]:
+    """The edges in the annotator's dict order (later regions overwrite earlier), as runs of
+    consecutive edges of one RGB colour: (edges (E, 2) landmark indices, colour) per run."""
     from mediapipe.python.solutions import face_mesh_connections as fmc
 
     spec: dict[tuple[int, int], tuple[int, int, int]] = {}
     for name, bgr in _SPEC:
         for edge in getattr(fmc, name):
             spec[edge] = bgr[::-1]
-    return [(a, b, col) for (a, b), col in spec.items()]
-
-
-def _pixels(pts: np.ndarray, w: int, h: int) -> list[tuple[int, int] | None]:
-    rel = pts / np.array([w, h])
-    ok = ((rel >= 0.0) & (rel <= 1.0)).all(1)
-    ij = np.minimum(np.floor(rel * [w, h]).astype(int), [w - 1, h - 1]).tolist()
-    return [tuple(p) if o else None for p, o in zip(ij, ok.tolist(), strict=True)]
+    runs: list[tuple[list[tuple[int, int]], tuple[int, int, int]]] = []
+    for edge, col in spec.items():
+        if runs and runs[-1][1] == col:
+            runs[-1][0].append(edge)
+        else:
+            runs.append(([edge], col))
+    return tuple((np.array(edges, np.int64), col) for edges, col in runs)
 
 
 def draw_control(landmarks_478: np.ndarray, width: int, height: int) -> np.ndarray:
-    """HxWx3 uint8 RGB control map from 478 landmark pixel positions."""
+    """HxWx3 uint8 RGB control map from 478 landmark pixel positions. Each run of same-coloured
+    edges is one ``cv2.polylines`` call of 2-point lines, drawn in order as the annotator's
+    per-edge ``cv2.line`` calls draw them (a Python call per edge was most of this map's cost)."""
     img = np.zeros((height, width, 3), np.uint8)
-    pts = _pixels(np.asarray(landmarks_478, float), width, height)
-    for a, b, col in _connections():
-        pa, pb = pts[a], pts[b]
-        if pa is not None and pb is not None:
-            cv2.line(img, pa, pb, col, THICKNESS)
+    rel = np.asarray(landmarks_478, float) / np.array([width, height])
+    ok = ((rel >= 0.0) & (rel <= 1.0)).all(1)
+    ij = np.minimum(np.floor(rel * [width, height]).astype(np.int32), [width - 1, height - 1]).astype(np.int32)
+    for edges, col in _connections():
+        keep = edges[ok[edges[:, 0]] & ok[edges[:, 1]]]
+        if len(keep):
+            cv2.polylines(img, list(ij[keep]), False, col, THICKNESS)
     hw = PUPIL_HALFWIDTH
     for idx, bgr in _PUPILS:
         x, y = landmarks_478[idx] / np.array([width, height])

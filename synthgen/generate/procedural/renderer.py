@@ -20,8 +20,10 @@ from synthgen.generate.procedural import conditions, eyestate  # driver-monitori
 from synthgen.generate.procedural import model as fm
 from synthgen.generate.procedural.cabin_view import draw_cabin
 from synthgen.generate.procedural.control import draw_control
+from synthgen.generate.procedural.noise import standard_normal
 from synthgen.generate.procedural.occluders import LENS_TRANSMITTANCE, torso_shape
 from synthgen.generate.procedural.raster import (
+    MeshFragments,
     QuadricHit,
     project,
     rasterize_mesh,
@@ -34,6 +36,7 @@ from synthgen.generate.procedural.texture import (
     TEX,
     expression_folds,
     facial_hair_drawn,
+    half_res,
     linear_to_srgb,
     make_look,
     skin_texture,
@@ -235,8 +238,12 @@ class _Frame:
     """The supersampled canvas being drawn for one spec, and what every layer needs: the light,
     the identity's look, which pixels are still free (layers go front to back), the random stream."""
 
-    def __init__(self, sc: Scene, spec: SceneSpec) -> None:
+    def __init__(self, sc: Scene, spec: SceneSpec, shading: str = "pixel") -> None:
         self.sc, self.spec = sc, spec
+        # Skin, head and body are shaded once per output pixel ("pixel", see raster.shading_samples)
+        # or once per supersample ("sample"); the eyeballs always per sample: iris and pupil span only
+        # a few output pixels and carry the gaze.
+        self.block = sc.ss if shading == "pixel" else 1
         self.nir = spec.lighting == "nir"
         self.rng = np.random.default_rng([spec.seed, 7])
         self.look = make_look(spec.identity_seed, spec.gender, spec.age, spec.skin_tone)
@@ -265,6 +272,15 @@ class _Frame:
         scatter_rows(self.canvas, flat, col)
         self.free_flat[flat] = False
 
+    def put_layer(self, layer: QuadricHit | MeshFragments, col: np.ndarray, keep: np.ndarray | None = None) -> None:
+        """Write a layer's colours (one per shaded sample) to every sample it covers (``keep``: the
+        covered samples to write)."""
+        col = layer.expand(col)
+        if keep is None:
+            self.put(layer.flat, col)
+        else:
+            self.put(layer.flat[keep], col[keep])
+
     def shade(self, hit: QuadricHit, albedo: np.ndarray, spec_k: float = 0.0, power: float = 16) -> np.ndarray:
         e = self.light.irradiance(hit.normals, hit.points)
         col = albedo * e[:, None]
@@ -278,7 +294,8 @@ class _Frame:
         model = fm.load_model()
         tris = model.triangles
         mv = sc.verts
-        frags = rasterize_mesh(project(mv[: fm.N_MESH], k), mv[: fm.N_MESH, 2], tris, self.shape)
+        face_px = project(mv[: fm.N_MESH], k)
+        frags = rasterize_mesh(face_px, mv[: fm.N_MESH, 2], tris, self.shape, self.block)
         normals = vertex_normals(mv[: fm.N_MESH], tris)
         if normals[fm.NOSE_TIP] @ mv[fm.NOSE_TIP] > 0:
             normals = -normals
@@ -286,11 +303,18 @@ class _Frame:
         n_pix = np.ascontiguousarray(attrs[:, :3])
         n_pix /= np.sqrt(rowdot(n_pix, n_pix))[:, None]
         p_pix = np.ascontiguousarray(attrs[:, 3:6])
+        level = _mip_level(face_px, model.uv, self.block)
         tex = skin_texture(spec.identity_seed, spec.gender, self.age_bin, spec.skin_tone, self.nir, self.facial_hair)
-        if spec.expression != "neutral" and spec.expression_intensity > 0:
-            tex = tex.copy()
-            tex[..., :3] *= (1 - 0.6 * spec.expression_intensity * expression_folds(spec.expression))[..., None]
-        sampled = _sample(tex, attrs[:, 6:8])  # albedo RGB and gloss
+        folds = expression_folds(spec.expression) if spec.expression != "neutral" and spec.expression_intensity > 0 else None
+        if level:  # a new array: the cached maps stay as they are
+            tex, folds = half_res(tex), None if folds is None else half_res(folds)
+        if folds is not None:
+            tex = tex.copy() if not level else tex
+            tex[..., :3] *= (1 - 0.6 * spec.expression_intensity * folds)[..., None]
+        uv = attrs[:, 6:8]
+        if level:
+            uv = (uv + 0.5) / (1 << level) - 0.5
+        sampled = _sample(tex, uv)  # albedo RGB and gloss
         e = self.light.irradiance(n_pix, p_pix)
         self.face_irradiance = e
         sheen = self.light.specular(n_pix, p_pix, 12)
@@ -298,7 +322,7 @@ class _Frame:
         sheen *= 0.05
         col = sampled[:, :3] * e[:, None]
         col += sheen[:, None]
-        self.put(frags.flat, col)
+        self.put_layer(frags, col)
 
     def draw_eyes(self) -> None:
         """Eyeballs (sclera, iris with a dark limbus, pupil), seen through the eye holes."""
@@ -347,7 +371,8 @@ class _Frame:
         s, rot, skin, hair = sc.scale, sc.rot, self.skin, self.hair
         skull_c = np.array([0.0, -0.012, 0.072]) * s
         skull_r = np.array([0.077, 0.108, 0.100]) * s
-        hit = raycast_ellipsoid(sc.to_cam(skull_c), rot, skull_r, k, free)
+        block = self.block
+        hit = raycast_ellipsoid(sc.to_cam(skull_c), rot, skull_r, k, free, block)
         if hit is not None:
             loc = hit.local * skull_r + skull_c  # head-local position
             hairline = ((-0.052 + look.hairline) * s
@@ -358,35 +383,34 @@ class _Frame:
                 crown = loc[:, 2] > 0.09 * look.bald * s
                 is_hair &= crown | (loc[:, 1] > -0.03 * s)
             a = np.where(is_hair[:, None], hair[None, :], skin[None, :] * 0.92)
-            self.put(hit.flat, self.shade(hit, a, 0.03, 8))
+            self.put_layer(hit, self.shade(hit, a, 0.03, 8))
         for sx in (-1.0, 1.0):
             hit = raycast_ellipsoid(sc.to_cam(np.array([sx * 0.074, 0.018, 0.083]) * s), rot,
-                                    np.array([0.011, 0.029, 0.018]) * s, k, free)
+                                    np.array([0.011, 0.029, 0.018]) * s, k, free, block)
             if hit is not None:
-                self.put(hit.flat, self.shade(hit, skin * 0.85))
+                self.put_layer(hit, self.shade(hit, skin * 0.85))
         # Neck and torso overlap where the chest is in front of the neck's base: resolve by depth.
         r_cab, _ = cabin.camera_pose(spec.camera, spec.seat)
         torso_offset, torso_radii = torso_shape(s)
         torso_c = cabin.to_camera(spec.camera, spec.seat, cabin.chest_anchor(spec.seat, spec.body_lean) + torso_offset)
-        torso = raycast_ellipsoid(torso_c, r_cab.T, torso_radii, k, free)
+        torso = raycast_ellipsoid(torso_c, r_cab.T, torso_radii, k, free, block)
         neck = raycast_ellipsoid(sc.to_cam(np.array([0.0, 0.13, 0.095]) * s), rot,
-                                 np.array([0.047, 0.11, 0.05]) * s, k, free)
+                                 np.array([0.047, 0.11, 0.05]) * s, k, free, block)
         if neck is not None:
             keep = np.ones(len(neck.flat), bool)
             if torso is not None:
                 zt = np.full(free.size, np.inf, np.float32)
-                zt[torso.flat] = torso.points[:, 2]
-                keep = neck.points[:, 2] < zt[neck.flat]
+                zt[torso.flat] = torso.expand(torso.points[:, 2])
+                keep = neck.expand(neck.points[:, 2]) < zt[neck.flat]
             shadow = np.clip((neck.points[:, 1] - sc.verts[fm.CHIN, 1]) / 0.03, 0.35, 1.0)[:, None]
-            self.put(neck.flat[keep], (self.shade(neck, skin * 0.8) * shadow)[keep])
+            self.put_layer(neck, self.shade(neck, skin * 0.8) * shadow, keep)
         if look.long_hair:
             radii = np.array([0.09 * look.hair_volume, 0.145, 0.085]) * s
-            hit = raycast_ellipsoid(sc.to_cam(np.array([0.0, 0.04, 0.10]) * s), rot, radii, k, free)
+            hit = raycast_ellipsoid(sc.to_cam(np.array([0.0, 0.04, 0.10]) * s), rot, radii, k, free, block)
             if hit is not None:
-                self.put(hit.flat, self.shade(hit, hair, 0.02, 8))
+                self.put_layer(hit, self.shade(hit, hair, 0.02, 8))
         if torso is not None:
-            keep = self.free_flat[torso.flat]
-            self.put(torso.flat[keep], self.shade(torso, self.grey(self.look.clothes))[keep])
+            self.put_layer(torso, self.shade(torso, self.grey(self.look.clothes)), self.free_flat[torso.flat])
 
     def finish(self) -> np.ndarray:
         """Auto-exposure metered on the face (mean irradiance -> 1, then a target brightness that
@@ -404,7 +428,7 @@ class _Frame:
         scaled = canvas * np.float32(exposure * (_LUT_N - 1))
         np.clip(scaled, 0, _LUT_N - 1, out=scaled)
         code = np.take(_SRGB_LUT, scaled.astype(np.int32))
-        noise = self.rng.standard_normal(code.shape, dtype=np.float32)
+        noise = standard_normal(self.rng, code.shape)
         noise *= 3.0 if self.nir else 1.8
         code += noise  # in place: (code + noise) + 0.5, clipped, as one expression would
         code += 0.5
@@ -434,14 +458,26 @@ def _lid_shadow(hit: QuadricHit, k: np.ndarray, width: int) -> np.ndarray:
     return 1.0 - LID_SHADOW_DEPTH * np.exp(-dist / (LID_SHADOW_MM * px_per_mm))
 
 
+def _mip_level(face_px: np.ndarray, uv: np.ndarray, block: int) -> int:
+    """The skin texture's level (0: full, 1: half resolution) for shading one sample per ``block``
+    x ``block`` canvas pixels: half resolution when the shaded samples lie about two texels apart,
+    so that they read the texture's average there rather than alias its detail."""
+    if block <= 1:
+        return 0
+    texels = float(np.ptp(uv[:, 0])) * TEX
+    span = max(float(np.ptp(face_px[:, 0])), 1.0)  # canvas samples across the face
+    return 1 if block * texels / span >= 1.5 else 0
+
+
 def render_spec(spec: SceneSpec, width: int, height: int, supersample: int = 2,
-                face_fraction: float = 0.42) -> Rendered:
+                face_fraction: float = 0.42, shading: str = "pixel") -> Rendered:
     """Render one spec. Per-pixel layers go front to back (face mesh, eyeballs, mouth, skull, ears,
     neck, hair, torso) over the cabin, each computing only pixels no nearer layer took; glasses
-    are drawn over everything."""
+    are drawn over everything. ``shading``: "pixel" shades skin, head and body once per output
+    pixel with coverage per supersample; "sample" shades every supersample (as renderer 0.6 did)."""
     sc = Scene(spec, width, height, supersample, face_fraction)
     labels, px = sc.labels()
-    frame = _Frame(sc, spec)
+    frame = _Frame(sc, spec, shading)
     frame.draw_face()
     frame.draw_eyes()
     frame.draw_mouth()

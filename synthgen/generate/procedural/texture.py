@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from synthgen.generate.procedural import model as fm
+from synthgen.generate.procedural.noise import standard_normal
 from synthgen.vocab import facial_hair_for_age
 
 TEX = 256
@@ -211,7 +212,7 @@ def _feature_masks() -> dict[str, np.ndarray]:
 
 
 def _blurred_noise(rng: np.random.Generator, sigma: float) -> np.ndarray:
-    return cv2.GaussianBlur(rng.standard_normal((TEX, TEX), dtype=np.float32), (0, 0), sigma)
+    return cv2.GaussianBlur(standard_normal(rng, (TEX, TEX)), (0, 0), sigma)
 
 
 def _mix(tex: np.ndarray, colour: np.ndarray, w: np.ndarray) -> None:
@@ -232,6 +233,11 @@ def facial_hair_drawn(requested: str, look: Look, age: float) -> str:
     if requested == "identity":
         return "stubble" if look.stubble > 0 else "none"
     return facial_hair_for_age(requested, age)
+
+
+def half_res(tex: np.ndarray) -> np.ndarray:
+    """A map at half resolution, each texel the mean of 2 x 2 (a mip level)."""
+    return np.asarray(cv2.resize(tex, (tex.shape[1] // 2, tex.shape[0] // 2), interpolation=cv2.INTER_AREA))
 
 
 @lru_cache(maxsize=128)
