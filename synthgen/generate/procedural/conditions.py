@@ -56,9 +56,8 @@ def draw(canvas: np.ndarray, sc: _SceneLike, k: np.ndarray, light: _LightLike, s
     spec = sc.spec
     shape = canvas.shape[:2]
     rng = np.random.default_rng([spec.seed, _RNG_STREAM])
-    n_pix = shape[0] * shape[1]
-    occ_z = np.full(n_pix, np.inf)
-    drawn = np.zeros(n_pix, bool)
+    occ_z: np.ndarray | None = None  # per canvas pixel, only when an occluder is drawn
+    drawn: np.ndarray | None = None
     s = sc.scale
 
     def albedo(material: str) -> np.ndarray:
@@ -114,15 +113,15 @@ def draw(canvas: np.ndarray, sc: _SceneLike, k: np.ndarray, light: _LightLike, s
     return _labels(sc, spec, shape, occ_z, drawn, lens_mask, lens_z, nir)
 
 
-def _labels(sc: _SceneLike, spec: SceneSpec, shape: tuple[int, int], occ_z: np.ndarray, drawn: np.ndarray,
-            lens_mask: np.ndarray | None, lens_z: float, nir: bool) -> dict[str, Any]:
+def _labels(sc: _SceneLike, spec: SceneSpec, shape: tuple[int, int], occ_z: np.ndarray | None,
+            drawn: np.ndarray | None, lens_mask: np.ndarray | None, lens_z: float, nir: bool) -> dict[str, Any]:
     px = project(sc.verts, sc.k)
     ss = sc.ss
     q = np.round(px * ss + (ss - 1) / 2.0).astype(np.int64)
     inside = (q[:, 0] >= 0) & (q[:, 1] >= 0) & (q[:, 0] < shape[1]) & (q[:, 1] < shape[0])
     flat = np.where(inside, q[:, 1] * shape[1] + q[:, 0], 0)
     z = sc.verts[:, 2]
-    hidden = inside & (occ_z[flat] < z - 1e-4)
+    hidden = inside & (occ_z[flat] < z - 1e-4) if occ_z is not None else np.zeros(len(z), bool)
     if lens_mask is not None and _lens_transmittance(spec.glasses, nir) <= oc.OPAQUE_TRANSMITTANCE:
         hidden |= inside & lens_mask.reshape(-1)[flat] & (lens_z < z)
     visible = inside & ~hidden
@@ -130,7 +129,7 @@ def _labels(sc: _SceneLike, spec: SceneSpec, shape: tuple[int, int], occ_z: np.n
     vis68 = visible[lm68]
     mask_img = None
     box: list[float] = []
-    if drawn.any():
+    if drawn is not None and drawn.any():
         m: np.ndarray = drawn.reshape(shape).astype(np.float32)
         if ss > 1:
             m = np.asarray(cv2.resize(m, (shape[1] // ss, shape[0] // ss), interpolation=cv2.INTER_AREA))

@@ -508,12 +508,15 @@ def _draw_glasses(canvas: np.ndarray, sc: Scene, k: np.ndarray, sun: bool, nir: 
         centre = np.array([sx * 0.032, 0.004, -0.021])
         ring = np.stack([centre[0] + 0.025 * cx, centre[1] + 0.018 * cy, centre[2] + 0.004 * np.abs(cx)], 1)
         lenses.append(np.round(project(sc.to_cam(ring), k) * 16).astype(np.int32))
-    if sun:
-        mask = np.zeros(canvas.shape[:2], np.float32)
-        cv2.fillPoly(mask, lenses, 1.0, cv2.LINE_AA, shift=4)
-        m = mask[..., None]
-        dark = LENS_TRANSMITTANCE["sunglasses"][1 if nir else 0]
-        canvas *= 1 - m * (1 - dark)
+    if sun:  # darken inside the lenses' bounding box only (outside it the factor is exactly 1)
+        lo = np.maximum(np.floor(np.concatenate(lenses).min(0) / 16).astype(int) - 2, 0)
+        hi = np.ceil(np.concatenate(lenses).max(0) / 16).astype(int) + 3
+        window = canvas[lo[1] : hi[1], lo[0] : hi[0]]
+        if window.size:
+            mask = np.zeros(window.shape[:2], np.float32)
+            cv2.fillPoly(mask, [p - lo * 16 for p in lenses], 1.0, cv2.LINE_AA, shift=4)
+            dark = LENS_TRANSMITTANCE["sunglasses"][1 if nir else 0]
+            window *= 1 - mask[..., None] * (1 - dark)
     cv2.polylines(canvas, lenses, True, frame_col, thick, cv2.LINE_AA, shift=4)
     bridge = np.array([[-0.008, -0.003, -0.024], [0.0, -0.005, -0.025], [0.008, -0.003, -0.024]])
     cv2.polylines(canvas, [np.round(project(sc.to_cam(bridge), k) * 16).astype(np.int32)], False,
