@@ -169,8 +169,11 @@ def test_fetch_fer_is_idempotent() -> None:
 
 def test_standalone_iris_network_finds_the_rendered_pupils_and_feeds_the_gaze_reader(astronaut: np.ndarray) -> None:
     """MediaPipe's iris network, placed on each eye from the mesh (mirrored for one eye), puts
-    both iris centres within 1.5 px of the renderer's exact pupils; iris_gaze then reads from
-    them and says so, and the gaze yaw keeps its sign. On a real photo it finds both irises too."""
+    the iris centres on the renderer's exact pupils: median error under 1 px and every eye
+    within 2.5 px over two identities, three yaws and two pitches (one eye alone varies by
+    +-0.5 px between renderer versions, so the bound is on the spread, not one eye). iris_gaze
+    then reads from them and says so, and the gaze yaw keeps its sign. On a real photo it
+    finds both irises too."""
     from synthgen.generate.procedural.backend import ProceduralGenerator
     from synthgen.label.base import FaceContext
     from synthgen.spec import SceneSpec
@@ -178,19 +181,24 @@ def test_standalone_iris_network_finds_the_rendered_pupils_and_feeds_the_gaze_re
     labs = build_labelers(LabelParams(labelers=["mediapipe_detector", "mediapipe_mesh", "dlib", "head_pose",
                                                 "mediapipe_iris", "iris_gaze"]))
     gen = ProceduralGenerator(256, 256)
-    for yaw in (-20.0, 20.0):
-        r = gen.render(SceneSpec(sample_id="s", index=0, seed=3, identity=0, identity_seed=11, age=30,
-                                 gender="female", skin_tone=3, gaze_yaw=yaw))
-        ctx = FaceContext(r.image, row={"req_camera": "rearview_mirror", "req_seat": "driver"})
-        for lab in labs:
-            lab.label(ctx)
-        pupils = np.array(r.labels["req_pupils"]).reshape(2, 2)
-        found = ctx.extras["iris_xy"]
-        assert set(found) == {"right", "left"}
-        for p in found.values():
-            assert np.min(np.linalg.norm(pupils - p, axis=1)) < 1.5
-        assert ctx.meas["meas_gaze_labeler"].endswith("+mediapipe-iris")
-        assert np.sign(ctx.meas["meas_gaze_yaw"]) == np.sign(yaw)
+    errors: list[float] = []
+    for identity_seed in (11, 12):
+        for yaw in (-20.0, 0.0, 20.0):
+            for pitch in (-10.0, 5.0):
+                r = gen.render(SceneSpec(sample_id="s", index=0, seed=3, identity=0, identity_seed=identity_seed,
+                                         age=30, gender="female", skin_tone=3, gaze_yaw=yaw, gaze_pitch=pitch))
+                ctx = FaceContext(r.image, row={"req_camera": "rearview_mirror", "req_seat": "driver"})
+                for lab in labs:
+                    lab.label(ctx)
+                pupils = np.array(r.labels["req_pupils"]).reshape(2, 2)
+                found = ctx.extras["iris_xy"]
+                assert set(found) == {"right", "left"}
+                errors += [float(np.min(np.linalg.norm(pupils - p, axis=1))) for p in found.values()]
+                assert ctx.meas["meas_gaze_labeler"].endswith("+mediapipe-iris")
+                if yaw:
+                    assert np.sign(ctx.meas["meas_gaze_yaw"]) == np.sign(yaw)
+    assert np.median(errors) < 1.0, errors
+    assert max(errors) < 2.5, errors
 
     ctx = FaceContext(astronaut)
     for lab in labs[:3] + labs[4:5]:
