@@ -328,7 +328,7 @@ class _Frame:
         """Eyeballs (sclera, iris with a dark limbus, pupil), seen through the eye holes."""
         sc = self.sc
         bright_pupil = self.nir and self.rng.random() < 0.3
-        for centre, gaze in zip(sc.eyeball_local, sc.eye_gaze_local, strict=True):
+        for side, (centre, gaze) in enumerate(zip(sc.eyeball_local, sc.eye_gaze_local, strict=True)):
             hit = raycast_ellipsoid(sc.to_cam(centre), sc.rot, np.full(3, fm.EYEBALL_RADIUS), self.k, self.free)
             if hit is None:
                 continue
@@ -344,6 +344,32 @@ class _Frame:
             col = self.shade(hit, a * 0.8, 1.2 if self.nir else 0.8, 300)
             col *= _lid_shadow(hit, self.k, self.free.shape[1])[:, None]
             self.put(hit.flat, col)
+            white = w_iris[:, 0] == 0
+            self.draw_canthi(side, np.median(col[white], 0) if white.any() else np.median(col, 0))
+
+    def draw_canthi(self, side: int, sclera: np.ndarray) -> None:
+        """The eye opening's tissue that the eyeball does not fill (caruncle and conjunctiva at the
+        corners, the socket under raised lids): moist, pinker and darker than the lit sclera next
+        to it. Why: the eyeball is narrower than the lid opening; without this layer the skull behind
+        showed through as pale skin-coloured wedges at both canthi and a crescent under a raised lid,
+        so landmark networks placed the eye corners by the white of the eye, which moves with the
+        gaze, instead of by the canthi, which do not."""
+        sc, k, shape, model = self.sc, self.k, self.shape, fm.load_model()
+        ids = fm.R_EYE_UPPER + fm.R_EYE_LOWER[::-1][1:-1]
+        if side:
+            ids = [int(model.mirror[i]) for i in ids]
+        ip = project(sc.verts[ids], k)
+        x0, y0 = np.floor(ip.min(0)).astype(int) - 1
+        x1, y1 = np.ceil(ip.max(0)).astype(int) + 2
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, shape[1]), min(y1, shape[0])
+        if x1 <= x0 or y1 <= y0:
+            return
+        hole = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(hole, [np.round((ip - [x0, y0]) * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
+        hy, hx = np.nonzero(hole.astype(bool) & self.free[y0:y1, x0:x1])
+        if len(hy):
+            tissue = self.grey(sclera * np.array([0.62, 0.36, 0.36], np.float32))
+            self.put((hy + y0) * shape[1] + hx + x0, np.broadcast_to(tissue, (len(hy), 3)).astype(np.float32))
 
     def draw_mouth(self) -> None:
         """Mouth cavity and teeth, seen through the inner lips' hole."""
