@@ -108,6 +108,22 @@ def angle_figures(t: pa.Table, what: str, mask: np.ndarray | None = None) -> str
             f"bias={np.mean(meas[ok] - req[ok]):+5.1f} slope={slope:5.2f}")
 
 
+def real_gaze_pitch(stack: list[str], reference: str, workers: int) -> str:
+    """Gaze pitch read on the real demo faces (portraits, most looking near the camera; no gaze
+    labels exist for them): the median says where a reader puts real eyes, the spread how much
+    the reference itself varies between real faces."""
+    from synthgen.label.config import LabelParams
+    from synthgen.label.pipeline import label_rows
+    from synthgen.real.demo import demo_images, demo_table
+
+    t = label_rows(demo_table(demo_images()), LabelParams(labelers=stack, gaze={"vertical_reference": reference},
+                                                          workers=workers), progress=False)
+    p = _num(t, "meas_gaze_pitch")
+    p = p[~np.isnan(p)]
+    q1, q3 = np.percentile(p, [25, 75])
+    return f"n={len(p):4d} median={np.median(p):+5.1f} IQR={q1:+5.1f}..{q3:+5.1f}"
+
+
 # ---------------------------------------------------------------- identity
 
 def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -344,6 +360,13 @@ def main() -> None:
         eyes_open = np.array(t.column("req_eyes_open").to_pylist(), bool)
         for what in ("gaze_yaw", "gaze_pitch"):
             print(line("mp-iris-net", what + " (eyes open)", angle_figures(ti, what, eyes_open)))
+        head_ref = LabelParams(labelers=iris_stack, gaze={"vertical_reference": "head_model"}, workers=args.workers)
+        ti_h = label_rows(main_r.table, head_ref, progress=False)
+        print(line("mp-iris-net", "gaze_pitch, head-model reference (eyes open)",
+                   angle_figures(ti_h, "gaze_pitch", eyes_open)))
+        for ref in ("corners", "head_model"):
+            print(line("mp-iris-net", f"real demo faces' gaze pitch, {ref} reference",
+                       real_gaze_pitch(iris_stack, ref, args.workers)))
         happy = strong & (req_e == "happiness")
         other = strong & (req_e != "happiness")
         print(line("haar-smile", "smile found: happiness / other classes",

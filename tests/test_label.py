@@ -206,3 +206,38 @@ def test_standalone_iris_network_finds_the_rendered_pupils_and_feeds_the_gaze_re
     mesh, found = ctx.extras["mesh_xy"], ctx.extras["iris_xy"]
     for side, mesh_iris in (("right", 468), ("left", 473)):  # the two networks agree on a real eye
         assert np.linalg.norm(found[side] - mesh[mesh_iris]) < 3.0
+
+
+def test_head_model_reference_reads_more_of_the_vertical_gaze_than_the_eye_corners() -> None:
+    """The landmark networks' eye corners move with the iris (a prior learnt from real faces), so
+    measuring the iris from them sees only part of a vertical eye turn. The head-model reference
+    (the fitted mean face's corners under the fitted pose) moves far less: on the same renders the
+    measured pitch must span clearly more of the requested -25..+15 degrees."""
+    from synthgen.generate.procedural.backend import ProceduralGenerator
+    from synthgen.label.base import FaceContext
+    from synthgen.spec import SceneSpec
+
+    stack = ["mediapipe_detector", "mediapipe_mesh", "dlib", "head_pose", "iris_gaze"]
+    readers = {ref: build_labelers(LabelParams(labelers=stack, gaze={"vertical_reference": ref}))
+               for ref in ("corners", "head_model")}
+    gen = ProceduralGenerator(256, 256)
+    spans = {ref: 0.0 for ref in readers}
+    for identity_seed in (11, 12):
+        read: dict[str, list[float]] = {ref: [] for ref in readers}
+        for pitch in (-25.0, 15.0):
+            r = gen.render(SceneSpec(sample_id="s", index=0, seed=3, identity=0, identity_seed=identity_seed,
+                                     age=35, gender="male", skin_tone=3, gaze_pitch=pitch))
+            for ref, labs in readers.items():
+                ctx = FaceContext(r.image, row={"req_camera": "rearview_mirror", "req_seat": "driver"})
+                for lab in labs:
+                    lab.label(ctx)
+                read[ref].append(ctx.meas["meas_gaze_pitch"])
+        for ref in readers:
+            spans[ref] += (read[ref][1] - read[ref][0]) / 2
+    assert spans["corners"] > 0
+    assert spans["head_model"] > 1.6 * spans["corners"], spans
+
+
+def test_gaze_reference_must_be_a_known_one() -> None:
+    with pytest.raises(ValueError, match="vertical_reference"):
+        LabelParams(gaze={"vertical_reference": "pupil"})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import Field, field_validator
 
@@ -39,6 +39,10 @@ class GazeParams(Section):
     max_eye_angle: float = Field(60.0, gt=10, le=89, description="eye-in-head rotation bound (degrees)")
     min_openness: float = Field(0.12, ge=0, lt=1, description="lid gap / eye width below which an eye counts as "
                                                             "closed and gives no gaze")
+    vertical_reference: Literal["corners", "head_model"] = Field(
+        "corners", description="what the iris's vertical offset is measured from: 'corners' = the landmark "
+                               "network's eye corners (they move with the iris, so vertical gaze reads small); "
+                               "'head_model' = the fitted 3D mean face's eye corners under the fitted head pose")
 
 
 class HeadPoseParams(Section):

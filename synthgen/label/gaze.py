@@ -98,7 +98,10 @@ class IrisGaze:
             else:
                 iris = min(irises, key=lambda c: float(np.linalg.norm(c - mid)))
             corner_mid_model, width_model = self._model_eyes[side]
-            dirs.append(eye_in_head(iris - mid, corner_mid_model, width_model, rot, t, k,
+            offset = iris - mid
+            if self.p.vertical_reference == "head_model":
+                offset[1] = iris[1] - _project(k, rot @ corner_mid_model + t)[1]
+            dirs.append(eye_in_head(offset, corner_mid_model, width_model, rot, t, k,
                                     self.p.eyeball_radius, self.p.corner_depth, self.p.max_eye_angle))
         if openness:
             ctx.meas["meas_eye_openness"] = float(np.mean(openness))
