@@ -17,7 +17,8 @@ Sections (``--only`` picks some):
   skin types) planned, rendered, labelled and curated by the stage functions on params.yaml: per
   movement, rows, faces found, median head-yaw error (the labellers read the leaned crop's camera
   matrix) and the accepted share;
-- ``cost``: render time per frame of clips vs single images of the default mix (ratio);
+- ``cost``: render time per frame of clips vs single images of the default mix (ratio); with
+  ``--readout MS`` also per frame of the same clips under that rolling-shutter readout;
 - ``e2e``: a 10 s clip at 10 fps planned, rendered, labelled, curated and published by the stage
   functions with 2 workers, wall time, and its ratio to the same stages on 100 single images.
 
@@ -193,14 +194,15 @@ def _blink_frames(ear: list[Any]) -> np.ndarray:
     return e / max(ref, 1e-6)
 
 
-def clips(n: int, frames: int, fps: float, workers: int, gaze_clips: int) -> dict[str, Any]:
+def clips(n: int, frames: int, fps: float, workers: int, gaze_clips: int, readout_ms: float = 0.0) -> dict[str, Any]:
     from synthgen.plan.config import PlanParams
     from synthgen.plan.sequence import plan_sequences
 
     params = PlanParams.model_validate({"n": n, "identities": max(3, n // 2), "kind": "sequence",
                                         "attributes": {"camera": {"dist": "categorical",
                                                                   "values": ["rearview_mirror", "a_pillar"]}},
-                                        "sequence": {"frames": frames, "fps": fps, "glance_rate_per_min": 15}})
+                                        "sequence": {"frames": frames, "fps": fps, "glance_rate_per_min": 15,
+                                                     "readout_ms": readout_ms}})
     specs = plan_sequences(params, 77)
     by_clip = [specs[c * frames:(c + 1) * frames] for c in range(n)]
     t0 = time.perf_counter()
@@ -255,12 +257,13 @@ def clips(n: int, frames: int, fps: float, workers: int, gaze_clips: int) -> dic
                     break
     blink = {str(thr): {**st, "recall": st["found"] / max(st["planned"], 1),
                         "recall_seen": st["found_seen"] / max(st["planned_seen"], 1)} for thr, st in stats.items()}
-    out = {"clips": n, "gaze_clips": gaze_clips, "frames_per_clip": frames, "fps": fps, "blinks": blink,
+    out = {"clips": n, "gaze_clips": gaze_clips, "frames_per_clip": frames, "fps": fps, "readout_ms": readout_ms,
+           "blinks": blink,
            "zone_agreement_per_frame": zone_agree / max(zone_n, 1),
            "planned_away_glances": gl_planned, "glances_recovered": gl_found / max(gl_planned, 1),
            "seconds_per_frame_render_and_label": wall * workers / max(n * frames, 1)}
     for thr, b in blink.items():
-        print(f"clips: {n} clips x {frames} frames at {fps:g} fps, EAR blink detector (EAR < {thr} x open EAR): "
+        print(f"clips: {n} clips x {frames} frames at {fps:g} fps, readout {readout_ms:g} ms, EAR blink detector (EAR < {thr} x open EAR): "
               f"found {b['found']}/{b['planned']} planned closures with onset and length within one frame "
               f"({b['recall']:.3f}; target >= 0.95), {b['found_seen']}/{b['planned_seen']} of those on measurable "
               f"frames ({b['recall_seen']:.3f}), {b['false']} false detections")
@@ -270,25 +273,39 @@ def clips(n: int, frames: int, fps: float, workers: int, gaze_clips: int) -> dic
     return out
 
 
-def cost(n: int) -> dict[str, Any]:
+def cost(n: int, readout_ms: float = 0.0) -> dict[str, Any]:
+    """CPU per clip frame against per single image; with ``readout_ms``, also per frame of the same
+    clips under that rolling readout (each drawn at 3 to 9 instants, by how fast it moves)."""
+    from synthgen.generate.procedural.rolling import is_rolling, sub_count
     from synthgen.plan.config import PlanParams
     from synthgen.plan.sampling import plan_random
     from synthgen.plan.sequence import plan_sequences
 
     single = plan_random(PlanParams(n=n, identities=10), 5)
-    seq = plan_sequences(PlanParams.model_validate({"n": max(1, n // 50), "identities": 3, "kind": "sequence",
-                                                    "sequence": {"frames": 50}}), 5)[:n]
-    t = time.process_time()
-    for s in single:
-        render_spec(s, SIZE, SIZE)
-    t_single = (time.process_time() - t) / len(single)
-    t = time.process_time()
-    for s in seq:
-        render_spec(s, SIZE, SIZE)
-    t_seq = (time.process_time() - t) / len(seq)
-    out = {"cpu_s_per_single_image": t_single, "cpu_s_per_clip_frame": t_seq, "ratio_clip_frame_to_image": t_seq / t_single}
+    seq_params = PlanParams.model_validate({"n": max(1, n // 50), "identities": 3, "kind": "sequence",
+                                            "sequence": {"frames": 50, "readout_ms": 0.0}})
+    seq = plan_sequences(seq_params, 5)[:n]
+
+    def per_image(specs: list[SceneSpec]) -> float:
+        t = time.process_time()
+        for s in specs:
+            render_spec(s, SIZE, SIZE)
+        return (time.process_time() - t) / len(specs)
+
+    t_single, t_seq = per_image(single), per_image(seq)
+    out: dict[str, Any] = {"cpu_s_per_single_image": t_single, "cpu_s_per_clip_frame": t_seq,
+                           "ratio_clip_frame_to_image": t_seq / t_single}
     print(f"cost: CPU per clip frame / per single image = {out['ratio_clip_frame_to_image']:.2f} "
           f"({t_seq * 1000:.0f} ms vs {t_single * 1000:.0f} ms at {SIZE}x{SIZE})")
+    if readout_ms > 0:
+        rolled = plan_sequences(seq_params.model_copy(update={"sequence": seq_params.sequence.model_copy(
+            update={"readout_ms": readout_ms})}), 5)[:n]
+        t_roll = per_image(rolled)
+        subs = [sub_count(s) if is_rolling(s) else 1 for s in rolled]
+        out.update(readout_ms=readout_ms, cpu_s_per_rolling_frame=t_roll, ratio_rolling_frame_to_image=t_roll / t_single,
+                   mean_instants_per_rolling_frame=float(np.mean(subs)))
+        print(f"cost: CPU per clip frame under a {readout_ms:g} ms rolling readout / per single image = "
+              f"{t_roll / t_single:.2f} ({t_roll * 1000:.0f} ms; {np.mean(subs):.2f} instants drawn per frame)")
     return out
 
 
@@ -415,6 +432,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--fps", type=float, default=10.0)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--readout", type=float, default=0.0, help="clips and cost: rolling-shutter readout in ms "
+                    "(0 = global shutter)")
     ap.add_argument("--gaze-clips", type=int, default=10, help="clips whose gaze is measured too (slower labellers)")
     ap.add_argument("--no-reference", action="store_true", help="e2e without the single-image reference run")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
@@ -428,13 +447,13 @@ def main() -> None:
     if "aperture" in only:
         res["aperture"] = aperture(max(2, a.per))
     if "clips" in only:
-        res["clips"] = clips(a.clips, a.frames, a.fps, a.workers, a.gaze_clips)
+        res["clips"] = clips(a.clips, a.frames, a.fps, a.workers, a.gaze_clips, a.readout)
     if "ear_curve" in only:
         res["ear_curve"] = ear_curve(12)
     if "lean" in only:
         res["lean"] = lean()
     if "cost" in only:
-        res["cost"] = cost(100)
+        res["cost"] = cost(100, a.readout)
     if "e2e" in only:
         res["e2e"] = e2e(not a.no_reference)
     if a.json:

@@ -41,6 +41,8 @@ SEQUENCE_FIELDS = ("sequence_id", "frame_index", "t_ms", "sequence_events")
 CONDITION_DEFAULTS: dict[str, Any] = {
     "occluder": "none", "eye_state": "open", "light_band": "cabin", "motion_blur": 0.0,
     "jpeg_quality": 0, "seat_belt": False, "kss": 0, "facial_hair": "identity", "body_lean": 0.0,
+    "readout_ms": 0.0, "head_yaw_rate": 0.0, "head_pitch_rate": 0.0, "head_roll_rate": 0.0,
+    "gaze_yaw_rate": 0.0, "gaze_pitch_rate": 0.0, "eye_openness_rate": 0.0,
 }
 
 
@@ -93,6 +95,16 @@ class SceneSpec(BaseModel):
     kss: int = Field(0, ge=0, le=9, description="Karolinska sleepiness level of a clip; 0 = not set")
     body_lean: float = Field(0.0, ge=0, le=0.25, description="metres the head travels as the upper body leans "
                              "towards the cabin centre (synthgen.cabin.lean_direction); the crop follows the face")
+    readout_ms: float = Field(0.0, ge=0, le=100, description="rolling shutter: ms from the first row's exposure "
+                              "to the last one's (the middle row is exposed at the spec's time); 0 = global shutter")
+    # How the spec moves at its instant (clips fill them from the behaviour model); they change the
+    # pixels only under a rolling readout (synthgen.generate.procedural.rolling).
+    head_yaw_rate: float = Field(0.0, ge=-2000, le=2000, description="degrees per second")
+    head_pitch_rate: float = Field(0.0, ge=-2000, le=2000, description="degrees per second")
+    head_roll_rate: float = Field(0.0, ge=-2000, le=2000, description="degrees per second")
+    gaze_yaw_rate: float = Field(0.0, ge=-2000, le=2000, description="degrees per second (a saccade peaks near 700)")
+    gaze_pitch_rate: float = Field(0.0, ge=-2000, le=2000, description="degrees per second")
+    eye_openness_rate: float = Field(0.0, ge=-50, le=50, description="openness per second (a blink closes at about 10)")
 
     # --- sequences: one spec per frame of a clip (empty sequence_id for single images).
     sequence_id: str = ""

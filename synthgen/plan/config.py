@@ -124,6 +124,9 @@ class SequenceParams(BaseModel):
     phone_probability: float = Field(0.15, ge=0, le=1, description="share of clips with a phone episode")
     lean_share: float = Field(0.0, ge=0, le=1, description="share of glances to targets inboard of the seat "
                               "reached by a body lean (0 keeps the clips planned before leans existed)")
+    readout_ms: float = Field(0.0, ge=0, le=100, description="rolling-shutter readout of the clip's camera (ms "
+                              "from the first row to the last; 0 = global shutter, the clips planned before it existed). "
+                              "Above 0 every frame also carries its head, gaze and lid rates")
 
     @field_validator("kss")
     @classmethod

@@ -245,6 +245,26 @@ def behaviour(camera: str, seat: str, kss: int, frames: int, fps: float, rng: np
                     occluder, np.round(lean, 3), glances)
 
 
+# Timeline series and the SceneSpec rate field each one's derivative goes to.
+_RATES = (("head_yaw", "head_yaw_rate"), ("head_pitch", "head_pitch_rate"), ("head_roll", "head_roll_rate"),
+          ("gaze_yaw", "gaze_yaw_rate"), ("gaze_pitch", "gaze_pitch_rate"), ("openness", "eye_openness_rate"))
+
+
+def motion_rates(tl: Timeline, readout_ms: float) -> dict[str, list[float]]:
+    """Per frame, the clip's readout and how fast head, gaze and lids move (central differences of
+    the timeline, one-sided at the ends; clipped to the spec's bounds). Empty under a global shutter,
+    so those clips keep their specs and ids. A saccade is a step between two frames in the timeline:
+    its rate is the step over the frames around it, which spreads it over the readout."""
+    if readout_ms <= 0 or len(tl.t) < 2:
+        return {}
+    out: dict[str, list[float]] = {"readout_ms": [float(readout_ms)] * len(tl.t)}
+    for series, rate in _RATES:
+        d = np.gradient(np.asarray(getattr(tl, series), float), tl.t)
+        bound = 50.0 if series == "openness" else 2000.0
+        out[rate] = [round(float(v), 3) for v in np.clip(d, -bound, bound)]
+    return out
+
+
 def effective_openness(openness: float, eye_state: str) -> float:
     return openness * EYE_STATE_OPENNESS[eye_state]
 
@@ -267,6 +287,7 @@ def plan_clip(clip: int, params: PlanParams, seed: int, identity: Identity) -> l
     events = dsm.clip_events(eff, zones, sq.fps, tl.head_yaw.tolist(), tl.gaze_yaw.tolist(),
                              body_lean=lean.tolist()).to_json()
     seq_id = stable_hash({"seed": seed, "clip": clip, "base": base.sample_id, "kss": kss})
+    motion = motion_rates(tl, sq.readout_ms)
     common = base.model_dump(exclude={"sample_id", "index", "seed"})
     out = []
     for f in range(sq.frames):
@@ -280,6 +301,7 @@ def plan_clip(clip: int, params: PlanParams, seed: int, identity: Identity) -> l
             occluder=tl.occluder[f] if base.occluder == "none" else base.occluder,
             sequence_id=seq_id, frame_index=f, t_ms=round(float(tl.t[f]) * 1000.0, 3),
         )
+        values.update({k: v[f] for k, v in motion.items()})
         sid = stable_hash({"seq": seq_id, "frame": f, **id_values(values)})
         fseed = int(np.random.default_rng([seed, _FRAME_SEED, clip, f]).integers(2**31 - 1))
         out.append(SceneSpec(sample_id=sid, index=clip * sq.frames + f, seed=fseed,

@@ -191,6 +191,11 @@ def _lower_lid_weight() -> np.ndarray:
     return w_all
 
 
+def head_scale(age: float) -> float:
+    """Head size against an adult's: children's heads are smaller (0.8 at birth, adult from 16)."""
+    return 1.0 if age >= 16 else 0.8 + 0.2 * age / 16
+
+
 def eyeball_centre_heights(v: np.ndarray) -> tuple[float, float]:
     """Height (y) of each eyeball's centre: the midpoint of that eye's corners. Why: in a real eye
     the centre of rotation lies on the line between the canthi; the measured mean face has its

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from synthgen import cabin
-from synthgen.generate.procedural import conditions, eyestate  # driver-monitoring conditions
+from synthgen.generate.procedural import conditions, eyestate, rolling  # driver-monitoring conditions
 from synthgen.generate.procedural import model as fm
 from synthgen.generate.procedural.cabin_view import draw_cabin
 from synthgen.generate.procedural.control import draw_control
@@ -95,7 +95,10 @@ def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class Scene:
     """Geometry of one spec in the camera frame (metres) and its camera matrices."""
 
-    def __init__(self, spec: SceneSpec, width: int, height: int, supersample: int, face_fraction: float) -> None:
+    def __init__(self, spec: SceneSpec, width: int, height: int, supersample: int, face_fraction: float,
+                 head_shift: np.ndarray | None = None) -> None:
+        """``head_shift``: camera-frame metres the head stands off its posed place with the crop held
+        (a rolling readout's instants: a head turning about the neck, ``rolling.head_shifts``)."""
         self.spec = spec
         self.w, self.h, self.ss = width, height, supersample
         self.k = cabin.intrinsics(spec.camera, spec.seat, width, height, face_fraction, spec.body_lean)
@@ -105,6 +108,8 @@ class Scene:
         self.k_ss[:2, 2] = self.k[:2, 2] * s + (s - 1) / 2.0
         self.rot = head_rotation(spec.head_yaw, spec.head_pitch, spec.head_roll)
         self.eye = cabin.eye_position(spec.camera, spec.seat, spec.body_lean)
+        if head_shift is not None:
+            self.eye = self.eye + head_shift
         self.gaze_cam = gaze_vector(spec.gaze_yaw, spec.gaze_pitch)
         self.gaze_local = self.rot.T @ self.gaze_cam
         g = self.gaze_local
@@ -141,7 +146,7 @@ class Scene:
             v[c + 1 : c + 5] = v[c] + ring @ turn.T
         self.local = v
         self.verts = self.to_cam(v)
-        self.scale = 1.0 if spec.age >= 16 else 0.8 + 0.2 * spec.age / 16
+        self.scale = fm.head_scale(spec.age)
 
     def to_cam(self, p: np.ndarray) -> np.ndarray:
         return np.asarray(p, float) @ self.rot.T + self.eye
@@ -439,9 +444,12 @@ class _Frame:
             self.put_layer(torso, self.shade(torso, self.grey(self.look.clothes)), self.free_flat[torso.flat])
 
     def finish(self) -> np.ndarray:
-        """Auto-exposure metered on the face (mean irradiance -> 1, then a target brightness that
-        keeps dark skin visible, as a face-metered camera does); downsample in linear light; sRGB;
-        sensor noise."""
+        """The 8-bit image: ``encode`` of ``develop``."""
+        return self.encode(*self.develop())
+
+    def develop(self) -> tuple[np.ndarray, float]:
+        """The canvas downsampled in linear light, and the exposure a face-metered camera picks for
+        it (mean face irradiance -> 1, then a target brightness that keeps dark skin visible)."""
         e = self.face_irradiance
         face_e = float(np.mean(e)) if len(e) else 1.0
         skin_lum = float(np.mean(self.skin))
@@ -451,6 +459,10 @@ class _Frame:
             canvas = cv2.resize(canvas, (self.sc.w, self.sc.h), interpolation=cv2.INTER_AREA)
         if self.nir:
             canvas = canvas[..., :1]
+        return canvas, exposure
+
+    def encode(self, canvas: np.ndarray, exposure: float) -> np.ndarray:
+        """Expose a developed canvas, sRGB-encode it and add sensor noise (this frame's draws)."""
         scaled = canvas * np.float32(exposure * (_LUT_N - 1))
         np.clip(scaled, 0, _LUT_N - 1, out=scaled)
         code = np.take(_SRGB_LUT, scaled.astype(np.int32))
@@ -497,11 +509,36 @@ def _mip_level(face_px: np.ndarray, uv: np.ndarray, block: int) -> int:
 
 def render_spec(spec: SceneSpec, width: int, height: int, supersample: int = 2,
                 face_fraction: float = 0.42, shading: str = "pixel") -> Rendered:
-    """Render one spec. Per-pixel layers go front to back (face mesh, eyeballs, mouth, skull, ears,
-    neck, hair, torso) over the cabin, each computing only pixels no nearer layer took; glasses
-    are drawn over everything. ``shading``: "pixel" shades skin, head and body once per output
-    pixel with coverage per supersample; "sample" shades every supersample (as renderer 0.6 did)."""
-    sc = Scene(spec, width, height, supersample, face_fraction)
+    """Render one spec, then the sensor's finish (noise by light level, blur, JPEG). Under a rolling
+    readout (``rolling``) the scene is drawn at a few instants and its rows composed in linear
+    light, exposed once at the spec's own instant's exposure, with that instant's sensor noise."""
+    if rolling.is_rolling(spec):
+        drawn = [_draw(s, width, height, supersample, face_fraction, shading, shift)
+                 for s, shift in zip(rolling.sub_specs(spec), rolling.head_shifts(spec), strict=True)]
+        mid = drawn[len(drawn) // 2][0]
+        developed = [frame.develop() for frame, _, _ in drawn]
+        image = mid.encode(rolling.blend_rows([c for c, _ in developed]), developed[len(drawn) // 2][1])
+        labels, px = rolling.compose_labels(spec, [lab for _, lab, _ in drawn], height)
+        return Rendered(conditions.finish(image, spec), draw_control(px, width, height), labels)
+    out = render_clean(spec, width, height, supersample, face_fraction, shading)
+    return Rendered(conditions.finish(out.image, spec), out.control, out.labels)
+
+
+def render_clean(spec: SceneSpec, width: int, height: int, supersample: int = 2,
+                 face_fraction: float = 0.42, shading: str = "pixel") -> Rendered:
+    """The scene at the spec's instant, before the sensor's finish (``_draw``, developed, encoded)."""
+    frame, labels, px = _draw(spec, width, height, supersample, face_fraction, shading)
+    return Rendered(frame.finish(), draw_control(px, width, height), labels)
+
+
+def _draw(spec: SceneSpec, width: int, height: int, supersample: int, face_fraction: float,
+          shading: str, head_shift: np.ndarray | None = None) -> tuple[_Frame, dict[str, object], np.ndarray]:
+    """Draw the scene on a supersampled linear canvas; its labels and 478 landmark pixels. Per-pixel
+    layers go front to back (face mesh, eyeballs, mouth, skull, ears, neck, hair, torso) over the
+    cabin, each computing only pixels no nearer layer took; glasses are drawn over everything.
+    ``shading``: "pixel" shades skin, head and body once per output pixel with coverage per
+    supersample; "sample" shades every supersample (as renderer 0.6 did)."""
+    sc = Scene(spec, width, height, supersample, face_fraction, head_shift)
     labels, px = sc.labels()
     frame = _Frame(sc, spec, shading)
     frame.draw_face()
@@ -513,8 +550,7 @@ def render_spec(spec: SceneSpec, width: int, height: int, supersample: int = 2,
     # Driver-monitoring conditions (occluders, belt, IR lenses, light band) and their labels.
     labels.update(conditions.draw(frame.canvas, sc, frame.k, frame.light, frame.skin, frame.hair, frame.nir))
     labels["req_facial_hair"] = frame.facial_hair
-    image = conditions.finish(frame.finish(), spec)
-    return Rendered(image, draw_control(px, width, height), labels)
+    return frame, labels, px
 
 
 _LUT_N = 4096
