@@ -64,11 +64,11 @@ def _spec(i: int, **kw: Any) -> SceneSpec:
     return SceneSpec(**base)
 
 
-def _labelers(names: list[str]) -> Any:
+def _labelers(names: list[str], gaze_reference: str = "corners") -> Any:
     from synthgen.label.config import LabelParams
     from synthgen.label.pipeline import build_labelers
 
-    return build_labelers(LabelParams(labelers=names))
+    return build_labelers(LabelParams(labelers=names, gaze={"vertical_reference": gaze_reference}))
 
 
 def _measure(labs: Any, image: np.ndarray, spec: SceneSpec) -> dict[str, Any]:
@@ -172,9 +172,9 @@ def aperture(idents: int) -> dict[str, Any]:
     return out
 
 
-def _clip_worker(args: tuple[list[dict[str, Any]], int, bool]) -> list[dict[str, Any]]:
-    specs_json, size, gaze = args
-    labs = _labelers(CLIP_LABELERS if gaze else BLINK_LABELERS)
+def _clip_worker(args: tuple[list[dict[str, Any]], int, bool, str]) -> list[dict[str, Any]]:
+    specs_json, size, gaze, gaze_reference = args
+    labs = _labelers(CLIP_LABELERS if gaze else BLINK_LABELERS, gaze_reference)
     out = []
     for d in specs_json:
         spec = SceneSpec.model_validate(d)
@@ -194,7 +194,8 @@ def _blink_frames(ear: list[Any]) -> np.ndarray:
     return e / max(ref, 1e-6)
 
 
-def clips(n: int, frames: int, fps: float, workers: int, gaze_clips: int, readout_ms: float = 0.0) -> dict[str, Any]:
+def clips(n: int, frames: int, fps: float, workers: int, gaze_clips: int, readout_ms: float = 0.0,
+          gaze_reference: str = "corners") -> dict[str, Any]:
     from synthgen.plan.config import PlanParams
     from synthgen.plan.sequence import plan_sequences
 
@@ -208,7 +209,7 @@ def clips(n: int, frames: int, fps: float, workers: int, gaze_clips: int, readou
     t0 = time.perf_counter()
     # spawn: the face models loaded by earlier sections must not be forked (glibc heap corruption)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as ex:
-        measured = list(ex.map(_clip_worker, [([s.model_dump() for s in clip], SIZE, c < gaze_clips)
+        measured = list(ex.map(_clip_worker, [([s.model_dump() for s in clip], SIZE, c < gaze_clips, gaze_reference)
                                               for c, clip in enumerate(by_clip)]))
     wall = time.perf_counter() - t0
     # Two thresholds on EAR / the clip's open EAR: 0.5 (plain), and 0.67, the ratio a half-open eye
@@ -267,7 +268,9 @@ def clips(n: int, frames: int, fps: float, workers: int, gaze_clips: int, readou
               f"found {b['found']}/{b['planned']} planned closures with onset and length within one frame "
               f"({b['recall']:.3f}; target >= 0.95), {b['found_seen']}/{b['planned_seen']} of those on measurable "
               f"frames ({b['recall_seen']:.3f}), {b['false']} false detections")
-    print(f"clips: measured gaze zone = planned zone on {out['zone_agreement_per_frame']:.3f} of frames of "
+    out["gaze_reference"] = gaze_reference
+    print(f"clips: measured gaze zone ({gaze_reference} reference) = planned zone on "
+          f"{out['zone_agreement_per_frame']:.3f} of frames of "
           f"{gaze_clips} clips; {gl_found}/{gl_planned} planned glances away recovered from measured zones "
           f"({out['glances_recovered']:.3f})")
     return out
@@ -434,6 +437,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--readout", type=float, default=0.0, help="clips and cost: rolling-shutter readout in ms "
                     "(0 = global shutter)")
+    ap.add_argument("--gaze-reference", default="corners", choices=["corners", "head_model"],
+                    help="clips: label.gaze.vertical_reference of the gaze reader")
     ap.add_argument("--gaze-clips", type=int, default=10, help="clips whose gaze is measured too (slower labellers)")
     ap.add_argument("--no-reference", action="store_true", help="e2e without the single-image reference run")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
@@ -447,7 +452,7 @@ def main() -> None:
     if "aperture" in only:
         res["aperture"] = aperture(max(2, a.per))
     if "clips" in only:
-        res["clips"] = clips(a.clips, a.frames, a.fps, a.workers, a.gaze_clips, a.readout)
+        res["clips"] = clips(a.clips, a.frames, a.fps, a.workers, a.gaze_clips, a.readout, a.gaze_reference)
     if "ear_curve" in only:
         res["ear_curve"] = ear_curve(12)
     if "lean" in only:
