@@ -200,3 +200,27 @@ def test_jsd_figures_reach_report_plots_card_and_html(topped: tuple[Params, dict
     assert coverage_markdown(None) == ""
     html = planned_vs_accepted_section(AnalysisResult(info={"planned_vs_accepted": manifest["planned_vs_accepted"]}))
     assert "Jensen-Shannon" in html and "base 2" in html and "gaze_zone" in html
+
+
+@pytest.mark.slow
+def test_a_new_seed_in_the_same_folder_replaces_the_old_topup(topped: tuple[Params, dict], tmp_path: Path) -> None:
+    """A copy of a topped-up data folder, run again with another seed: the old seed's top-up plan
+    and shards are replaced (they were refused with 'plan.parquet was made with other params'),
+    and every curated and top-up byte equals a fresh folder's run with that seed."""
+    from synthgen import stages
+
+    p, _ = topped
+
+    def run(q: Params) -> None:
+        stages.run_plan(q)
+        stages.run_generate(q, progress=False)
+        stages.run_label(q, progress=False)
+        stages.run_curate(q, progress=False)
+
+    reused = tmp_path / "reused"
+    shutil.copytree(p.data_dir, reused)
+    run(p.model_copy(update={"data_dir": reused, "seed": p.seed + 1}))
+    fresh = tmp_path / "fresh"
+    run(p.model_copy(update={"data_dir": fresh, "seed": p.seed + 1}))
+    mine, theirs = _digests(reused), _digests(fresh)
+    assert mine == theirs and any("topup" in k for k in mine)

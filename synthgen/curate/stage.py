@@ -76,7 +76,9 @@ def sources(params: CurateRun, max_round: int | None = None, skip: Collection[in
     require_stage(layout.stage_dir(UPSTREAM), shards, lambda s: layout.shard_file(UPSTREAM, s),
                   label_hash(params), "synthgen label")
     out = [Source(s, layout.shard_file(UPSTREAM, s), 0) for s in shards]
-    if params.curate.topup.enabled and topup_plan_file(params).exists():
+    # max_round 0 (planning round 1) reads no top-up row, so a top-up folder left by other params
+    # (another seed) is not checked here: round 1 replaces it.
+    if params.curate.topup.enabled and topup_plan_file(params).exists() and (max_round is None or max_round > 0):
         tparams = topup_params(params)
         top = Layout.from_params(tparams)
         require_plan(tparams)
