@@ -179,3 +179,28 @@ def test_a_head_turning_about_the_neck_shears_the_face_and_the_mesh_network_sees
         seen.append(shear(ctx.extras["mesh_xy"]))
     assert exact[0] - exact[1] > 3.0
     assert seen[0] - seen[1] > 1.0
+
+
+def test_single_images_draw_readout_and_motion_from_the_plan_and_clips_ignore_those_draws() -> None:
+    """plan.conditions can ask single images for a rolling readout with random motion; the default
+    plan is unchanged (its conditions stay at the defaults), and clips take their motion only from
+    the behaviour model."""
+    from synthgen.plan.config import PlanParams
+    from synthgen.plan.sampling import plan_random
+    from synthgen.plan.sequence import plan_sequences
+
+    plain = plan_random(PlanParams(n=20), 3)
+    rolling_plan = PlanParams.model_validate({"n": 20, "conditions": {
+        "readout_ms": {"dist": "constant", "value": 20.0},
+        "head_yaw_rate": {"dist": "truncnormal", "mean": 0, "std": 150, "low": -400, "high": 400}}})
+    rolled = plan_random(rolling_plan, 3)
+    assert [s.head_yaw for s in rolled] == [s.head_yaw for s in plain]
+    assert all(s.readout_ms == 20.0 for s in rolled) and len({s.head_yaw_rate for s in rolled}) == 20
+    assert all(abs(s.head_yaw_rate) <= 400 for s in rolled)
+    assert {s.sample_id for s in rolled}.isdisjoint({s.sample_id for s in plain})
+    with pytest.raises(ValueError, match="outside the allowed range"):
+        PlanParams.model_validate({"conditions": {"readout_ms": {"dist": "constant", "value": 500.0}}})
+    clip_params = rolling_plan.model_copy(update={"kind": "sequence", "n": 1,
+                                                  "sequence": rolling_plan.sequence.model_copy(update={"frames": 5})})
+    frames = plan_sequences(clip_params, 3)
+    assert all(f.readout_ms == 0 and f.head_yaw_rate == 0 for f in frames)

@@ -103,7 +103,16 @@ class ConditionAttributes(BaseModel):
     jpeg_quality: Distribution = Constant(value=0)
     seat_belt: Distribution = Constant(value=False)
     facial_hair: Distribution = Constant(value="identity")
-    body_lean: Distribution = Constant(value=0.0)  # last: the earlier conditions keep their draws
+    body_lean: Distribution = Constant(value=0.0)
+    # A rolling readout and the motion it catches (synthgen.generate.procedural.rolling); clips set
+    # them from the behaviour model (plan.sequence.readout_ms). Last: earlier conditions keep their draws.
+    readout_ms: Distribution = Constant(value=0.0)
+    head_yaw_rate: Distribution = Constant(value=0.0)
+    head_pitch_rate: Distribution = Constant(value=0.0)
+    head_roll_rate: Distribution = Constant(value=0.0)
+    gaze_yaw_rate: Distribution = Constant(value=0.0)
+    gaze_pitch_rate: Distribution = Constant(value=0.0)
+    eye_openness_rate: Distribution = Constant(value=0.0)
 
     @field_validator("*")
     @classmethod

@@ -32,7 +32,7 @@ from synthgen.io import stable_hash
 from synthgen.ncap import forward_angles
 from synthgen.plan.config import PlanParams
 from synthgen.plan.sampling import HEAD_SHARE, Identity, id_values, lean_toward, plan_identities, sample_spec
-from synthgen.spec import SceneSpec
+from synthgen.spec import CONDITION_DEFAULTS, SceneSpec
 from synthgen.vocab import EYE_STATE_OPENNESS, GAZE_ZONES
 
 _CLIP, _FRAME_SEED, _LEAN = 5, 6, 7
@@ -289,6 +289,9 @@ def plan_clip(clip: int, params: PlanParams, seed: int, identity: Identity) -> l
     seq_id = stable_hash({"seed": seed, "clip": clip, "base": base.sample_id, "kss": kss})
     motion = motion_rates(tl, sq.readout_ms)
     common = base.model_dump(exclude={"sample_id", "index", "seed"})
+    # A frame's readout and motion come from the clip (plan.sequence.readout_ms and the behaviour
+    # model), never from the per-image condition draws.
+    common.update({k: CONDITION_DEFAULTS[k] for k in ("readout_ms", *(rate for _, rate in _RATES))})
     out = []
     for f in range(sq.frames):
         values = dict(common)
