@@ -45,6 +45,12 @@ CONDITION_DEFAULTS: dict[str, Any] = {
     "gaze_yaw_rate": 0.0, "gaze_pitch_rate": 0.0, "eye_openness_rate": 0.0,
 }
 
+# The fields that move during a rolling readout and the rate field of each (per second).
+MOTION_RATES: dict[str, str] = {
+    "head_yaw": "head_yaw_rate", "head_pitch": "head_pitch_rate", "head_roll": "head_roll_rate",
+    "gaze_yaw": "gaze_yaw_rate", "gaze_pitch": "gaze_pitch_rate", "eye_openness": "eye_openness_rate",
+}
+
 
 class SceneSpec(BaseModel):
     """One requested image. Angles in degrees. Gaze and head pose are in the camera frame:
@@ -129,6 +135,16 @@ class SceneSpec(BaseModel):
         out["req_age_group"] = self.age_group
         out["req_eyes_open"] = self.eyes_open
         return out
+
+
+def field_bounds(name: str) -> tuple[float, float]:
+    """(ge, le) of a numeric SceneSpec field, read from the field itself (the one place a range is
+    written); unbounded sides are infinite."""
+    lo, hi = float("-inf"), float("inf")
+    for m in SceneSpec.model_fields[name].metadata:
+        lo = float(getattr(m, "ge", lo) if getattr(m, "ge", None) is not None else lo)
+        hi = float(getattr(m, "le", hi) if getattr(m, "le", None) is not None else hi)
+    return lo, hi
 
 
 # --- plan table I/O -----------------------------------------------------------------------------

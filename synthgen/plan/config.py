@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from synthgen.plan.distributions import Categorical, Constant, Distribution, TruncNormal, Uniform
 from synthgen.sections import RunParams
-from synthgen.spec import SceneSpec
+from synthgen.spec import SceneSpec, field_bounds
 from synthgen.vocab import GAZE_ZONES, SPLITS, GazeZone, LightBand, Occluder
 
 # Identity-level attributes are drawn once per identity (a person keeps age, gender and skin tone
@@ -26,11 +26,7 @@ def allowed(name: str) -> tuple[float, float] | list[Any]:
         return list(typing.get_args(ann))
     if ann is bool:
         return [False, True]
-    lo, hi = float("-inf"), float("inf")
-    for m in field.metadata:
-        lo = float(getattr(m, "ge", lo) if getattr(m, "ge", None) is not None else lo)
-        hi = float(getattr(m, "le", hi) if getattr(m, "le", None) is not None else hi)
-    return (lo, hi)
+    return field_bounds(name)
 
 
 class PlanAttributes(BaseModel):

@@ -32,7 +32,7 @@ from synthgen.io import stable_hash
 from synthgen.ncap import forward_angles
 from synthgen.plan.config import PlanParams
 from synthgen.plan.sampling import HEAD_SHARE, Identity, id_values, lean_toward, plan_identities, sample_spec
-from synthgen.spec import CONDITION_DEFAULTS, SceneSpec
+from synthgen.spec import CONDITION_DEFAULTS, MOTION_RATES, SceneSpec, field_bounds
 from synthgen.vocab import EYE_STATE_OPENNESS, GAZE_ZONES
 
 _CLIP, _FRAME_SEED, _LEAN = 5, 6, 7
@@ -245,23 +245,18 @@ def behaviour(camera: str, seat: str, kss: int, frames: int, fps: float, rng: np
                     occluder, np.round(lean, 3), glances)
 
 
-# Timeline series and the SceneSpec rate field each one's derivative goes to.
-_RATES = (("head_yaw", "head_yaw_rate"), ("head_pitch", "head_pitch_rate"), ("head_roll", "head_roll_rate"),
-          ("gaze_yaw", "gaze_yaw_rate"), ("gaze_pitch", "gaze_pitch_rate"), ("openness", "eye_openness_rate"))
-
-
 def motion_rates(tl: Timeline, readout_ms: float) -> dict[str, list[float]]:
     """Per frame, the clip's readout and how fast head, gaze and lids move (central differences of
-    the timeline, one-sided at the ends; clipped to the spec's bounds). Empty under a global shutter,
-    so those clips keep their specs and ids. A saccade is a step between two frames in the timeline:
-    its rate is the step over the frames around it, which spreads it over the readout."""
+    the timeline, one-sided at the ends; clipped to the rate fields' bounds). Empty under a global
+    shutter, so those clips keep their specs and ids. A saccade is a step between two frames in the
+    timeline: its rate is the step over the frames around it, which spreads it over the readout."""
     if readout_ms <= 0 or len(tl.t) < 2:
         return {}
     out: dict[str, list[float]] = {"readout_ms": [float(readout_ms)] * len(tl.t)}
-    for series, rate in _RATES:
-        d = np.gradient(np.asarray(getattr(tl, series), float), tl.t)
-        bound = 50.0 if series == "openness" else 2000.0
-        out[rate] = [round(float(v), 3) for v in np.clip(d, -bound, bound)]
+    for name, rate in MOTION_RATES.items():
+        series = tl.openness if name == "eye_openness" else getattr(tl, name)
+        d = np.gradient(np.asarray(series, float), tl.t)
+        out[rate] = [round(float(v), 3) for v in np.clip(d, *field_bounds(rate))]
     return out
 
 
@@ -291,7 +286,7 @@ def plan_clip(clip: int, params: PlanParams, seed: int, identity: Identity) -> l
     common = base.model_dump(exclude={"sample_id", "index", "seed"})
     # A frame's readout and motion come from the clip (plan.sequence.readout_ms and the behaviour
     # model), never from the per-image condition draws.
-    common.update({k: CONDITION_DEFAULTS[k] for k in ("readout_ms", *(rate for _, rate in _RATES))})
+    common.update({k: CONDITION_DEFAULTS[k] for k in ("readout_ms", *MOTION_RATES.values())})
     out = []
     for f in range(sq.frames):
         values = dict(common)

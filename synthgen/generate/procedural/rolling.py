@@ -30,17 +30,8 @@ from synthgen.dsm import eye_aspect_ratio, visible_enough
 from synthgen.generate.procedural import model as fm
 from synthgen.geometry import head_rotation
 from synthgen.images import encode_png
-from synthgen.spec import SceneSpec
+from synthgen.spec import MOTION_RATES, SceneSpec, field_bounds
 
-# Each moving spec field, its rate field, and the spec's bounds (a sub-exposure never leaves them).
-MOTION: dict[str, tuple[str, float, float]] = {
-    "head_yaw": ("head_yaw_rate", -90.0, 90.0),
-    "head_pitch": ("head_pitch_rate", -60.0, 60.0),
-    "head_roll": ("head_roll_rate", -45.0, 45.0),
-    "gaze_yaw": ("gaze_yaw_rate", -90.0, 90.0),
-    "gaze_pitch": ("gaze_pitch_rate", -60.0, 60.0),
-    "eye_openness": ("eye_openness_rate", 0.0, 1.0),
-}
 # Sub-exposures: one per DEG_PER_SUB degrees (or 0.1 of lid travel) moved during the readout, at
 # least 3, at most MAX_SUBS. Why 1 degree: a head 0.6 m from a 256-px crop moves about 2 px per
 # degree of yaw, so neighbouring renders differ by about 2 px and the row blend between them stays
@@ -56,14 +47,14 @@ NECK_PIVOT = np.array([0.0, 0.10, 0.08])
 
 def is_rolling(spec: SceneSpec) -> bool:
     """True when the spec asks for a rolling readout and something moves during it."""
-    return spec.readout_ms > 0 and any(getattr(spec, rate) != 0 for rate, _, _ in MOTION.values())
+    return spec.readout_ms > 0 and any(getattr(spec, rate) != 0 for rate in MOTION_RATES.values())
 
 
 def sub_count(spec: SceneSpec) -> int:
     """How many instants the readout is rendered at (see DEG_PER_SUB)."""
     s = spec.readout_ms / 1000.0
     travel = max(abs(getattr(spec, rate)) * s / (LID_PER_SUB if field == "eye_openness" else DEG_PER_SUB)
-                 for field, (rate, _, _) in MOTION.items())
+                 for field, rate in MOTION_RATES.items())
     n = min(max(math.ceil(travel) + 1, 3), MAX_SUBS)
     return n + 1 - n % 2  # odd: the middle instant is the spec's own time
 
@@ -74,8 +65,8 @@ def sub_specs(spec: SceneSpec) -> list[SceneSpec]:
     out = []
     for tau in np.linspace(-0.5, 0.5, sub_count(spec)):
         dt = float(tau) * spec.readout_ms / 1000.0
-        moved = {f: float(np.clip(getattr(spec, f) + getattr(spec, rate) * dt, lo, hi))
-                 for f, (rate, lo, hi) in MOTION.items()}
+        moved = {f: float(np.clip(getattr(spec, f) + getattr(spec, rate) * dt, *field_bounds(f)))  # stay in bounds
+                 for f, rate in MOTION_RATES.items()}
         out.append(spec.model_copy(update={**moved, "readout_ms": 0.0}))
     return out
 
