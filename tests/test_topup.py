@@ -203,24 +203,26 @@ def test_jsd_figures_reach_report_plots_card_and_html(topped: tuple[Params, dict
 
 
 @pytest.mark.slow
-def test_a_new_seed_in_the_same_folder_replaces_the_old_topup(topped: tuple[Params, dict], tmp_path: Path) -> None:
-    """A copy of a topped-up data folder, run again with another seed: the old seed's top-up plan
-    and shards are replaced (they were refused with 'plan.parquet was made with other params'),
-    and every curated and top-up byte equals a fresh folder's run with that seed."""
+def test_a_new_seed_in_the_same_folder_replaces_the_old_topup(tmp_path: Path) -> None:
+    """A topped-up data folder run again with another seed: the old seed's top-up plan and shards
+    are replaced (they were refused with 'plan.parquet was made with other params'), and every
+    curated and top-up byte equals a fresh folder's run with that seed."""
     from synthgen import stages
 
-    p, _ = topped
-
-    def run(q: Params) -> None:
+    def run(data_dir: Path, seed: int) -> Params:
+        q = tiny_params(data_dir, n=24, shard_size=12, size=96,
+                        curate={"topup": {"enabled": True, "max_rounds": 1, "budget": 1.0, "min_specs": 2}})
+        q = q.model_copy(update={"seed": seed, "plan": q.plan.model_copy(update={"identities": 6})})
         stages.run_plan(q)
         stages.run_generate(q, progress=False)
         stages.run_label(q, progress=False)
         stages.run_curate(q, progress=False)
+        return q
 
-    reused = tmp_path / "reused"
-    shutil.copytree(p.data_dir, reused)
-    run(p.model_copy(update={"data_dir": reused, "seed": p.seed + 1}))
-    fresh = tmp_path / "fresh"
-    run(p.model_copy(update={"data_dir": fresh, "seed": p.seed + 1}))
+    reused, fresh = tmp_path / "reused", tmp_path / "fresh"
+    run(reused, 11)
+    assert any("topup" in k for k in _digests(reused)), "the first seed ran no top-up round: nothing to replace"
+    run(reused, 12)
+    run(fresh, 12)
     mine, theirs = _digests(reused), _digests(fresh)
     assert mine == theirs and any("topup" in k for k in mine)
