@@ -20,7 +20,7 @@ run: .venv/.installed
 	synthgen run
 
 test: .venv/.installed
-	python -m pytest -q -ra
+	python -m pytest -q -ra --durations=15
 
 # Lint gates (CI runs them before the tests): ruff (pyflakes, bugbear incl. zip(strict=), import
 # order, complexity, unused noqa) and mypy on synthgen/ with the config in pyproject.toml.
