@@ -19,7 +19,8 @@ BASE: dict[str, Any] = dict(sample_id="s", index=0, seed=3, identity=0, identity
 def _instants(spec: SceneSpec) -> list[tuple[np.ndarray, np.ndarray, dict[str, Any]]]:
     """Each sub-exposure drawn as the renderer draws it: linear canvas, finished image, labels."""
     out = []
-    for sub, shift in zip(rolling.sub_specs(spec), rolling.head_shifts(spec), strict=True):
+    subs = rolling.sub_specs(spec)
+    for sub, shift in zip(subs, rolling.head_shifts(spec, subs), strict=True):
         frame, labels, _ = _draw(sub, 256, 256, 2, 0.42, "pixel", shift)
         out.append((frame.develop()[0], frame.finish(), labels))
     return out
@@ -157,7 +158,7 @@ def test_a_head_turning_about_the_neck_shears_the_face_and_the_mesh_network_sees
     from synthgen.label.pipeline import build_labelers
 
     spec = SceneSpec(**BASE, head_yaw=10.0, readout_ms=30.0, head_yaw_rate=400.0)
-    shifts = rolling.head_shifts(spec)
+    shifts = rolling.head_shifts(spec, rolling.sub_specs(spec))
     assert np.allclose(shifts[len(shifts) // 2], 0)
     assert abs(shifts[0][0]) > 5 * max(abs(shifts[0][1]), 1e-4)  # a yaw turn moves the face sideways
     assert abs(shifts[0][0]) == pytest.approx(0.08 * np.radians(6.0), rel=0.1)

@@ -125,29 +125,47 @@ def _labels(sc: _SceneLike, spec: SceneSpec, shape: tuple[int, int], occ_z: np.n
     if lens_mask is not None and _lens_transmittance(spec.glasses, nir) <= oc.OPAQUE_TRANSMITTANCE:
         hidden |= inside & lens_mask.reshape(-1)[flat] & (lens_z < z)
     visible = inside & ~hidden
-    lm68 = fm.load_model().lm68
-    vis68 = visible[lm68]
-    mask_img = None
-    box: list[float] = []
+    mask = None
     if drawn is not None and drawn.any():
         m: np.ndarray = drawn.reshape(shape).astype(np.float32)
         if ss > 1:
             m = np.asarray(cv2.resize(m, (shape[1] // ss, shape[0] // ss), interpolation=cv2.INTER_AREA))
         mask = (m >= 0.5).astype(np.uint8) * 255
-        ys, xs = np.nonzero(mask)
-        if len(xs):
-            box = [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
-            mask_img = image_struct(encode_png(mask), f"{spec.sample_id}_occluder.png")
+    points = point_labels(visible, px)
+    return {
+        "req_landmarks_68_visible": points["req_landmarks_68_visible"],
+        "req_landmarks_478_visible": points["req_landmarks_478_visible"],
+        **occluder_labels(mask, spec.sample_id),
+        "req_eye_aperture_mm": aperture_mm(sc.local),
+        "req_ear": points["req_ear"],
+        "req_visible_enough": points["req_visible_enough"],
+        "req_illuminance_lux": BAND_LUX[spec.light_band],
+    }
+
+
+def point_labels(visible: np.ndarray, px: np.ndarray) -> dict[str, Any]:
+    """What follows from the 478 landmarks' pixels and visibility: the 68- and 478-point flags,
+    the EAR of the exact 68 points, and the visible-enough rule (a rolling readout re-derives
+    them from its composed points with this same function)."""
+    lm68 = fm.load_model().lm68
+    vis68 = visible[lm68]
     return {
         "req_landmarks_68_visible": vis68.tolist(),
         "req_landmarks_478_visible": visible.tolist(),
-        "req_occluder_box": box,
-        "req_occluder_mask": mask_img,
-        "req_eye_aperture_mm": aperture_mm(sc.local),
         "req_ear": [round(v, 4) for v in eye_aspect_ratio(px[lm68])],
         "req_visible_enough": visible_enough(vis68),
-        "req_illuminance_lux": BAND_LUX[spec.light_band],
     }
+
+
+def occluder_labels(mask: np.ndarray | None, sample_id: str) -> dict[str, Any]:
+    """Box and PNG of an occluder's visible pixels (``mask``: 255 = occluder, output resolution);
+    empty box and no PNG when nothing of it shows."""
+    if mask is not None:
+        ys, xs = np.nonzero(mask)
+        if len(xs):
+            return {"req_occluder_box": [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)],
+                    "req_occluder_mask": image_struct(encode_png(mask), f"{sample_id}_occluder.png")}
+    return {"req_occluder_box": [], "req_occluder_mask": None}
 
 
 def _light_band(canvas: np.ndarray, spec: SceneSpec, sc: _SceneLike, k: np.ndarray,

@@ -191,6 +191,19 @@ def _lower_lid_weight() -> np.ndarray:
     return w_all
 
 
+def landmark_labels(px: np.ndarray) -> dict[str, list[float]]:
+    """The point labels of 478 projected landmark pixels: both landmark sets, the pupils, and the
+    face box (the mesh's extent)."""
+    mesh = px[:N_MESH]
+    return {
+        "req_landmarks_68": px[load_model().lm68].ravel().astype(float).tolist(),
+        "req_landmarks_478": px.ravel().astype(float).tolist(),
+        "req_pupils": px[[R_PUPIL, L_PUPIL]].ravel().astype(float).tolist(),
+        "req_face_box": [float(mesh[:, 0].min()), float(mesh[:, 1].min()),
+                         float(mesh[:, 0].max()), float(mesh[:, 1].max())],
+    }
+
+
 def head_scale(age: float) -> float:
     """Head size against an adult's: children's heads are smaller (0.8 at birth, adult from 16)."""
     return 1.0 if age >= 16 else 0.8 + 0.2 * age / 16

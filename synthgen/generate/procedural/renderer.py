@@ -11,6 +11,7 @@ projections of the same geometry with the output camera matrix.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -45,6 +46,18 @@ from synthgen.geometry import gaze_vector, head_rotation
 from synthgen.spec import SceneSpec
 
 AMBIENT_RGB = 0.32  # <= 0.5: flat light costs detectors 16-19 points (prototype measurements)
+
+
+class _Hole(NamedTuple):
+    """Free samples inside a polygon: flat canvas indices, the box's corner and shape, and the
+    samples' rows and columns inside the box."""
+
+    flat: np.ndarray
+    x0: int
+    y0: int
+    shape: tuple[int, int]
+    ys: np.ndarray
+    xs: np.ndarray
 
 
 @dataclass
@@ -154,14 +167,8 @@ class Scene:
     def labels(self) -> tuple[dict[str, object], np.ndarray]:
         """The geometric ``req_*`` columns, and the 478 landmark pixel positions they came from."""
         px = project(self.verts, self.k)
-        mesh = px[: fm.N_MESH]
-        lm68 = px[fm.load_model().lm68]
-        box = [float(mesh[:, 0].min()), float(mesh[:, 1].min()), float(mesh[:, 0].max()), float(mesh[:, 1].max())]
         return {
-            "req_landmarks_68": lm68.ravel().astype(float).tolist(),
-            "req_landmarks_478": px.ravel().astype(float).tolist(),
-            "req_pupils": px[[fm.R_PUPIL, fm.L_PUPIL]].ravel().astype(float).tolist(),
-            "req_face_box": box,
+            **fm.landmark_labels(px),
             "req_gaze_vector": self.gaze_cam.astype(float).tolist(),
             "req_gaze_zone": cabin.gaze_zone(self.spec.camera, self.spec.seat, self.gaze_cam, self.eye),
             "req_camera_matrix": self.k.ravel().astype(float).tolist(),
@@ -359,42 +366,42 @@ class _Frame:
         showed through as pale skin-coloured wedges at both canthi and a crescent under a raised lid,
         so landmark networks placed the eye corners by the white of the eye, which moves with the
         gaze, instead of by the canthi, which do not."""
-        sc, k, shape, model = self.sc, self.k, self.shape, fm.load_model()
         ids = fm.R_EYE_UPPER + fm.R_EYE_LOWER[::-1][1:-1]
         if side:
+            model = fm.load_model()
             ids = [int(model.mirror[i]) for i in ids]
-        ip = project(sc.verts[ids], k)
+        hole = self.free_inside(ids)
+        if hole is not None:
+            tissue = self.grey(sclera * np.array([0.62, 0.36, 0.36], np.float32))
+            self.put(hole.flat, np.broadcast_to(tissue, (len(hole.flat), 3)).astype(np.float32))
+
+    def free_inside(self, ids: list[int]) -> _Hole | None:
+        """The still-free samples inside the polygon of mesh vertices ``ids`` (a hole in the face
+        mesh: the lid opening, the lips' opening); None when none is free."""
+        shape = self.shape
+        ip = project(self.sc.verts[ids], self.k)
         x0, y0 = np.floor(ip.min(0)).astype(int) - 1
         x1, y1 = np.ceil(ip.max(0)).astype(int) + 2
         x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, shape[1]), min(y1, shape[0])
         if x1 <= x0 or y1 <= y0:
-            return
+            return None
         hole = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillPoly(hole, [np.round((ip - [x0, y0]) * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
-        hy, hx = np.nonzero(hole.astype(bool) & self.free[y0:y1, x0:x1])
-        if len(hy):
-            tissue = self.grey(sclera * np.array([0.62, 0.36, 0.36], np.float32))
-            self.put((hy + y0) * shape[1] + hx + x0, np.broadcast_to(tissue, (len(hy), 3)).astype(np.float32))
+        ys, xs = np.nonzero(hole.astype(bool) & self.free[y0:y1, x0:x1])
+        if not len(ys):
+            return None
+        return _Hole((ys + y0) * shape[1] + xs + x0, int(x0), int(y0), (y1 - y0, x1 - x0), ys, xs)
 
     def draw_mouth(self) -> None:
         """Mouth cavity and teeth, seen through the inner lips' hole."""
-        sc, k, shape = self.sc, self.k, self.shape
-        inner = fm.LIP_INNER_UPPER + fm.LIP_INNER_LOWER[::-1][1:-1]
-        ip = project(sc.verts[inner], k)
-        x0, y0 = np.floor(ip.min(0)).astype(int) - 1
-        x1, y1 = np.ceil(ip.max(0)).astype(int) + 2
-        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, shape[1]), min(y1, shape[0])
-        if x1 <= x0 or y1 <= y0:
+        mouth = self.free_inside(fm.LIP_INNER_UPPER + fm.LIP_INNER_LOWER[::-1][1:-1])
+        if mouth is None:
             return
-        mouth = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        cv2.fillPoly(mouth, [np.round((ip - [x0, y0]) * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
-        my, mx = np.nonzero(mouth.astype(bool) & self.free[y0:y1, x0:x1])
-        if len(my):
-            tcol = _teeth(sc, k, x0, y0, mouth.shape)
-            cavity = self.grey(np.array([0.035, 0.008, 0.008]))
-            w = tcol[my, mx, 3:4]
-            col = tcol[my, mx, :3] * w + cavity * (1 - w)
-            self.put((my + y0) * shape[1] + mx + x0, self.grey(col) if self.nir else col)
+        tcol = _teeth(self.sc, self.k, mouth.x0, mouth.y0, mouth.shape)
+        cavity = self.grey(np.array([0.035, 0.008, 0.008]))
+        w = tcol[mouth.ys, mouth.xs, 3:4]
+        col = tcol[mouth.ys, mouth.xs, :3] * w + cavity * (1 - w)
+        self.put(mouth.flat, self.grey(col) if self.nir else col)
 
     def draw_head_and_body(self) -> None:
         """Skull with hair, ears, neck, long hair and torso (quadrics), front to back."""
@@ -513,8 +520,9 @@ def render_spec(spec: SceneSpec, width: int, height: int, supersample: int = 2,
     readout (``rolling``) the scene is drawn at a few instants and its rows composed in linear
     light, exposed once at the spec's own instant's exposure, with that instant's sensor noise."""
     if rolling.is_rolling(spec):
+        subs = rolling.sub_specs(spec)
         drawn = [_draw(s, width, height, supersample, face_fraction, shading, shift)
-                 for s, shift in zip(rolling.sub_specs(spec), rolling.head_shifts(spec), strict=True)]
+                 for s, shift in zip(subs, rolling.head_shifts(spec, subs), strict=True)]
         mid = drawn[len(drawn) // 2][0]
         developed = [frame.develop() for frame, _, _ in drawn]
         image = mid.encode(rolling.blend_rows([c for c, _ in developed]), developed[len(drawn) // 2][1])

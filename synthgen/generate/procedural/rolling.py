@@ -25,11 +25,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from synthgen.contract import image_struct
-from synthgen.dsm import eye_aspect_ratio, visible_enough
 from synthgen.generate.procedural import model as fm
+from synthgen.generate.procedural.conditions import occluder_labels, point_labels
+from synthgen.generate.procedural.model import landmark_labels
 from synthgen.geometry import head_rotation
-from synthgen.images import encode_png
 from synthgen.spec import MOTION_RATES, SceneSpec, field_bounds
 
 # Sub-exposures: one per DEG_PER_SUB degrees (or 0.1 of lid travel) moved during the readout, at
@@ -71,14 +70,14 @@ def sub_specs(spec: SceneSpec) -> list[SceneSpec]:
     return out
 
 
-def head_shifts(spec: SceneSpec) -> list[np.ndarray]:
-    """Per sub-exposure, how far (camera-frame metres) the head stands off its posed place. The
-    renderer turns a head about the mid-eye point, which a face-tracking crop makes right for one
-    instant; inside one readout the crop stays put while a real head turns about the neck, so its
-    face sweeps sideways: the pivot stays fixed, ``R_t n + eye_t = R_0 n + eye_0``."""
+def head_shifts(spec: SceneSpec, subs: list[SceneSpec]) -> list[np.ndarray]:
+    """Per sub-exposure (``sub_specs(spec)``), how far (camera-frame metres) the head stands off
+    its posed place. The renderer turns a head about the mid-eye point, which a face-tracking crop
+    makes right for one instant; inside one readout the crop stays put while a real head turns
+    about the neck, so its face sweeps sideways: the pivot stays fixed, ``R_t n + eye_t = R_0 n + eye_0``."""
     pivot = NECK_PIVOT * fm.head_scale(spec.age)
     r0 = head_rotation(spec.head_yaw, spec.head_pitch, spec.head_roll)
-    return [(r0 - head_rotation(s.head_yaw, s.head_pitch, s.head_roll)) @ pivot for s in sub_specs(spec)]
+    return [(r0 - head_rotation(s.head_yaw, s.head_pitch, s.head_roll)) @ pivot for s in subs]
 
 
 def row_position(height: int, k: int) -> np.ndarray:
@@ -87,17 +86,20 @@ def row_position(height: int, k: int) -> np.ndarray:
     return np.arange(height, dtype=np.float64) / max(height - 1, 1) * (k - 1)
 
 
+def _lerp(stack: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """``stack`` (K x N x ...) at a fractional index into its first axis for each of its N entries
+    (``u``, length N): ``a + w (b - a)``, so an entry whose two neighbours agree is that value exactly."""
+    k0 = np.minimum(np.floor(u).astype(int), stack.shape[0] - 2)
+    w = (u - k0).reshape((len(u),) + (1,) * (stack.ndim - 2))
+    idx = np.arange(len(u))
+    a, b = stack[k0, idx], stack[k0 + 1, idx]
+    return np.asarray(a + w.astype(stack.dtype) * (b - a), stack.dtype)
+
+
 def blend_rows(canvases: list[np.ndarray]) -> np.ndarray:
     """Each row linearly between the two sub-exposures that bracket its instant (linear light, so
-    the sensor integrates what it saw; a row whose two canvases agree is that canvas exactly)."""
-    h = canvases[0].shape[0]
-    u = row_position(h, len(canvases))
-    k0 = np.minimum(np.floor(u).astype(int), len(canvases) - 2)
-    w = (u - k0).astype(np.float32).reshape((h,) + (1,) * (canvases[0].ndim - 1))
-    stack = np.stack(canvases)
-    rows = np.arange(h)
-    a, b = stack[k0, rows], stack[k0 + 1, rows]
-    return np.asarray(a + w * (b - a), np.float32)
+    the sensor integrates what it saw)."""
+    return _lerp(np.stack(canvases).astype(np.float32), row_position(canvases[0].shape[0], len(canvases)))
 
 
 def point_instants(ys: np.ndarray, height: int) -> np.ndarray:
@@ -118,21 +120,15 @@ def point_instants(ys: np.ndarray, height: int) -> np.ndarray:
     return np.where(np.isnan(out), nearest, out)
 
 
-def _at(values: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """``values`` (K x P x D) linearly interpolated at fractional indices ``u`` (P)."""
-    k0 = np.minimum(np.floor(u).astype(int), values.shape[0] - 2)
-    w = (u - k0)[:, None]
-    idx = np.arange(values.shape[1])
-    return values[k0, idx] * (1 - w) + values[k0 + 1, idx] * w
-
-
-def _compose_mask(masks: list[np.ndarray | None], shape: tuple[int, int]) -> np.ndarray | None:
-    """Occluder mask rows from the sub-exposure nearest each row's instant."""
-    if all(m is None for m in masks):
+def _compose_mask(masks: list[np.ndarray | None]) -> np.ndarray | None:
+    """Occluder mask rows from the sub-exposure nearest each row's instant (None: no occluder shows
+    at any instant)."""
+    shown = [m for m in masks if m is not None]
+    if not shown:
         return None
-    full = [m if m is not None else np.zeros(shape, np.uint8) for m in masks]
-    nearest = np.rint(row_position(shape[0], len(full))).astype(int)
-    return np.stack(full)[nearest, np.arange(shape[0])]
+    full = np.stack([m if m is not None else np.zeros_like(shown[0]) for m in masks])
+    nearest = np.rint(row_position(full.shape[1], len(full))).astype(int)
+    return full[nearest, np.arange(full.shape[1])]
 
 
 def _decode_mask(struct: Any) -> np.ndarray | None:
@@ -148,29 +144,10 @@ def compose_labels(spec: SceneSpec, subs: list[dict[str, Any]], height: int) -> 
     k = len(subs)
     pts = np.stack([np.asarray(s["req_landmarks_478"], float).reshape(-1, 2) for s in subs])  # K x P x 2
     u = point_instants(pts[:, :, 1], height)
-    px = _at(pts, u)
-    labels = dict(subs[k // 2])
-    model = fm.load_model()
-    mesh = px[: fm.N_MESH]
-    lm68 = px[model.lm68]
-    labels["req_landmarks_478"] = px.ravel().tolist()
-    labels["req_landmarks_68"] = lm68.ravel().tolist()
-    labels["req_pupils"] = px[[fm.R_PUPIL, fm.L_PUPIL]].ravel().tolist()
-    labels["req_face_box"] = [float(mesh[:, 0].min()), float(mesh[:, 1].min()),
-                              float(mesh[:, 0].max()), float(mesh[:, 1].max())]
-    labels["req_ear"] = [round(v, 4) for v in eye_aspect_ratio(lm68)]
+    px = _lerp(pts, u)
     vis = np.stack([np.asarray(s["req_landmarks_478_visible"], bool) for s in subs])
-    vis478 = vis[np.rint(u).astype(int), np.arange(vis.shape[1])]
-    labels["req_landmarks_478_visible"] = vis478.tolist()
-    labels["req_landmarks_68_visible"] = vis478[model.lm68].tolist()
-    labels["req_visible_enough"] = visible_enough(vis478[model.lm68])
-    masks = [_decode_mask(s.get("req_occluder_mask")) for s in subs]
-    shape = next((m.shape for m in masks if m is not None), None)
-    labels["req_occluder_box"], labels["req_occluder_mask"] = [], None
-    if shape is not None:
-        mask = _compose_mask(masks, (int(shape[0]), int(shape[1])))
-        if mask is not None and mask.any():
-            ys, xs = np.nonzero(mask)
-            labels["req_occluder_box"] = [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
-            labels["req_occluder_mask"] = image_struct(encode_png(mask), f"{spec.sample_id}_occluder.png")
+    visible = vis[np.rint(u).astype(int), np.arange(vis.shape[1])]
+    mask = _compose_mask([_decode_mask(s.get("req_occluder_mask")) for s in subs])
+    labels = {**subs[k // 2], **landmark_labels(px), **point_labels(visible, px),
+              **occluder_labels(mask, spec.sample_id)}
     return labels, px
