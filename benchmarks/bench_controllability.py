@@ -108,6 +108,61 @@ def angle_figures(t: pa.Table, what: str, mask: np.ndarray | None = None) -> str
             f"bias={np.mean(meas[ok] - req[ok]):+5.1f} slope={slope:5.2f}")
 
 
+def pitch_probe(identities: int = 10) -> None:
+    """Where vertical gaze is lost between the renderer and the reader: per requested gaze pitch,
+    the vertical offsets (eye widths, right eye, from the exact eye corners' midpoint unless said)
+    of the exact pupil, of the iris found by the mesh and by the standalone iris network, of the
+    eye corners read by the mesh and by dlib, and of the iris from the mesh's own corners (what
+    ``iris_gaze`` measures) and of the fitted mean face's eye corners under the fitted head pose
+    (``vertical_reference: head_model``); then each one's slope per 10 degrees and its share of
+    the exact one."""
+    from synthgen.generate.procedural.backend import ProceduralGenerator
+    from synthgen.label.base import FaceContext
+    from synthgen.label.config import LabelParams
+    from synthgen.label.pipeline import build_labelers
+    from synthgen.spec import SceneSpec
+
+    labs = build_labelers(LabelParams(labelers=["mediapipe_detector", "mediapipe_mesh", "dlib", "head_pose",
+                                                "mediapipe_iris"]))
+    gen = ProceduralGenerator(256, 256)
+    from synthgen.label.head_pose import mean_shape_68
+
+    model_mid = (mean_shape_68()[36] + mean_shape_68()[39]) / 2
+    names = ("exact pupil", "iris by mesh", "iris by iris network", "corners by mesh", "corners by dlib",
+             "iris from the mesh's corners", "fitted mean face's corners")
+    pitches, rows = [], []
+    for ident in range(11, 11 + identities):
+        for pitch in (-30.0, -20.0, -10.0, 0.0, 10.0, 20.0):
+            r = gen.render(SceneSpec(sample_id="p", index=0, seed=3, identity=0, identity_seed=ident, age=35.0,
+                                     gender="female" if ident % 2 else "male", skin_tone=1 + ident % 5,
+                                     gaze_pitch=pitch))
+            ctx = FaceContext(r.image, row={"req_camera": "rearview_mirror", "req_seat": "driver"})
+            for lab in labs:
+                lab.label(ctx)
+            exact = np.asarray(r.labels["req_landmarks_478"]).reshape(-1, 2)
+            mesh, iris = ctx.extras.get("mesh_xy"), ctx.extras.get("iris_xy", {})
+            lm68 = ctx.extras.get("lm68")
+            if mesh is None or lm68 is None or "right" not in iris:
+                continue
+            lm68 = np.asarray(lm68).reshape(68, 2)
+            mid = (exact[33] + exact[133]) / 2
+            width = float(np.linalg.norm(exact[33] - exact[133]))
+            pupils = np.asarray(r.labels["req_pupils"]).reshape(2, 2)
+            pupil = min(pupils, key=lambda q: float(np.linalg.norm(q - mid)))
+            mesh_mid = (mesh[33] + mesh[133]) / 2
+            q = ctx.extras["camera_k"] @ (ctx.extras["head_rot"] @ model_mid + ctx.extras["head_t"])
+            values = (pupil[1] - mid[1], mesh[468][1] - mid[1], iris["right"][1] - mid[1], mesh_mid[1] - mid[1],
+                      (lm68[36][1] + lm68[39][1]) / 2 - mid[1], mesh[468][1] - mesh_mid[1], q[1] / q[2] - mid[1])
+            pitches.append(pitch)
+            rows.append([v / width for v in values])
+    x, y = np.asarray(pitches), np.asarray(rows)
+    print(f"pitch probe: {len(x)} renders ({identities} identities x 6 pitches, rear-view mirror camera), "
+          f"vertical offsets in eye widths")
+    slopes = [float(np.polyfit(x, y[:, j], 1)[0]) * 10 for j in range(len(names))]
+    for j, name in enumerate(names):
+        print(line("probe", f"{name}: slope per 10 deg", f"{slopes[j]:+.4f} ({slopes[j] / slopes[0]:.2f} of exact)"))
+
+
 def real_gaze_pitch(stack: list[str], reference: str, workers: int) -> str:
     """Gaze pitch read on the real demo faces (portraits, most looking near the camera; no gaze
     labels exist for them): the median says where a reader puts real eyes, the spread how much
@@ -287,7 +342,12 @@ def main() -> None:
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--tune-only", action="store_true", help="only the labellers the renderer is tuned against")
     g.add_argument("--heldout", action="store_true", help="only the held-out readers (plus the detector/landmarks they align with)")
+    g.add_argument("--pitch-probe", action="store_true", help="only where gaze pitch is lost: 10 identities x gaze "
+                   "pitch -30..+20, vertical slopes of the exact and the read iris and eye corners")
     args = ap.parse_args()
+    if args.pitch_probe:
+        pitch_probe()
+        return
     from synthgen.generate.procedural.backend import VERSION as GENERATOR_VERSION
     from synthgen.label.config import LabelParams
     from synthgen.label.pipeline import label_rows
