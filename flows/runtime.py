@@ -18,6 +18,10 @@ DEFAULTS = {
     "DVC_NO_ANALYTICS": "1",
     # synthgen's own loggers (stage summaries, rejects by reason) appear in the flow run's logs
     "PREFECT_LOGGING_EXTRA_LOGGERS": "synthgen",
+    # ... and the same stage code logs outside any flow run too (the CLI's stage commands, a stage
+    # called after a flow in one process): there the records go to stderr only, without a warning
+    # per record that they could not be sent to the API.
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
 }
 
 

@@ -18,6 +18,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
 
@@ -115,6 +116,30 @@ def offline_workers(client: Any, pools: set[str | None]) -> set[str]:
     return names
 
 
+# A run stays Pending for the moment between a worker claiming it and giving it its name label;
+# a worker killed inside that moment leaves it Pending with no worker to report it, for ever.
+ORPHAN_PENDING_S = 60.0
+
+
+def why_dead(fr: Any, offline: set[str], now: datetime | None = None,
+             orphan_after_s: float = ORPHAN_PENDING_S) -> str | None:
+    """Why the shard run ``fr`` (a non-final FlowRun) will never report again, or None while it may.
+
+    Two cases reach no heartbeat-based rule: its worker went offline (the foreman's verdict),
+    including a run still Pending on it; or it was claimed (Pending) by a worker that died before it
+    wrote its name on the run, so the run names no worker and has never run to send a heartbeat."""
+    if fr.state is None or fr.state.is_final():
+        return None
+    worker = (fr.labels or {}).get("prefect.worker.name")
+    if worker in offline:
+        return f"worker {worker} went offline"
+    if worker is None and fr.state.is_pending():
+        age = ((now or datetime.now(timezone.utc)) - fr.state.timestamp).total_seconds()
+        if age > orphan_after_s:
+            return f"pending for {age:.0f} s with no worker: the worker that claimed it died"
+    return None
+
+
 def run_shard_deployments(
     deployment: str, shard_groups: list[list[int]], parameters: dict[str, Any],
     done: Callable[[int], bool], retries: int = 2, poll_s: float = 1.0,
@@ -123,8 +148,8 @@ def run_shard_deployments(
 
     A run that crashed is re-submitted, up to ``retries`` times, for its shards that are not
     ``done``. A run crashes when its worker dies: the worker goes offline (no worker heartbeat;
-    this function then marks its unfinished runs Crashed, Pending ones included) or the run's own
-    heartbeats stop (the automation of ``flows.deploy``). So a shard
+    this function then marks its unfinished runs Crashed, Pending ones included, see ``why_dead``)
+    or the run's own heartbeats stop (the automation of ``flows.deploy``). So a shard
     finished before the crash is never redone, and one cut off mid-way runs again on whichever
     worker is free. Returns ``{"failed": {shard: error}, "ran_on": {shard: worker}}``."""
     from prefect import get_client
@@ -149,12 +174,8 @@ def run_shard_deployments(
             current = {r: client.read_flow_run(r) for r in pending}
             offline = offline_workers(client, {fr.work_pool_name for fr in current.values()})
             for run_id, fr in current.items():
-                worker_name = (fr.labels or {}).get("prefect.worker.name")
-                if fr.state is not None and not fr.state.is_final() and worker_name in offline:
-                    # Its worker stopped sending heartbeats (Prefect's foreman marked it offline):
-                    # the run will never report again, including one still Pending on it.
-                    client.set_flow_run_state(run_id, Crashed(message=f"worker {worker_name} went offline"),
-                                              force=True)
+                if (dead := why_dead(fr, offline)) is not None:
+                    client.set_flow_run_state(run_id, Crashed(message=dead), force=True)
                     fr = client.read_flow_run(run_id)
                 if fr.state is None or not fr.state.is_final():
                     continue

@@ -24,6 +24,18 @@ def _shard_runs(client) -> list:  # type: ignore[no-untyped-def]
     return client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=["synthgen-shards"])))
 
 
+def _stuck(client, parent_id, logs: Path) -> str:  # type: ignore[no-untyped-def]
+    """What a run that never finished was waiting on: every shard run's state and worker, and the
+    tail of each worker's log."""
+    lines = [f"the generate run did not finish: {client.read_flow_run(parent_id).state!r}"]
+    for r in _shard_runs(client):
+        lines.append(f"  {r.name} shards={r.parameters.get('shards')} {r.state.type.value} "
+                     f"since {r.state.timestamp} on {(r.labels or {}).get('prefect.worker.name')}: {r.state.message}")
+    for log in sorted(logs.glob("w*.log")):
+        lines += [f"--- {log.name}", *log.read_text(errors="replace").splitlines()[-15:]]
+    return "\n".join(lines)
+
+
 def test_pool_of_two_workers_survives_kill9_of_one(tmp_path: Path) -> None:
     from prefect import get_client
     from prefect.deployments import run_deployment
@@ -64,7 +76,7 @@ def test_pool_of_two_workers_survives_kill9_of_one(tmp_path: Path) -> None:
                     time.sleep(0.3)
                 assert victim is not None, "never saw a worker in the middle of a shard after finishing one"
                 while not (state := client.read_flow_run(parent.id).state).is_final():
-                    assert time.time() < deadline + 300, "the generate run did not finish"
+                    assert time.time() < deadline + 300, _stuck(client, parent.id, tmp_path)
                     time.sleep(1)
                 assert state.is_completed(), state
                 runs = _shard_runs(client)
