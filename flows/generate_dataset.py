@@ -99,12 +99,9 @@ def prepare_label_task(params: Params) -> None:
 @task(retries=1)
 def curate_task(params: Params, skip_shards: list[int] | None = None) -> str:
     from synthgen.stages import run_curate
-    from synthgen.tracking import export_metrics
 
     # the flow ran the top-up rounds as tasks before (topup_rounds)
-    out = str(run_curate(params, progress=False, topup=False, skip_shards=skip_shards or []).out_dir)
-    export_metrics(params, "curate")
-    return out
+    return str(run_curate(params, progress=False, topup=False, skip_shards=skip_shards or []).out_dir)
 
 
 @task(retries=1, task_run_name="topup-round-{round_}")
@@ -149,11 +146,8 @@ def publish_task(params: Params, failed_shards: dict[int, str] | None = None) ->
 @task(retries=1)
 def analyze_task(params: Params) -> str:
     from synthgen.stages import run_analyze
-    from synthgen.tracking import export_metrics
 
-    r = run_analyze(params, progress=False)
-    export_metrics(params, "analyze")
-    return str(r.files["report"])
+    return str(run_analyze(params, progress=False).files["report"])
 
 
 def check_record(params: Params, params_path: str, overrides: list[str], save_params: bool,
@@ -182,9 +176,14 @@ def check_record(params: Params, params_path: str, overrides: list[str], save_pa
 @task
 def record_task(params: Params, published: dict[str, Any], params_path: str, stages: list[str],
                 overrides: list[str] | None = None, save_params: bool = False) -> dict[str, Any]:
-    """DVC-commit the stages this run produced (and optionally git-commit/tag), then announce it."""
+    """DVC-commit the stages this run produced (and optionally git-commit/tag), then announce it.
+
+    The headline metrics (``metrics/``, DVC outputs of curate, analyze and train) are written here,
+    with the record, and only when it is made: a run that dvc.lock does not record (other params
+    without ``save_params``, a data_dir outside the project) must not replace the recorded ones."""
     from prefect.events import emit_event
 
+    from synthgen.tracking import export_metrics
     from synthgen.versioning import dvc_root, record_version
 
     refused = check_record(params, params_path, overrides or [], save_params, dvc_root())
@@ -193,6 +192,9 @@ def record_task(params: Params, published: dict[str, Any], params_path: str, sta
         recorded: dict[str, Any] = {"dvc_committed": [], "git_commit": None, "git_tag": None,
                                     "not_recorded": refused}
     else:
+        for stage in ("curate", "analyze", "train"):
+            if stage in stages:
+                export_metrics(params, stage)
         recorded = record_version(params, published["version"], stages)
     emit_event(
         event=PUBLISHED_EVENT,
@@ -291,10 +293,7 @@ def generate_dataset_flow(
                             "shard(s), listed in its manifest and card: "
                             + "; ".join(f"shard {s:05d}: {e}" for s, e in sorted(failed.items())))
     if train:
-        from synthgen.tracking import export_metrics
-
         summary["train"] = train_task(params)
-        export_metrics(params, "train")
         stages = stages + ["train"]
     if record:
         summary["recorded"] = record_task(params, published, params_path, stages, list(overrides or []),

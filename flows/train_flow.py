@@ -83,12 +83,12 @@ def record_train(params: Params, project_dir: str | None) -> dict[str, Any]:
     root = dvc_root(None if _blank(project_dir) else Path(str(project_dir)))
     if root is None or not params.record.dvc_commit:
         return {"dvc_committed": []}
-    export_metrics(params, "train", root / "metrics")
     drift = params_drift(params, root)
-    if drift:
+    if drift:  # nor its metrics: the project's metrics/ must describe what its dvc.lock records
         reason = "params differ from params.yaml: " + "; ".join(drift[:3])
         get_run_logger().warning("training not recorded with DVC: %s", reason)
         return {"dvc_committed": [], "not_recorded": reason}
+    export_metrics(params, "train", root)
     record = params.record.model_copy(update={"git_commit": False, "git_tag": False})
     return record_version(params.model_copy(update={"record": record}), params.dataset.version, ["train"], root)
 

@@ -103,23 +103,38 @@ def _loss_png(epoch_log: Path) -> bytes | None:
     return buf.getvalue()
 
 
-def export_metrics(params: Params, stage: str, metrics_dir: Path | None = None) -> list[Path]:
-    """Write the stage's headline metrics (and plot images) into ``metrics/`` for DVC and git.
-    Called by the CLI after curate, analyze and train (what ``dvc repro`` runs) and by the flows.
+def _not_the_projects(params: Params, layout: Layout, root: Path | None) -> str | None:
+    """Why this run's metrics are not the DVC project's record (None when they are)."""
+    if root is None:
+        return "not inside a DVC project"
+    if not layout.data_dir.resolve().is_relative_to(root.resolve()):
+        return f"data_dir {layout.data_dir} is outside the DVC project {root}"
+    if (root / "params.yaml").is_file() and (drift := params_drift(params, root)):
+        return f"params differ from {root / 'params.yaml'} ({drift[0]})"
+    return None
 
-    Without ``metrics_dir`` they go to ``metrics/`` of the DVC project the working folder is in
-    (the folder dvc.yaml's ``metrics:`` paths are relative to), whichever subfolder the command
-    runs from; outside a DVC project nothing is written (the full reports are under data/): a
-    stray ``metrics/`` in whatever folder a command ran from would be a record of nothing."""
+
+def export_metrics(params: Params, stage: str, root: Path | None = None) -> list[Path]:
+    """Write the stage's headline metrics (and plot images) into ``<root>/metrics/`` for DVC and
+    git. Called by the CLI after curate, analyze and train (what ``dvc repro`` runs) and by the flows.
+
+    ``root`` is the DVC project (default: the one the working folder is in, whichever subfolder
+    the command runs from: dvc.yaml's ``metrics:`` paths are relative to it). Nothing is written,
+    and the reason logged, when these numbers would not be the project's record of what its
+    dvc.lock holds (the full reports stay under data/ either way):
+
+    * outside a DVC project: a stray ``metrics/`` wherever a command ran would record nothing;
+    * ``data_dir`` outside the project (``--set data_dir=/tmp/x`` from the project folder): the
+      numbers describe data the project does not track;
+    * params that differ from the project's params.yaml (``--set plan.n=4`` without
+      ``--save-params``): dvc.lock is not updated for such a run, so its metrics must not be."""
     layout = Layout.from_params(params)
-    if metrics_dir is None:
-        root = dvc_root()
-        if root is None:
-            logger.info("not inside a DVC project: %s headline metrics not exported (reports under %s)",
-                        stage, layout.reports_dir)
-            return []
-        metrics_dir = root / METRICS_DIR
-    out = metrics_dir
+    root = root or dvc_root()
+    why_not = _not_the_projects(params, layout, root)
+    if why_not or root is None:
+        logger.info("%s: %s headline metrics not exported (reports under %s)", why_not, stage, layout.reports_dir)
+        return []
+    out = root / METRICS_DIR
     written: list[Path] = []
     if stage == "curate":
         written.append(write_json_atomic(out / "curate.json",

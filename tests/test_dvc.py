@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -117,6 +118,23 @@ def _flow_project(tmp_path: Path) -> Path:
     return proj
 
 
+@pytest.fixture(scope="module")
+def main_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One finished main job (`synthgen run` on the tiny project): tests that start from it get
+    their own copy (``_copy``), so the job runs once per module instead of once per test."""
+    proj = _flow_project(tmp_path_factory.mktemp("main_job"))
+    r = _cli(proj, "run")
+    assert r.returncode == 0, r.stdout + r.stderr
+    return proj
+
+
+def _copy(proj: Path, tmp_path: Path) -> Path:
+    """A copy of a project (git, DVC cache and outputs, timestamps kept) to change freely."""
+    dst = tmp_path / "proj"
+    shutil.copytree(proj, dst, symlinks=True)
+    return dst
+
+
 def _cli(proj: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
@@ -142,6 +160,7 @@ def test_run_with_overrides_records_only_the_params_it_used(tmp_path: Path) -> N
     assert r.returncode == 0, r.stdout + r.stderr
     assert "not recorded in dvc.lock" in r.stderr and "plan.n: used 4, params.yaml 8" in r.stderr
     assert not (proj / "dvc.lock").exists()
+    assert not (proj / "metrics").exists()  # nor metrics: they would disagree with the record
     assert _published_rows(proj) == 4
 
     r = _cli(proj, "run", "--set", "plan.n=4", "--no-analyze", "--no-train", "--save-params")
@@ -156,14 +175,13 @@ def test_run_with_overrides_records_only_the_params_it_used(tmp_path: Path) -> N
     status = _run([sys.executable, "-m", "dvc", "status", *stages], proj)
     assert "up to date" in status and "changed" not in status, status
     assert _published_rows(proj) == 4
+    assert json.loads((proj / "metrics" / "curate.json").read_text())["rows"] == 4
 
 
-def test_main_job_leaves_dvc_clean_with_metrics_and_plots_in_git(tmp_path: Path) -> None:
+def test_main_job_leaves_dvc_clean_with_metrics_and_plots_in_git(main_job: Path, tmp_path: Path) -> None:
     """The main job (analysis and training included) leaves `dvc status` clean; the DVC metrics
     are small files in git that `dvc metrics show` reads, and `dvc plots show` needs no network."""
-    proj = _flow_project(tmp_path)
-    r = _cli(proj, "run")
-    assert r.returncode == 0, r.stdout + r.stderr
+    proj = _copy(main_job, tmp_path)
     status = _run([sys.executable, "-m", "dvc", "status"], proj)
     assert "Data and pipelines are up to date" in status, status
 
@@ -249,13 +267,11 @@ def test_event_triggered_training_is_recorded(tmp_path: Path) -> None:
     _run([sys.executable, "-m", "dvc", "checkout", "train"], proj)  # (analyze never ran here)
 
 
-def test_training_grid_runs_as_queued_dvc_experiments(tmp_path: Path) -> None:
+def test_training_grid_runs_as_queued_dvc_experiments(main_job: Path, tmp_path: Path) -> None:
     """docs/training.md's grid: after the main job (its dvc.lock committed), queued `dvc exp run`
     cells with `-S` overrides train from the cached dataset in DVC's temporary copies, and
     `dvc exp show` lists each cell with its params and its own training metrics."""
-    proj = _flow_project(tmp_path)
-    r = _cli(proj, "run")
-    assert r.returncode == 0, r.stdout + r.stderr
+    proj = _copy(main_job, tmp_path)
     _run(["git", "add", "-A"], proj)
     _run(["git", "commit", "-qm", "main job"], proj)
     dvc = [sys.executable, "-m", "dvc"]
@@ -280,7 +296,8 @@ def test_training_grid_runs_as_queued_dvc_experiments(tmp_path: Path) -> None:
 
 def test_headline_metrics_go_to_the_dvc_project_or_nowhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run from a subfolder of a DVC project, the metrics land in the project's metrics/ (where
-    dvc.yaml says they are); outside any project no stray metrics/ folder is written."""
+    dvc.yaml says they are); outside any project no stray metrics/ folder is written, and a run
+    whose data_dir lies outside the project leaves the project's committed metrics alone."""
     from synthgen.config import Params
     from synthgen.tracking import export_metrics
 
@@ -295,7 +312,31 @@ def test_headline_metrics_go_to_the_dvc_project_or_nowhere(tmp_path: Path, monke
     (proj / "sub").mkdir(parents=True)
     _run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], proj)
     monkeypatch.chdir(proj / "sub")
-    written = export_metrics(params, "curate")
+    assert export_metrics(params, "curate") == []  # data_dir (tmp_path/data) is not the project's
+    assert not (proj / "metrics").exists()
+    inside = params.model_copy(update={"data_dir": proj / "data"})
+    written = export_metrics(inside, "curate")
     assert written == [proj / "metrics" / "curate.json"]
     assert json.loads(written[0].read_text()) == {}  # no controllability report yet: no numbers
     assert not (proj / "sub" / "metrics").exists()
+    # a relative data_dir is the working folder's: inside the project from its subfolder
+    relative = params.model_copy(update={"data_dir": Path("data")})
+    assert export_metrics(relative, "curate") == [proj / "metrics" / "curate.json"]
+
+
+def test_training_with_other_params_leaves_the_projects_metrics_alone(tmp_path: Path) -> None:
+    """A triggered training whose params differ from params.yaml is not recorded with DVC, and its
+    numbers must not land in the project's metrics/ either (they would describe a model dvc.lock
+    knows nothing of)."""
+    from flows.train_flow import record_train
+    from synthgen.config import load_params
+
+    proj = _flow_project(tmp_path)
+    params = load_params(proj / "params.yaml").model_copy(update={"data_dir": proj / "data"})
+    drifted = params.model_copy(update={"train": params.train.model_copy(update={"epochs": 7})})
+    from prefect.logging import disable_run_logger
+
+    with disable_run_logger():  # Prefect's documented way to call a task's function outside a run
+        out = record_train.fn(drifted, str(proj))
+    assert "epochs" in out["not_recorded"] and out["dvc_committed"] == []
+    assert not (proj / "metrics").exists()
