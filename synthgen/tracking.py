@@ -167,10 +167,10 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): tree}
 
 
-def _comparable(params: Params, root: Path) -> dict[str, Any]:
-    """The DVC-tracked params, with the data folder made absolute and the dataset version
-    resolved (a run pinned to version v and params.yaml's `auto` that hashes to v agree)."""
-    data_dir = params.data_dir if params.data_dir.is_absolute() else root / params.data_dir
+def _comparable(params: Params, base: Path) -> dict[str, Any]:
+    """The DVC-tracked params, with the data folder made absolute against ``base`` and the dataset
+    version resolved (a run pinned to version v and params.yaml's `auto` that hashes to v agree)."""
+    data_dir = params.data_dir if params.data_dir.is_absolute() else base / params.data_dir
     tree = params.model_dump(mode="json", include=set(TRACKED))
     tree["data_dir"] = str(data_dir.resolve())
     tree["dataset"]["version"] = dataset_version(params)
@@ -179,12 +179,17 @@ def _comparable(params: Params, root: Path) -> dict[str, Any]:
 
 def params_drift(params: Params, root: Path) -> list[str]:
     """``key: used X, params.yaml Y`` for each DVC-tracked parameter where the run differs from
-    ``<root>/params.yaml`` (empty list = dvc.lock would record what the run really used)."""
+    ``<root>/params.yaml`` (empty list = dvc.lock would record what the run really used).
+
+    A relative ``data_dir`` is where it really went for each side: the run's under the working
+    folder (where the stages wrote it), params.yaml's under the project root (where DVC runs the
+    stages and looks for their outputs). A run from a subfolder thus wrote ``sub/data``, and
+    recording it would have committed the root's ``data/`` as this version."""
     try:
         recorded = load_params(root / "params.yaml")
     except ConfigError as err:
         return [f"params.yaml cannot be read ({err.what})"]
-    used, dvc = _comparable(params, root), _comparable(recorded, root)
+    used, dvc = _comparable(params, Path.cwd()), _comparable(recorded, root)
     keys = sorted(set(used) | set(dvc))
     return [f"{k}: used {used.get(k)!r}, params.yaml {dvc.get(k)!r}" for k in keys if used.get(k) != dvc.get(k)]
 

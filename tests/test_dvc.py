@@ -340,3 +340,22 @@ def test_training_with_other_params_leaves_the_projects_metrics_alone(tmp_path: 
         out = record_train.fn(drifted, str(proj))
     assert "epochs" in out["not_recorded"] and out["dvc_committed"] == []
     assert not (proj / "metrics").exists()
+
+
+def test_a_run_from_a_subfolder_is_not_the_projects_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """params.yaml's relative data_dir means <project>/data to DVC, but a run started in a subfolder
+    (`cd notebooks && synthgen run -p ../params.yaml`) writes ./data there: recording that run would
+    commit the root's data/ (stale, or missing) as its version, so it counts as drift."""
+    from synthgen.config import load_params
+    from synthgen.tracking import params_drift
+
+    proj = _flow_project(tmp_path)
+    (proj / "notebooks").mkdir()
+    params = load_params(proj / "params.yaml")
+    monkeypatch.chdir(proj)
+    assert params_drift(params, proj) == []
+    monkeypatch.chdir(proj / "notebooks")
+    drift = params_drift(params, proj)
+    assert len(drift) == 1 and drift[0].startswith("data_dir:") and "notebooks" in drift[0], drift
+    # an absolute data_dir that names the project's own folder is the same place from anywhere
+    assert params_drift(params.model_copy(update={"data_dir": proj / "data"}), proj) == []
