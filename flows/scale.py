@@ -143,6 +143,7 @@ def why_dead(fr: Any, offline: set[str], now: datetime | None = None,
 def run_shard_deployments(
     deployment: str, shard_groups: list[list[int]], parameters: dict[str, Any],
     done: Callable[[int], bool], retries: int = 2, poll_s: float = 1.0,
+    orphan_after_s: float = ORPHAN_PENDING_S,
 ) -> dict[str, Any]:
     """One flow run of ``deployment`` per shard group; wait until all are final.
 
@@ -174,7 +175,7 @@ def run_shard_deployments(
             current = {r: client.read_flow_run(r) for r in pending}
             offline = offline_workers(client, {fr.work_pool_name for fr in current.values()})
             for run_id, fr in current.items():
-                if (dead := why_dead(fr, offline)) is not None:
+                if (dead := why_dead(fr, offline, orphan_after_s=orphan_after_s)) is not None:
                     client.set_flow_run_state(run_id, Crashed(message=dead), force=True)
                     fr = client.read_flow_run(run_id)
                 if fr.state is None or not fr.state.is_final():

@@ -176,3 +176,48 @@ def test_server_restart_mid_run_then_rerun_completes_without_duplicates(tmp_path
     rows = published_rows(version_dir)
     assert rows.height == 24 and rows["sample_id"].n_unique() == 24
     assert all(p.stat().st_mtime_ns == m for p, m in done.items())  # nothing finished was redone
+
+
+def test_a_run_orphaned_in_pending_is_crashed_and_resubmitted(api: str, tmp_path: Path) -> None:
+    """On the real server: a shard run that a worker claimed (Pending) and never named itself on,
+    as when the worker is killed between the two calls, is crashed by the dispatcher and its shard
+    re-submitted; when the re-submitted run is orphaned too, the shard is reported failed with
+    why, and the dispatcher returns instead of waiting for ever. No worker runs here: the test
+    plays the dying worker's part by proposing Pending itself."""
+    import contextvars
+    import threading
+
+    from prefect import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+    from prefect.states import Pending
+
+    from flows.scale import run_shard_deployments
+
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name="orphans", type="process"))
+        flow_id = client.create_flow_from_name("orphan-shards")
+        client.create_deployment(flow_id=flow_id, name="shards", work_pool_name="orphans",
+                                 entrypoint="flows/generate_dataset.py:shard_flow")
+    result: dict[str, object] = {}
+    # Prefect's settings (this server's URL) live in a context variable: the thread gets a copy.
+    dispatcher = threading.Thread(target=contextvars.copy_context().run, args=(lambda: result.update(
+        run_shard_deployments("orphan-shards/shards", [[7]], {}, done=lambda s: False, retries=1, poll_s=0.2,
+                              orphan_after_s=1.0)),), daemon=True)
+    dispatcher.start()
+    claimed: set[object] = set()
+    with get_client(sync_client=True) as client:
+        deadline = time.time() + 60
+        while dispatcher.is_alive() and time.time() < deadline:
+            runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=["synthgen-shards"])))
+            for run in runs:
+                if run.id not in claimed and run.state.is_scheduled():
+                    client.set_flow_run_state(run.id, Pending(), force=True)  # claimed, then the worker died
+                    claimed.add(run.id)
+            time.sleep(0.2)
+        dispatcher.join(timeout=5)
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=["synthgen-shards"])))
+    assert not dispatcher.is_alive(), "the dispatcher kept waiting on an orphaned run"
+    assert len(claimed) == 2 and len(runs) == 2  # the first try and one re-submission
+    assert all(r.state.is_crashed() and "no worker" in (r.state.message or "") for r in runs)
+    assert list(result["failed"]) == [7] and "no worker" in result["failed"][7]  # type: ignore[index]
