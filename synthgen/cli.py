@@ -188,7 +188,7 @@ def train(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None, quiet: Q
 def run(
     params: ParamsOpt = Path("params.yaml"),
     set_: SetOpt = None,
-    record: Annotated[bool, typer.Option(help="record the version with DVC when done")] = True,
+    record: Annotated[bool, typer.Option(help="record the version with DVC when done (dvc.lock, and the headline metrics in metrics/)")] = True,
     analyze: Annotated[bool, typer.Option(help="analyse the shift against real data")] = True,
     train: Annotated[bool, typer.Option(help="train the downstream model in this run (--no-train leaves "
                                            "`train` pending in `dvc status`)")] = True,
