@@ -10,7 +10,8 @@ Sections (``--only`` picks some):
 - ``clips``: N clips rendered and labelled frame by frame; a plain EAR blink detector (EAR below half
   the clip's open EAR) against the planned blinks (onset and duration within one frame), and glances
   recomputed from the measured gaze zone per frame against the planned ones;
-- ``ear_curve`` (not in the default set): for 12 frontal identities, the exact EAR and the EAR read
+- ``ear_curve`` (not in the default set): for ``--idents`` frontal identities (12), rendered with
+  ``--shading`` (pixel, the default, or sample), the exact EAR and the EAR read
   by the MediaPipe mesh (tuned with) and dlib's 68 points (held out), as a fraction of the open
   eye's while the lids close, with each reader's mean error against the exact ratio;
 - ``lean`` (not in the default set): a coverage plan with lean and owl glances (one age band, two
@@ -376,9 +377,10 @@ def _reader_ears(labs: Any, image: np.ndarray, spec: SceneSpec) -> tuple[float, 
     return mesh, dlib68
 
 
-def ear_curve(idents: int) -> dict[str, Any]:
+def ear_curve(idents: int, shading: str = "pixel") -> dict[str, Any]:
     """EAR as a fraction of the open eye's while the lids close (frontal, gaze ahead), read by the
-    MediaPipe mesh (the reader the lid rendering was tuned with) and by dlib's 68 points (held out)."""
+    MediaPipe mesh (the reader the lid rendering was tuned with) and by dlib's 68 points (held out).
+    ``shading``: the renderer's ``generate.procedural.shading`` (per output pixel or per sample)."""
     labs = _labelers(["mediapipe_detector", "mediapipe_mesh", "dlib"])
     opens = (1.0, 0.6, 0.4, 0.2, 0.0)
     curves: dict[str, list[np.ndarray]] = {"exact": [], "mesh": [], "dlib68": []}
@@ -386,14 +388,15 @@ def ear_curve(idents: int) -> dict[str, Any]:
         rows: list[tuple[float, float, float]] = []
         for o in opens:
             spec = _spec(60_000 + i, eye_openness=o, head_yaw=0.0, gaze_yaw=0.0, gaze_pitch=0.0)
-            r = render_spec(spec, SIZE, SIZE)
+            r = render_spec(spec, SIZE, SIZE, shading=shading)
             rows.append((float(np.mean(r.labels["req_ear"])), *_reader_ears(labs, r.image, spec)))
         vals = np.array(rows)
         for j, key in enumerate(curves):
             curves[key].append(vals[:, j] / vals[0, j])
-    out: dict[str, Any] = {"openness": list(opens), "identities": idents}
+    out: dict[str, Any] = {"openness": list(opens), "identities": idents, "shading": shading}
     exact = np.array(curves["exact"])
-    print(f"ear_curve: {idents} frontal identities, EAR / open EAR at openness " + " ".join(f"{o:.1f}" for o in opens))
+    print(f"ear_curve: {idents} frontal identities, shading {shading}, EAR / open EAR at openness "
+          + " ".join(f"{o:.1f}" for o in opens))
     for key, per_id in curves.items():
         a = np.array(per_id)
         mean = np.nanmean(a, 0)
@@ -488,6 +491,9 @@ def main() -> None:
                     help="clips: label.gaze.vertical_reference of the gaze reader")
     ap.add_argument("--gaze-clips", type=int, default=10, help="clips whose gaze is measured too (slower labellers)")
     ap.add_argument("--no-reference", action="store_true", help="e2e without the single-image reference run")
+    ap.add_argument("--idents", type=int, default=12, help="ear_curve: frontal identities")
+    ap.add_argument("--shading", default="pixel", choices=["pixel", "sample"],
+                    help="ear_curve: generate.procedural.shading of the renders")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     a = ap.parse_args()
     only = set(a.only.split(","))
@@ -501,7 +507,7 @@ def main() -> None:
     if "clips" in only:
         res["clips"] = clips(a.clips, a.frames, a.fps, a.workers, a.gaze_clips, a.readout, a.gaze_reference)
     if "ear_curve" in only:
-        res["ear_curve"] = ear_curve(12)
+        res["ear_curve"] = ear_curve(a.idents, a.shading)
     if "lean" in only:
         res["lean"] = lean()
     if "rolling" in only:
