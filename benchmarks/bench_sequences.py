@@ -10,8 +10,7 @@ Sections (``--only`` picks some):
 - ``clips``: N clips rendered and labelled frame by frame; a plain EAR blink detector (EAR below half
   the clip's open EAR) against the planned blinks (onset and duration within one frame), and glances
   recomputed from the measured gaze zone per frame against the planned ones;
-- ``ear_curve`` (not in the default set): for ``--idents`` frontal identities (12), rendered with
-  ``--shading`` (pixel, the default, or sample), the exact EAR and the EAR read
+- ``ear_curve`` (not in the default set): for ``--idents`` frontal identities (12), the exact EAR and the EAR read
   by the MediaPipe mesh (tuned with) and dlib's 68 points (held out), as a fraction of the open
   eye's while the lids close, with each reader's mean error against the exact ratio;
 - ``lean`` (not in the default set): a coverage plan with lean and owl glances (one age band, two
@@ -27,6 +26,9 @@ Sections (``--only`` picks some):
   ``--readout MS`` also per frame of the same clips under that rolling-shutter readout;
 - ``e2e``: a 10 s clip at 10 fps planned, rendered, labelled, curated and published by the stage
   functions with 2 workers, wall time, and its ratio to the same stages on 100 single images.
+
+``--shading pixel|sample`` renders the ``clips`` and ``ear_curve`` sections with that
+``generate.procedural.shading``.
 
 Run: ``python benchmarks/bench_sequences.py [--clips 50] [--only conditions,aperture]``.
 """
@@ -178,13 +180,13 @@ def aperture(idents: int) -> dict[str, Any]:
     return out
 
 
-def _clip_worker(args: tuple[list[dict[str, Any]], int, bool, str]) -> list[dict[str, Any]]:
-    specs_json, size, gaze, gaze_reference = args
+def _clip_worker(args: tuple[list[dict[str, Any]], int, bool, str, str]) -> list[dict[str, Any]]:
+    specs_json, size, gaze, gaze_reference, shading = args
     labs = _labelers(CLIP_LABELERS if gaze else BLINK_LABELERS, gaze_reference)
     out = []
     for d in specs_json:
         spec = SceneSpec.model_validate(d)
-        r = render_spec(spec, size, size)
+        r = render_spec(spec, size, size, shading=shading)
         m = _measure(labs, r.image, spec)
         out.append({"ear": m.get("meas_ear"), "zone": m.get("meas_gaze_zone"), "req_zone": r.labels["req_gaze_zone"],
                     # the exact labels: are all 12 eye points (68-point scheme) in view, no occluder or dark lens?
@@ -201,7 +203,7 @@ def _blink_frames(ear: list[Any]) -> np.ndarray:
 
 
 def clips(n: int, frames: int, fps: float, workers: int, gaze_clips: int, readout_ms: float = 0.0,
-          gaze_reference: str = "corners") -> dict[str, Any]:
+          gaze_reference: str = "corners", shading: str = "pixel") -> dict[str, Any]:
     from synthgen.plan.config import PlanParams
     from synthgen.plan.sequence import plan_sequences
 
@@ -215,8 +217,8 @@ def clips(n: int, frames: int, fps: float, workers: int, gaze_clips: int, readou
     t0 = time.perf_counter()
     # spawn: the face models loaded by earlier sections must not be forked (glibc heap corruption)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as ex:
-        measured = list(ex.map(_clip_worker, [([s.model_dump() for s in clip], SIZE, c < gaze_clips, gaze_reference)
-                                              for c, clip in enumerate(by_clip)]))
+        measured = list(ex.map(_clip_worker, [([s.model_dump() for s in clip], SIZE, c < gaze_clips, gaze_reference,
+                                               shading) for c, clip in enumerate(by_clip)]))
     wall = time.perf_counter() - t0
     # Two thresholds on EAR / the clip's open EAR: 0.5 (plain), and 0.67, the ratio a half-open eye
     # measures in the aperture section (the planned events call a frame closed below half open).
@@ -493,7 +495,7 @@ def main() -> None:
     ap.add_argument("--no-reference", action="store_true", help="e2e without the single-image reference run")
     ap.add_argument("--idents", type=int, default=12, help="ear_curve: frontal identities")
     ap.add_argument("--shading", default="pixel", choices=["pixel", "sample"],
-                    help="ear_curve: generate.procedural.shading of the renders")
+                    help="ear_curve and clips: generate.procedural.shading of the renders")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     a = ap.parse_args()
     only = set(a.only.split(","))
@@ -505,7 +507,8 @@ def main() -> None:
     if "aperture" in only:
         res["aperture"] = aperture(max(2, a.per))
     if "clips" in only:
-        res["clips"] = clips(a.clips, a.frames, a.fps, a.workers, a.gaze_clips, a.readout, a.gaze_reference)
+        res["clips"] = clips(a.clips, a.frames, a.fps, a.workers, a.gaze_clips, a.readout, a.gaze_reference,
+                             a.shading)
     if "ear_curve" in only:
         res["ear_curve"] = ear_curve(a.idents, a.shading)
     if "lean" in only:
