@@ -12,6 +12,10 @@ from synthgen.sections import RunParams
 
 # Stages that work shard by shard, in order. Each reads the previous one's shards.
 SHARD_STAGES = ("generated", "labelled", "curated")
+# What the curated folder holds beside its shards for publish (the manifest and the card): the
+# offline models' agreement with the requests, and planned vs accepted (written last).
+CURATED_AGREEMENT = "_agreement.json"
+CURATED_COVERAGE = "_coverage.json"
 
 
 def dataset_version(params: RunParams) -> str:

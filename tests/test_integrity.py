@@ -87,7 +87,7 @@ def temp_entries(data: Path) -> list[Path]:
 def test_reference_is_complete(ref: dict) -> None:
     snap = ref["snap"]
     assert len(snap["generated"]) == len(snap["labelled"]) == 5  # 4 shards + marker
-    assert len(snap["curated"]) == 6  # 4 shards + marker + _coverage.json (planned vs accepted)
+    assert len(snap["curated"]) == 7  # 4 shards + marker + _agreement.json + _coverage.json
     (version,) = versions(ref["data"])
     manifest = json.loads((version / "_manifest.json").read_text())
     assert manifest["rows"] == 40 and len(manifest["files"]) == len([k for k in snap["publish"] if k.endswith(".parquet")])

@@ -201,6 +201,17 @@ def test_jsd_figures_reach_report_plots_card_and_html(topped: tuple[Params, dict
     card = (pub.version_dir / "README.md").read_text()
     assert "Planned vs accepted" in card and f"{jsd_values['expression']:.4f}" in card
     assert coverage_markdown(None) == ""
+    # the offline models' agreement with the requests, from the same curate run's report
+    report = json.loads((p.data_dir / "reports" / "incabin-faces" / "controllability.json").read_text())
+    agreement = manifest["label_agreement"]
+    assert agreement["rows"] == report["rows"] == manifest["rows"]
+    figures = {f["what"]: f for f in agreement["figures"]}
+    assert figures["head yaw"]["value"] == report["head_yaw"]["mae"]
+    assert figures["expression"]["value"] == report["expression"]["accuracy"]
+    assert figures["gaze pitch bias"]["value"] == report["gaze_pitch"]["bias"]
+    assert figures["age"]["rows"] == report["age"]["n"]
+    assert "How well the offline models read the requests" in card
+    assert f"| head yaw | {report['head_yaw']['mae']:.3g} |" in card
     html = planned_vs_accepted_section(AnalysisResult(info={"planned_vs_accepted": manifest["planned_vs_accepted"]}))
     assert "Jensen-Shannon" in html and "base 2" in html and "gaze_zone" in html
 

@@ -321,3 +321,36 @@ def _plots(frame: pl.DataFrame, report: dict[str, Any], out: Path) -> None:
     ax.set_title(f"reject reasons ({report['accepted']}/{report['rows']} accepted)")
     fig.tight_layout()
     _save(fig, out / "reject_reasons.png")
+
+
+# The card's "how well the labels read" table: (report section, figure, row label, unit).
+AGREEMENT_FIGURES: tuple[tuple[str, str, str, str], ...] = (
+    ("detection", "one_face_rate", "one face found", "share of rows"),
+    ("head_yaw", "mae", "head yaw", "degrees, mean abs. error"),
+    ("head_pitch", "mae", "head pitch", "degrees, mean abs. error"),
+    ("head_roll", "mae", "head roll", "degrees, mean abs. error"),
+    ("gaze_yaw", "mae", "gaze yaw", "degrees, mean abs. error"),
+    ("gaze_pitch", "mae", "gaze pitch", "degrees, mean abs. error"),
+    ("gaze_pitch", "bias", "gaze pitch bias", "degrees, measured minus requested"),
+    ("gaze_zone", "accuracy", "gaze zone", "share read as requested"),
+    ("age", "mae", "age", "years, mean abs. error"),
+    ("age", "group_accuracy", "age group", "share read as requested"),
+    ("gender", "accuracy", "gender", "share read as requested"),
+    ("expression", "accuracy", "expression", "share read as requested (top 1)"),
+)
+
+
+def label_agreement(report: dict[str, Any]) -> dict[str, Any]:
+    """How far the offline models' readings (``meas_*``) agree with what was requested (``req_*``)
+    over every labelled row, before curation: the figures of AGREEMENT_FIGURES that the report
+    has, with the rows each was computed on. Why on the card: the requested columns are exact
+    (what was drawn), the measured ones are model readings, and a user choosing which to train
+    on needs to know how far apart they are in this version, not in a table in the docs."""
+    rows = []
+    for section, figure, label, unit in AGREEMENT_FIGURES:
+        part = report.get(section) or {}
+        value = part.get(figure)
+        if isinstance(value, (int, float)) and np.isfinite(value):
+            rows.append({"what": label, "unit": unit, "value": float(value),
+                         "rows": int(part.get("n", report.get("rows", 0)))})
+    return {"rows": int(report.get("rows", 0)), "figures": rows} if rows else {}

@@ -25,12 +25,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from synthgen.curate.config import CurateRun
 from synthgen.curate.core import Decisions, decide, decision_columns, with_decisions
-from synthgen.curate.report import write_controllability
+from synthgen.curate.report import label_agreement, write_controllability
 from synthgen.errors import DataError
 from synthgen.io import sha256_file, stable_hash, write_json_atomic
 from synthgen.lineage import label_hash, require_plan
 from synthgen.locks import stage_locks, stages_up_to
-from synthgen.paths import Layout, topup_params
+from synthgen.paths import CURATED_AGREEMENT, CURATED_COVERAGE, Layout, topup_params
 from synthgen.shards import (
     StageResult,
     list_shards,
@@ -45,7 +45,6 @@ from synthgen.spec import plan_rounds
 logger = logging.getLogger(__name__)
 
 STAGE = "curated"
-COVERAGE_FILE = "_coverage.json"
 UPSTREAM = "labelled"
 
 
@@ -179,9 +178,11 @@ def _run_curate(params: CurateRun, layout: Layout, progress: bool, skip: set[int
                                    layout.reports_dir / "controllability", notes=decisions.notes,
                                    coverage_attributes=_report_attributes(params))
     _write_ncap(params, layout, curated)
-    # The planned-vs-accepted figures travel with the curated shards (publish puts them in the
-    # manifest and the card): written last, so a killed curate leaves none and publish refuses.
-    write_json_atomic(out_dir / COVERAGE_FILE, report.get("planned_vs_accepted", {}))
+    # The label agreement and planned-vs-accepted figures travel with the curated shards (publish
+    # puts them in the manifest and the card); coverage is written last, so a killed curate leaves
+    # none and publish refuses.
+    write_json_atomic(out_dir / CURATED_AGREEMENT, label_agreement(report))
+    write_json_atomic(out_dir / CURATED_COVERAGE, report.get("planned_vs_accepted", {}))
     return result
 
 

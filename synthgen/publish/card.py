@@ -187,6 +187,27 @@ plan's shares, 1 = disjoint) between the plan's requested attributes and the acc
 """
 
 
+def agreement_markdown(agreement: dict[str, Any] | None) -> str:
+    """The card's section on how far the ``meas_*`` readings agree with the ``req_*`` requests
+    (curate's ``label_agreement``); empty when the version was not curated."""
+    if not agreement or not agreement.get("figures"):
+        return ""
+    rows = "\n".join(f"| {f['what']} | {f['value']:.3g} | {f['unit']} | {f['rows']} |" for f in agreement["figures"])
+    return f"""## How well the offline models read the requests
+
+Over all {agreement['rows']} labelled rows, before curation. The `req_*` columns are exact (what
+was drawn); the `meas_*` columns are readings of the images by the offline face models. Where the
+two disagree beyond `curate.tolerances`, the row is rejected with its reason (below), so the
+accepted rows agree within those tolerances; these figures say how far the renderer and the
+readers are apart in this version.
+
+| what | value | unit | rows |
+|---|---|---|---|
+{rows}
+
+"""
+
+
 def dataset_card(manifest: dict[str, Any], schema: pa.Schema, examples: list[dict[str, Any]]) -> str:
     name, version = manifest["name"], manifest["version"]
     meta = yaml.safe_dump(front_matter(manifest, schema), sort_keys=False, width=120)
@@ -235,7 +256,7 @@ lighting, camera, exact landmarks) and what offline face models measured (`meas_
 {curated}
 
 {coverage_markdown(manifest.get("planned_vs_accepted"))}
-## Loading it
+{agreement_markdown(manifest.get("label_agreement"))}## Loading it
 
 ```python
 import datasets
@@ -268,11 +289,12 @@ lf = pl.scan_parquet("path/to/version={version}/**/*.parquet", hive_partitioning
 
 ## Known limitations
 
-- Synthetic faces: the procedural renderer's faces are stylised (smooth hair cap, no vergence, lids
+- Synthetic faces: the procedural renderer's faces are stylised (a smooth hair cap, lids that
   follow the gaze only vertically); models trained on them need real data to transfer.
 - The `meas_*` labels come from offline models that read the synthetic faces' gaze pitch poorly
-  and misread anger, sadness, fear and disgust more often than not; curation rejects those rows
-  with their reason rather than keeping wrong labels.
+  and misread anger, sadness, fear and disgust more often than not (the agreement table above
+  has this version's figures); curation rejects those rows with their reason rather than keeping
+  wrong labels.
 - Ages, skin tones and expressions follow the plan's distributions (`_params.yaml`), not any
   real population; check the splits' balance before drawing conclusions about fairness.
 

@@ -29,7 +29,7 @@ from synthgen.errors import ConfigError, DataError
 from synthgen.io import clean_stale_temps, make_temp_dir, sha256_file, write_json_atomic
 from synthgen.lineage import expected_hash, label_hash, require_plan
 from synthgen.locks import stage_locks, stages_up_to
-from synthgen.paths import SHARD_STAGES, Layout, topup_shards
+from synthgen.paths import CURATED_AGREEMENT, CURATED_COVERAGE, SHARD_STAGES, Layout, topup_shards
 from synthgen.publish.card import CARD, write_card  # noqa: F401 - CARD is part of this module's API
 from synthgen.sections import RunParams
 from synthgen.shards import MANIFEST, list_versions, read_parquet, require_stage, write_parquet_atomic
@@ -115,11 +115,11 @@ def input_shards(params: RunParams, layout: Layout, source_stage: str, skip: Col
 def planned_vs_accepted_summary(layout: Layout) -> dict[str, Any]:
     """Curation's planned-vs-accepted figures (JSD in bits and the shares behind them), for the
     manifest and the card. They live in the curated folder (``_coverage.json``, written last)."""
-    path = layout.stage_dir("curated") / "_coverage.json"
+    path = layout.stage_dir("curated") / CURATED_COVERAGE
     try:
         section = json.loads(path.read_text())
     except (OSError, ValueError):
-        raise DataError("curated/ is unfinished (no _coverage.json)", where=str(path.parent),
+        raise DataError(f"curated/ is unfinished (no {CURATED_COVERAGE})", where=str(path.parent),
                         fix="run `synthgen curate`") from None
     if not section:
         return {}
@@ -129,6 +129,20 @@ def planned_vs_accepted_summary(layout: Layout) -> dict[str, Any]:
         "attributes": {a: {k: d[k] for k in ("planned_share", "accepted_share")}
                        for a, d in section["attributes"].items()},
     }
+
+
+def label_agreement_summary(layout: Layout) -> dict[str, Any]:
+    """How well the offline models read what was requested (curation's ``_agreement.json``, written
+    before ``_coverage.json``, whose presence publish already requires); {} from a curated folder
+    made before the file existed."""
+    path = layout.stage_dir("curated") / CURATED_AGREEMENT
+    try:
+        return dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        raise DataError(f"curated/{CURATED_AGREEMENT} cannot be read", where=str(path.parent),
+                        fix="run `synthgen curate` again") from None
 
 
 def run_publish(params: RunParams, source_stage: str = "curated", progress: bool = True,
@@ -202,6 +216,9 @@ def _build(params: RunParams, layout: Layout, files: list[Path], source_stage: s
         coverage = planned_vs_accepted_summary(layout)
         if coverage:
             manifest["planned_vs_accepted"] = coverage
+        agreement = label_agreement_summary(layout)
+        if agreement:
+            manifest["label_agreement"] = agreement
     # what made the data, not where it was written: the same params give the same bytes anywhere
     params_yaml = yaml.safe_dump(params.model_dump(mode="json", exclude={"data_dir"}), sort_keys=False)
     write_card(tmp_dir, manifest, params_yaml)
