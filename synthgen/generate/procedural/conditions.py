@@ -131,14 +131,10 @@ def _labels(sc: _SceneLike, spec: SceneSpec, shape: tuple[int, int], occ_z: np.n
         if ss > 1:
             m = np.asarray(cv2.resize(m, (shape[1] // ss, shape[0] // ss), interpolation=cv2.INTER_AREA))
         mask = (m >= 0.5).astype(np.uint8) * 255
-    points = point_labels(visible, px)
     return {
-        "req_landmarks_68_visible": points["req_landmarks_68_visible"],
-        "req_landmarks_478_visible": points["req_landmarks_478_visible"],
+        **point_labels(visible, px),
         **occluder_labels(mask, spec.sample_id),
         "req_eye_aperture_mm": aperture_mm(sc.local),
-        "req_ear": points["req_ear"],
-        "req_visible_enough": points["req_visible_enough"],
         "req_illuminance_lux": BAND_LUX[spec.light_band],
     }
 
