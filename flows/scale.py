@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 GPU_LIMIT = "synthgen-gpu"
 SHARD_DEPLOYMENT = "generate-shards/shards"
+# The tag every shard run carries: what a caller filters on to find them.
+SHARD_RUN_TAG = "synthgen-shards"
 # A Dask scheduler to use when none is passed (e.g. tcp://scheduler:8786).
 DASK_ADDRESS_ENV = "SYNTHGEN_DASK_ADDRESS"
 
@@ -160,7 +162,7 @@ def run_shard_deployments(
 
     def submit(group: list[int], attempt: int) -> None:
         fr = run_deployment(deployment, parameters={**parameters, "shards": group}, timeout=0,
-                            tags=["synthgen-shards"])
+                            tags=[SHARD_RUN_TAG])
         assert isinstance(fr, FlowRun)  # the sync call (no running event loop here)
         runs[fr.id] = (group, attempt)
 

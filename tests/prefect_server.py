@@ -112,3 +112,12 @@ def start_worker(pool: str, name: str, home: Path, log: Path, limit: int = 2) ->
     return subprocess.Popen(prefect_cmd("worker", "start", "--pool", pool, "--name", name, "--limit", str(limit)),
                             env=env, cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT,
                             start_new_session=True)
+
+
+def shard_runs(client) -> list:  # type: ignore[no-untyped-def]
+    """Every shard flow run the generate flow has submitted (``flows.scale.SHARD_RUN_TAG``)."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+    from flows.scale import SHARD_RUN_TAG
+
+    return client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[SHARD_RUN_TAG])))

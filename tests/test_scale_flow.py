@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 import yaml
 
-from tests.prefect_server import ROOT, prefect_server
+from tests.prefect_server import ROOT, prefect_server, shard_runs
 
 pytestmark = pytest.mark.slow
 
@@ -189,7 +189,6 @@ def test_a_run_orphaned_in_pending_is_crashed_and_resubmitted(api: str, tmp_path
 
     from prefect import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
     from prefect.states import Pending
 
     from flows.scale import run_shard_deployments
@@ -209,14 +208,14 @@ def test_a_run_orphaned_in_pending_is_crashed_and_resubmitted(api: str, tmp_path
     with get_client(sync_client=True) as client:
         deadline = time.time() + 60
         while dispatcher.is_alive() and time.time() < deadline:
-            runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=["synthgen-shards"])))
+            runs = shard_runs(client)
             for run in runs:
                 if run.id not in claimed and run.state.is_scheduled():
                     client.set_flow_run_state(run.id, Pending(), force=True)  # claimed, then the worker died
                     claimed.add(run.id)
             time.sleep(0.2)
         dispatcher.join(timeout=5)
-        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=["synthgen-shards"])))
+        runs = shard_runs(client)
     assert not dispatcher.is_alive(), "the dispatcher kept waiting on an orphaned run"
     assert len(claimed) == 2 and len(runs) == 2  # the first try and one re-submission
     assert all(r.state.is_crashed() and "no worker" in (r.state.message or "") for r in runs)

@@ -12,23 +12,17 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.prefect_server import ROOT, kill9_tree, prefect_server, start_worker, stop
+from tests.prefect_server import ROOT, kill9_tree, prefect_server, shard_runs, start_worker, stop
 from tests.test_scale_flow import published_rows, write_params
 
 pytestmark = pytest.mark.slow
-
-
-def _shard_runs(client) -> list:  # type: ignore[no-untyped-def]
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
-
-    return client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=["synthgen-shards"])))
 
 
 def _stuck(client, parent_id, logs: Path) -> str:  # type: ignore[no-untyped-def]
     """What a run that never finished was waiting on: every shard run's state and worker, and the
     tail of each worker's log."""
     lines = [f"the generate run did not finish: {client.read_flow_run(parent_id).state!r}"]
-    for r in _shard_runs(client):
+    for r in shard_runs(client):
         lines.append(f"  {r.name} shards={r.parameters.get('shards')} {r.state.type.value} "
                      f"since {r.state.timestamp} on {(r.labels or {}).get('prefect.worker.name')}: {r.state.message}")
     for log in sorted(logs.glob("w*.log")):
@@ -59,7 +53,7 @@ def test_pool_of_two_workers_survives_kill9_of_one(tmp_path: Path) -> None:
                 deadline = time.time() + 400
                 while victim is None and time.time() < deadline:
                     pw = (client.read_flow_run(parent.id).labels or {}).get("prefect.worker.name")
-                    runs = _shard_runs(client)
+                    runs = shard_runs(client)
                     for run in runs:
                         w = (run.labels or {}).get("prefect.worker.name")
                         shards = run.parameters.get("shards", [])
@@ -79,7 +73,7 @@ def test_pool_of_two_workers_survives_kill9_of_one(tmp_path: Path) -> None:
                     assert time.time() < deadline + 300, _stuck(client, parent.id, tmp_path)
                     time.sleep(1)
                 assert state.is_completed(), state
-                runs = _shard_runs(client)
+                runs = shard_runs(client)
         finally:
             for w in workers.values():
                 stop(w)
