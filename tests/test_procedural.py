@@ -257,10 +257,10 @@ def _mouth_pixels(s: GeneratedSample) -> np.ndarray:
 
 def test_expression_geometry_moves_the_action_units_vertices() -> None:
     """FACS actions move the vertices they name (head-local metres; y points down)."""
-    from synthgen.generate.procedural import model as fm
+    from synthgen.generate.procedural import expressions as fx
 
     def d(e: str) -> np.ndarray:
-        return fm.expression_offsets(e, 1.0)[0]
+        return fx.expression_offsets(e, 1.0)[0]
 
     inner, corner, upper_lip, chin = 55, 61, 0, 152
     assert d("anger")[inner, 1] > 0.008  # AU4: inner brow lowered
@@ -268,7 +268,7 @@ def test_expression_geometry_moves_the_action_units_vertices() -> None:
     assert d("sadness")[corner, 1] > 0.006  # AU15: corner depressed
     assert d("happiness")[corner, 1] < -0.005  # AU12: corner pulled up
     assert d("disgust")[upper_lip, 1] < -0.006  # AU10: upper lip raised
-    assert d("surprise")[inner, 1] < -0.008 and fm.expression_offsets("surprise", 1.0)[1] > 0.015  # AU1+2, AU26
+    assert d("surprise")[inner, 1] < -0.008 and fx.expression_offsets("surprise", 1.0)[1] > 0.015  # AU1+2, AU26
     assert np.abs(d("neutral")).max() == 0
     assert abs(d("anger")[chin, 0]) < 1e-3  # nothing pulls the chin sideways
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from synthgen import cabin
-from synthgen.generate.procedural import conditions, eyestate, rolling  # driver-monitoring conditions
+from synthgen.generate.procedural import conditions, expressions, eyestate, rolling
 from synthgen.generate.procedural import model as fm
 from synthgen.generate.procedural.cabin_view import draw_cabin
 from synthgen.generate.procedural.control import draw_control
@@ -131,12 +131,12 @@ class Scene:
         v = fm.shape_face(spec.identity_seed, spec.gender, spec.age)
         heights = fm.eyeball_centre_heights(v)
         self.rest_local = v.copy()  # before the expression: where the teeth sit (skull and jaw)
-        d, jaw, widen = fm.expression_offsets(spec.expression, spec.expression_intensity)
+        d, jaw, widen = expressions.expression_offsets(spec.expression, spec.expression_intensity)
         openness, jaw, widen = eyestate.adjust(spec.eye_state, spec.eye_openness, jaw, widen)
         self.jaw_open = jaw
         v[: fm.N_MESH] += d
-        v = fm.open_jaw(v, jaw)
-        v = fm.widen_eyes(v, widen)
+        v = expressions.open_jaw(v, jaw)
+        v = expressions.widen_eyes(v, widen)
         v = fm.close_eyelids(v, openness, pitch_local)
         # Eyeballs and irises: rotate with the eye-in-head gaze, each eye towards the fixation point
         # (vergence: a near target such as the cluster turns both eyes inwards).
