@@ -154,19 +154,21 @@ PROTOTYPES: dict[str, Prototype] = {
         _a("lower_lip_mid", Y, 0.003),  # AU16+25: lower lip pulled down, lower teeth show
     ), jaw_open=0.011, widen=1.2),
     "disgust": Prototype((
-        _a("upper_lip_outer", Y, -0.0075),  # AU10: upper lip raised, uncovering the upper teeth
-        _a("upper_lip_mid", Y, -0.006),
-        _a("nose", Y, -0.0025),  # AU9: nose wrinkled up
-        _a("nose_wings", Y, -0.003),
+        _a("upper_lip_outer", Y, -0.003),  # AU10: upper lip raised, uncovering the upper teeth
+        _a("upper_lip_mid", Y, -0.0046),
+        _a("nose", Y, -0.0049),  # AU9: nose wrinkled up, wings drawn up and out
+        _a("nose_wings", Y, -0.0078),
         _a("nose_wings_apart", X, 0.002),
-        _a("brows", Y, 0.005),  # AU4: brows lowered
-        _a("inner_brows", Y, 0.002),
+        _a("brows", Y, 0.010),  # AU4: brows lowered and drawn together
         _a("inner_brows_apart", X, -0.002),
-        _a("cheeks", Y, -0.003),  # cheeks raised, lower lids pushed up
+        _a("cheeks", Y, -0.006),  # AU6/9: cheeks raised, lower lids pushed up
         _a("lower_lids", Y, -0.0015),
-        _a("corners", Y, 0.004),
-        _a("lower_lip_mid", Y, -0.0015),
-    ), jaw_open=0.003, widen=-0.8),
+        _a("corners", Y, 0.010),  # AU15: corners down
+        _a("corners_apart", X, 0.0015),
+        _a("lower_lip_mid", Y, -0.0083),  # AU17: lower lip pushed up, its rim drawn in
+        _a("lower_lip_outer", Z, 0.004),
+        _a("chin", Y, -0.0043),
+    ), jaw_open=0.0009, widen=-1.2),  # narrowed eyes
     "anger": Prototype((
         _a("brows", Y, 0.010),  # AU4: brows lowered and drawn together, inner heads lowest
         _a("inner_brows", Y, 0.011),
