@@ -21,14 +21,17 @@ logger = logging.getLogger(__name__)
 
 QUIET_ENV = {"GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
 
+# TFLite writes its severity ("INFO: ") and its message in separate write() calls, and worker
+# processes share the filtered fd 2, so two workers starting together give "INFO: INFO: Created
+# ..." on one line and "Created ..." on the next: any run of prefixes, or none, is allowed.
 NATIVE_LINE = re.compile(
     rb"^(?:"
     rb"[IW]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w.+-]+:\d+\] "  # absl/glog INFO and WARNING lines
-    rb"|INFO: Created TensorFlow Lite"
-    rb"|INFO: Initialized TensorFlow Lite runtime"
-    rb"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
-    rb"|Created TensorFlow Lite XNNPACK delegate"
-    rb")"
+    rb"|(?:(?:INFO|WARNING): )*(?:"
+    rb"Created TensorFlow Lite"
+    rb"|Initialized TensorFlow Lite runtime"
+    rb"|All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    rb"))"
 )
 
 _installed = False
