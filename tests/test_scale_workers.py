@@ -81,6 +81,11 @@ def test_pool_of_two_workers_survives_kill9_of_one(tmp_path: Path) -> None:
     by_worker = {}
     for r in runs:
         by_worker.setdefault((r.labels or {}).get("prefect.worker.name"), []).append(r.state.type.value)
+    # A run the victim had claimed but not yet named when it died (Pending, no worker label) is
+    # crashed by the flow after 60 s (flows.scale.why_dead) and its shards re-submitted: allowed,
+    # but such a run never completes (a run that ran names its worker).
+    orphans = by_worker.pop(None, [])
+    assert set(orphans) <= {"CRASHED"}, by_worker
     assert set(by_worker) == {"w1", "w2"}, by_worker
     assert "CRASHED" in by_worker[victim] and "COMPLETED" in by_worker[victim], by_worker
     survivor = ({"w1", "w2"} - {victim}).pop()
