@@ -67,7 +67,6 @@ def render(n: int, *, neutral_twins: bool = False) -> tuple[Renders, Renders | N
 
 
 def _render(gen, specs) -> Renders:
-    from synthgen.contract import image_struct
     from synthgen.images import encode_png
 
     gen.generate(specs[:3])  # warm caches (mesh asset, textures)
@@ -79,10 +78,17 @@ def _render(gen, specs) -> Renders:
     t0 = time.process_time()
     pngs = [encode_png(im) for im in images]
     png_s = time.process_time() - t0
+    n = max(len(specs), 1)
+    return Renders(rows_table(specs, pngs), images, specs, 1000 * render_s / n, 1000 * png_s / n)
+
+
+def rows_table(specs, pngs: list[bytes]) -> pa.Table:
+    """The rows the generate stage would store for these specs (PNG image plus every req_* column)."""
+    from synthgen.contract import image_struct
+
     rows = [{"sample_id": spec.sample_id, "image": image_struct(p, None), **spec.req_columns()}
             for spec, p in zip(specs, pngs, strict=True)]
-    n = max(len(specs), 1)
-    return Renders(pa.Table.from_pylist(rows), images, specs, 1000 * render_s / n, 1000 * png_s / n)
+    return pa.Table.from_pylist(rows)
 
 
 def _col(t: pa.Table, name: str) -> np.ndarray:

@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+sys.path.insert(0, str(Path(__file__).parent))  # bench_controllability, beside this file
+
 Table = dict[str, Any]  # {"actions": [[field, axis, metres], ...], "jaw": metres, "widen": float}
 
 
@@ -78,17 +80,16 @@ def specs(expr: str, n: int, offset: int) -> list:
 
 def read(spec_list: list, labeler: str, workers: int) -> pa.Table:
     """Render the specs in this process and label them with the detector and one expression reader."""
-    from synthgen.contract import image_struct
+    from bench_controllability import rows_table
+
     from synthgen.generate.procedural.backend import ProceduralGenerator
     from synthgen.images import encode_png
     from synthgen.label.config import LabelParams
     from synthgen.label.pipeline import label_rows
 
     samples = ProceduralGenerator(256, 256).generate(spec_list)
-    rows = [{"sample_id": s.sample_id, "image": image_struct(encode_png(x.image), None), **s.req_columns()}
-            for s, x in zip(spec_list, samples, strict=True)]
-    return label_rows(pa.Table.from_pylist(rows), LabelParams(labelers=["mediapipe_detector", labeler],
-                                                              workers=workers), progress=False)
+    table = rows_table(spec_list, [encode_png(x.image) for x in samples])
+    return label_rows(table, LabelParams(labelers=["mediapipe_detector", labeler], workers=workers), progress=False)
 
 
 def fer_score(expr: str, spec_list: list) -> tuple[float, int]:
@@ -168,7 +169,6 @@ def main() -> None:
         return
     use_table(args.expr, table)
     print(f"{args.expr}: candidate table from {args.table} in place of the renderer's own")
-    sys.path.insert(0, str(Path(__file__).parent))
     import bench_controllability
 
     sys.argv = [str(Path(__file__).parent / "bench_controllability.py"), *[a for a in rest if a != "--"]]
