@@ -87,9 +87,12 @@ def parts(n: int) -> None:
     says where the render cost goes when realism adds to it."""
     from collections import Counter
 
-    from synthgen.generate.procedural import renderer, texture
+    from synthgen.generate.procedural import model, renderer, texture
 
-    texture.skin_texture.cache_clear()  # identities new to this run cost their texture, as in the main job
+    # Identities new to this run cost their texture, looks and shape, as in the main job.
+    for cached in (texture.skin_texture, texture._skin_texture, texture._identity_fields, texture.make_look,
+                   model._shaped_face):
+        cached.cache_clear()
     acc: Counter[str] = Counter()
     owners = {"renderer": renderer, "frame": renderer._Frame}
 

@@ -319,7 +319,13 @@ def identity_shape(identity_seed: int, gender: str) -> IdentityShape:
 
 def shape_face(identity_seed: int, gender: str, age: float) -> np.ndarray:
     """Neutral face (478, 3) of one identity at one age, pupils kept at their mean positions so the
-    eyeballs stay consistent with the lids."""
+    eyeballs stay consistent with the lids. A new array each call (callers pose it in place); the
+    shape itself is computed once per identity and age, which repeat across a plan."""
+    return _shaped_face(identity_seed, gender, age).copy()
+
+
+@lru_cache(maxsize=256)
+def _shaped_face(identity_seed: int, gender: str, age: float) -> np.ndarray:
     m = load_model()
     r = regions()
     s = identity_shape(identity_seed, gender)
@@ -389,4 +395,5 @@ def shape_face(identity_seed: int, gender: str, age: float) -> np.ndarray:
         w[(R_PUPIL if j == 1 else L_PUPIL) : (R_PUPIL if j == 1 else L_PUPIL) + 5] = 0.0
         v[:, 0] += w * s.eye_spacing * np.sign(v[c, 0])  # outwards for both eyes
         v[:, 1] += w * s.eye_height
+    v.setflags(write=False)  # cached: shape_face hands out copies
     return v

@@ -255,6 +255,19 @@ def _conic_interior(q: np.ndarray, window: tuple[int, int, int, int], free: np.n
     return flat[np.take(free.reshape(-1), flat)]
 
 
+def _inverse(k: np.ndarray) -> np.ndarray:
+    """``np.linalg.inv(k)`` of a frame's camera matrix, computed once per matrix (every quadric of a
+    frame casts through the same one)."""
+    return _inverse_of(k.astype(np.float64).tobytes())
+
+
+@lru_cache(maxsize=32)
+def _inverse_of(k_bytes: bytes) -> np.ndarray:
+    inv = np.linalg.inv(np.frombuffer(k_bytes, np.float64).reshape(3, 3))
+    inv.setflags(write=False)
+    return inv
+
+
 def raycast_ellipsoid(centre: np.ndarray, axes: np.ndarray, radii: np.ndarray, k: np.ndarray,
                       free: np.ndarray, block: int = 1) -> QuadricHit | None:
     """Front intersection of camera rays with an ellipsoid ``centre + axes @ diag(radii) @ unit``
@@ -275,18 +288,19 @@ def raycast_ellipsoid(centre: np.ndarray, axes: np.ndarray, radii: np.ndarray, k
     mc = m @ centre
     cmc1 = float(centre @ mc - 1.0)
     cone = np.outer(mc, mc) - cmc1 * m
-    kinv = np.linalg.inv(k)
+    kinv = _inverse(k)
     q = kinv.T @ cone @ kinv  # in pixel coordinates (x, y, 1)
     flat = _conic_interior(q, (x0, y0, x1, y1), free)
     if len(flat) == 0:
         return None
-    gy, gx = np.divmod(flat, w)
-    gy -= y0
-    gx -= x0
     shaded = shading_samples(flat, free.shape, block)
     inverse = None
+    sflat = flat
     if shaded is not None:
-        gy, gx, inverse = np.take(gy, shaded[0]), np.take(gx, shaded[0]), shaded[1]
+        sflat, inverse = np.take(flat, shaded[0]), shaded[1]
+    gy, gx = np.divmod(sflat, w)  # rows and columns of the shaded samples only
+    gy -= y0
+    gx -= x0
     # Ray directions per column and per row of the box, then gathered (the same values as
     # computing them per pixel).
     dx = np.take(((np.arange(x0, x1 + 1) - k[0, 2]) / k[0, 0]).astype(np.float32), gx)

@@ -37,7 +37,6 @@ from synthgen.generate.procedural.texture import (
     TEX,
     expression_folds,
     facial_hair_drawn,
-    half_res,
     linear_to_srgb,
     make_look,
     skin_texture,
@@ -316,12 +315,11 @@ class _Frame:
         n_pix /= np.sqrt(rowdot(n_pix, n_pix))[:, None]
         p_pix = np.ascontiguousarray(attrs[:, 3:6])
         level = _mip_level(face_px, model.uv, self.block)
-        tex = skin_texture(spec.identity_seed, spec.gender, self.age_bin, spec.skin_tone, self.nir, self.facial_hair)
-        folds = expression_folds(spec.expression) if spec.expression != "neutral" and spec.expression_intensity > 0 else None
-        if level:  # a new array: the cached maps stay as they are
-            tex, folds = half_res(tex), None if folds is None else half_res(folds)
-        if folds is not None:
-            tex = tex.copy() if not level else tex
+        tex = skin_texture(spec.identity_seed, spec.gender, self.age_bin, spec.skin_tone, self.nir, self.facial_hair,
+                           level)
+        if spec.expression != "neutral" and spec.expression_intensity > 0:
+            folds = expression_folds(spec.expression, level)
+            tex = tex.copy()  # the cached map stays as it is
             tex[..., :3] *= (1 - 0.6 * spec.expression_intensity * folds)[..., None]
         uv = attrs[:, 6:8]
         if level:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -57,9 +58,13 @@ class Look:
     hair_volume: float = 1.0  # scale of the long-hair volume
 
 
+@lru_cache(maxsize=512)
 def make_look(identity_seed: int, gender: str, age: float, skin_tone: int) -> Look:
     """Colours and style of one identity at one age. Greying starts in the mid-thirties and is
-    nearly white by 70-75: hair colour is the strongest age cue the age model sees at 64 x 64."""
+    nearly white by 70-75: hair colour is the strongest age cue the age model sees at 64 x 64.
+
+    Cached (a frame asks for it up to three times, and identities repeat across a plan); its arrays
+    are read-only so that no caller can change a cached look."""
     rng = np.random.default_rng([identity_seed, 2])
     skin_srgb = MONK_SRGB[skin_tone - 1] * rng.uniform(0.96, 1.04, 3)
     skin = srgb_to_linear(np.clip(skin_srgb, 0, 1))
@@ -79,9 +84,12 @@ def make_look(identity_seed: int, gender: str, age: float, skin_tone: int) -> Lo
     bald = float(np.clip((age - 45) / 30, 0, 1) * rng.uniform(0, 1)) if male and rng.random() < 0.5 else 0.0
     stubble = float(rng.uniform(0.5, 1.0)) if male and age >= 18 and rng.random() < 0.75 else 0.0
     hr = np.random.default_rng([identity_seed, 4])  # a separate stream: earlier draws stay as they were
-    return Look(skin, lips, hair, hair * 0.8, srgb_to_linear(iris_srgb), clothes, long_hair, bald, stubble,
+    look = Look(skin, lips, hair, hair * 0.8, srgb_to_linear(iris_srgb), clothes, long_hair, bald, stubble,
                 float(rng.uniform(0.9, 1.3) * (1.4 if male else 0.75)),
                 hairline=float(hr.normal(0, 0.007)), hair_volume=float(hr.uniform(0.85, 1.15)))
+    for colour in (look.skin, look.lips, look.hair, look.brow, look.iris, look.clothes):
+        colour.setflags(write=False)
+    return look
 
 
 def _uvpx(idx: list[int]) -> np.ndarray:
@@ -215,6 +223,32 @@ def _blurred_noise(rng: np.random.Generator, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(standard_normal(rng, (TEX, TEX)), (0, 0), sigma)
 
 
+class _Fields(NamedTuple):
+    """An identity's random texture fields, in the order its texture stream draws them."""
+
+    brow_sigma: float
+    noise: np.ndarray  # fine grain, blurred at 1.5 texels
+    blotch: np.ndarray  # mottling, blurred at 4 texels
+    detail: np.ndarray  # uniform [0, 1): stubble, strands, freckles
+    rest: dict[str, Any]  # the stream's state after them: the marks and spots draw on from here
+
+
+@lru_cache(maxsize=128)
+def _identity_fields(identity_seed: int) -> _Fields:
+    """The first draws of an identity's texture stream, which no age, gender, light or facial hair
+    changes. Why cached apart from the texture: the RGB and the NIR texture of one identity (and its
+    textures at other ages) draw the same fields, and drawing and blurring them was a third of a
+    texture's cost. Read-only: every texture of the identity shares them."""
+    rng = np.random.default_rng([identity_seed, 3])
+    brow_sigma = 1.0 + 0.4 * rng.random()
+    noise = _blurred_noise(rng, 1.5)
+    blotch = _blurred_noise(rng, 4.0)
+    detail = rng.random((TEX, TEX), dtype=np.float32)
+    for a in (noise, blotch, detail):
+        a.setflags(write=False)
+    return _Fields(brow_sigma, noise, blotch, detail, dict(rng.bit_generator.state))
+
+
 def _mix(tex: np.ndarray, colour: np.ndarray, w: np.ndarray) -> None:
     """In place: ``tex = tex * (1 - w) + colour * w`` on a planar (3, TEX, TEX) map (w: (TEX, TEX)).
     Planar channels keep every operation a contiguous float32 loop; broadcasting over a trailing
@@ -242,7 +276,19 @@ def half_res(tex: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=128)
 def skin_texture(identity_seed: int, gender: str, age_bin: int, skin_tone: int, nir: bool,
-                 facial_hair: str = "identity") -> np.ndarray:
+                 facial_hair: str = "identity", level: int = 0) -> np.ndarray:
+    """``_skin_texture`` at mip ``level`` (0: full, 1: half resolution), each level computed once
+    per identity: a 256 x 256 render reads level 1 every frame."""
+    if level == 0:
+        return _skin_texture(identity_seed, gender, age_bin, skin_tone, nir, facial_hair)
+    out = half_res(skin_texture(identity_seed, gender, age_bin, skin_tone, nir, facial_hair, level - 1))
+    out.setflags(write=False)
+    return out
+
+
+@lru_cache(maxsize=128)
+def _skin_texture(identity_seed: int, gender: str, age_bin: int, skin_tone: int, nir: bool,
+                  facial_hair: str = "identity") -> np.ndarray:
     """Albedo and gloss map (TEX, TEX, 4) float32: linear albedo RGB (equal channels for NIR) and the
     share of the skin's specular sheen each point keeps (hair-covered lashes and brows keep little).
     ``age_bin`` is the age rounded to 5 years (wrinkles change slowly), keeping the cache useful.
@@ -258,7 +304,9 @@ def skin_texture(identity_seed: int, gender: str, age_bin: int, skin_tone: int, 
     age = float(age_bin)
     look = make_look(identity_seed, gender, age, skin_tone)
     mk = _feature_masks()
-    rng = np.random.default_rng([identity_seed, 3])
+    fields = _identity_fields(identity_seed)
+    rng = np.random.default_rng()
+    rng.bit_generator.state = fields.rest  # the same stream as drawing the fields here
     if nir:
         # Skin reflects NIR strongly whatever its melanin; features keep a weaker contrast.
         base = np.full(3, 0.62 - 0.012 * (skin_tone - 1))
@@ -271,11 +319,9 @@ def skin_texture(identity_seed: int, gender: str, age_bin: int, skin_tone: int, 
     tex[:] = np.asarray(base, np.float32)[:, None, None]
     _mix(tex, lips, mk["lips"])
     bw: np.ndarray = cv2.GaussianBlur(np.clip(mk["brow"] * look.brow_thickness, 0, 1).astype(np.float32), (0, 0),
-                                      1.0 + 0.4 * rng.random())
+                                      fields.brow_sigma)
     _mix(tex, brow * 0.85, 0.85 * bw)
-    noise = _blurred_noise(rng, 1.5)
-    blotch = _blurred_noise(rng, 4.0)
-    detail = rng.random((TEX, TEX), dtype=np.float32)
+    noise, blotch, detail = fields.noise, fields.blotch, fields.detail
     drawn = facial_hair_drawn(facial_hair, look, age) if facial_hair == "identity" else facial_hair
     beard = brow if not nir else base * 0.3
     if drawn == "stubble":
@@ -334,8 +380,16 @@ def skin_texture(identity_seed: int, gender: str, age_bin: int, skin_tone: int, 
     return out
 
 
+@lru_cache(maxsize=16)
+def expression_folds(expression: str, level: int = 0) -> np.ndarray:
+    """``_expression_folds`` at mip ``level`` (see ``skin_texture``), computed once."""
+    out = _expression_folds(expression) if level == 0 else half_res(expression_folds(expression, level - 1))
+    out.setflags(write=False)
+    return out
+
+
 @lru_cache(maxsize=8)
-def expression_folds(expression: str) -> np.ndarray:
+def _expression_folds(expression: str) -> np.ndarray:
     """Darkening map (TEX, TEX) float32 in [0, 1] of the skin folds an expression creates: the
     vertical glabella furrows of a lowered brow (anger, disgust), horizontal forehead lines of raised
     brows (surprise, fear; the short central ones of sadness's raised inner brows), the nose-bridge
