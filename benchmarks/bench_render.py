@@ -3,7 +3,7 @@ ratio of render time to PNG encoding (synthgen.images.encode_png) of the same im
 time and in process CPU time (the CPU ratio holds up better when other jobs share the cores). The
 specs are the default plan's, as the main job renders them.
 
-Run: ``.venv/bin/python benchmarks/bench_render.py [--n 60]``. Wall-clock figures depend on the
+Run: ``.venv/bin/python benchmarks/bench_render.py [--n 60] [--repeat 5]``. Wall-clock figures depend on the
 machine's load; the CPU-time column (process time of the rendering process) is what one busy core
 costs per image and is less sensitive to other work sharing the cores.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -67,6 +68,38 @@ def bench(size: int, n: int) -> dict[str, float]:
     }
 
 
+def clear_identity_caches() -> None:
+    """Forget every per-identity cache (textures, noise fields, looks, face shapes), so that the
+    identities of the next run cost what they cost the first time, as in a new main job."""
+    from synthgen.generate.procedural import model, texture
+
+    for cached in (texture.skin_texture, texture._skin_texture, texture._identity_fields, texture.make_look,
+                   model._shaped_face):
+        cached.cache_clear()
+
+
+def ratio_runs(n: int, repeats: int) -> list[float]:
+    """CPU render / PNG-encode ratio at 256 x 256, ``repeats`` times in this process, each from
+    empty per-identity caches (after the same 5-spec warm-up as ``bench``). Why several: this
+    machine's speed drifts by a fifth between runs; the median of runs in one process is the figure
+    to quote."""
+    batch = specs(n)
+    out = []
+    for _ in range(repeats):
+        clear_identity_caches()
+        g = ProceduralGenerator(256, 256)
+        for s in batch[:5]:
+            g.render(s)
+        c0 = time.process_time()
+        images = [g.render(s).image for s in batch]
+        render_cpu = time.process_time() - c0
+        c0 = time.process_time()
+        for im in images:
+            encode_png(im)
+        out.append(render_cpu / (time.process_time() - c0))
+    return out
+
+
 PARTS = {
     "identity skin texture (cached per identity)": ("texture_mod", "skin_texture"),
     "face mesh rasterisation (ID buffer, barycentrics)": ("renderer", "rasterize_mesh"),
@@ -87,12 +120,9 @@ def parts(n: int) -> None:
     says where the render cost goes when realism adds to it."""
     from collections import Counter
 
-    from synthgen.generate.procedural import model, renderer, texture
+    from synthgen.generate.procedural import renderer
 
-    # Identities new to this run cost their texture, looks and shape, as in the main job.
-    for cached in (texture.skin_texture, texture._skin_texture, texture._identity_fields, texture.make_look,
-                   model._shaped_face):
-        cached.cache_clear()
+    clear_identity_caches()  # identities new to this run cost their texture, look and shape
     acc: Counter[str] = Counter()
     owners = {"renderer": renderer, "frame": renderer._Frame}
 
@@ -138,6 +168,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=60, help="images per measurement")
     ap.add_argument("--parts", action="store_true", help="also print the CPU cost of each drawing step")
     ap.add_argument("--sizes", default="256,512", help="comma-separated square sizes to time (default 256,512)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="also measure the 256x256 CPU render/PNG ratio this many times in one process "
+                         "and print each run and the median (default 1: the table only)")
     args = ap.parse_args()
     print(f"cores: {os.cpu_count()}  load average: {os.getloadavg()[0]:.2f}  images per run: {args.n}")
     print(f"{'size':>9} | {'ms/img':>7} | {'CPU ms/img':>10} | {'img/s 1 proc':>12} | {'img/s 2 proc':>12} | {'PNG ms':>6} | {'render/PNG':>10} | {'CPU render/PNG':>14}")
@@ -145,6 +178,10 @@ def main() -> None:
         r = bench(size, args.n)
         print(f"{size:>4}x{size:<4} | {r['ms_per_image']:7.1f} | {r['cpu_ms_per_image']:10.1f} | {r['img_s_1proc']:12.1f} | {r['img_s_2proc']:12.1f} | "
               f"{r['png_ms']:6.2f} | {r['render_over_png']:10.2f} | {r['cpu_render_over_png']:14.2f}")
+    if args.repeat > 1:
+        runs = ratio_runs(args.n, args.repeat)
+        print(f"CPU render/PNG at 256x256 over {args.repeat} runs in this process: "
+              + ", ".join(f"{r:.2f}" for r in runs) + f"; median {statistics.median(runs):.2f}x")
     if args.parts:
         parts(args.n)
 
