@@ -90,14 +90,20 @@ def ratio_runs(n: int, repeats: int) -> list[float]:
         g = ProceduralGenerator(256, 256)
         for s in batch[:5]:
             g.render(s)
-        c0 = time.process_time()
-        images = [g.render(s).image for s in batch]
-        render_cpu = time.process_time() - c0
-        c0 = time.process_time()
-        for im in images:
-            encode_png(im)
-        out.append(render_cpu / (time.process_time() - c0))
+        render_cpu, png_cpu = cpu_render_then_png(g, batch)
+        out.append(render_cpu / png_cpu)
     return out
+
+
+def cpu_render_then_png(g: ProceduralGenerator, batch: list[SceneSpec]) -> tuple[float, float]:
+    """Process CPU seconds to render ``batch``, then to PNG-encode the same images."""
+    c0 = time.process_time()
+    images = [g.render(s).image for s in batch]
+    render_cpu = time.process_time() - c0
+    c0 = time.process_time()
+    for im in images:
+        encode_png(im)
+    return render_cpu, time.process_time() - c0
 
 
 PARTS = {
@@ -148,13 +154,7 @@ def parts(n: int) -> None:
     for s in batch[:3]:
         g.render(s)
     acc.clear()
-    t = time.process_time()
-    images = [g.render(s).image for s in batch]
-    total = time.process_time() - t
-    t = time.process_time()
-    for im in images:
-        encode_png(im)
-    png = time.process_time() - t
+    total, png = cpu_render_then_png(g, batch)
     print(f"CPU ms per image at 256x256 by part ({n} default-plan specs, empty texture cache; "
           "the face step includes the texture and the rasterisation):")
     for label, v in acc.most_common():
