@@ -3,7 +3,7 @@ ratio of render time to PNG encoding (synthgen.images.encode_png) of the same im
 time and in process CPU time (the CPU ratio holds up better when other jobs share the cores). The
 specs are the default plan's, as the main job renders them.
 
-Run: ``.venv/bin/python benchmarks/bench_render.py [--n 60] [--repeat 5]``. Wall-clock figures depend on the
+Run: ``.venv/bin/python benchmarks/bench_render.py [--n 60] [--repeat 5] [--against REV]``. Wall-clock figures depend on the
 machine's load; the CPU-time column (process time of the rendering process) is what one busy core
 costs per image and is less sensitive to other work sharing the cores.
 """
@@ -11,11 +11,21 @@ costs per image and is less sensitive to other work sharing the cores.
 from __future__ import annotations
 
 import argparse
+import atexit
+import importlib
 import multiprocessing
 import os
+import re
+import shutil
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
 
 from synthgen.generate.procedural.backend import ProceduralGenerator
 from synthgen.images import encode_png
@@ -106,6 +116,76 @@ def cpu_render_then_png(g: ProceduralGenerator, batch: list[SceneSpec]) -> tuple
     return render_cpu, time.process_time() - c0
 
 
+_IMPORT = re.compile(r"\bsynthgen(?=\.|\s+import\b|$)", re.M)
+
+
+def reference_generator(rev: str, size: int) -> tuple[Any, Callable[[], None]]:
+    """The procedural generator of git revision ``rev``, importable beside this checkout's: the
+    revision's ``synthgen/`` is extracted to a temporary folder as the package ``synthgen_ref``
+    (its imports renamed), so both renderers run in one process on the same specs. Returns the
+    generator class and a function that clears its per-identity caches."""
+    root = Path(__file__).resolve().parents[1]
+    tmp = Path(tempfile.mkdtemp(prefix="synthgen_ref_"))
+    atexit.register(shutil.rmtree, tmp, True)
+    archive = subprocess.run(["git", "-C", str(root), "archive", rev, "synthgen"], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+    (tmp / "synthgen").rename(tmp / "synthgen_ref")
+    for f in (tmp / "synthgen_ref").rglob("*.py"):
+        f.write_text(_IMPORT.sub("synthgen_ref", f.read_text()))
+    sys.path.insert(0, str(tmp))
+    backend = importlib.import_module("synthgen_ref.generate.procedural.backend")
+    # The caches this checkout has; an older revision has some of them.
+    caches = [getattr(importlib.import_module(f"synthgen_ref.generate.procedural.{mod}"), name, None)
+              for mod, names in (("texture", ("skin_texture", "_skin_texture", "_identity_fields", "make_look")),
+                                 ("model", ("_shaped_face",)))
+              for name in names]
+    cached = [c for c in caches if hasattr(c, "cache_clear")]
+
+    def clear() -> None:
+        for c in cached:
+            c.cache_clear()
+
+    return backend.ProceduralGenerator, clear
+
+
+def against(rev: str, n: int, repeats: int) -> None:
+    """CPU time of this checkout's renderer over revision ``rev``'s, both in this process on the
+    same ``n`` default-plan specs from empty caches, the two alternating spec by spec (which goes
+    first alternates between runs): a ratio that holds when the machine's speed drifts, which
+    separate runs of the two do not give on these machines. Prints each run and the median."""
+    ref_cls, ref_clear = reference_generator(rev, 256)
+    batch = specs(n)
+    ref_spec = importlib.import_module("synthgen_ref.spec").SceneSpec
+    ref_batch = [ref_spec(**s.model_dump()) for s in batch]
+    ratios, over_png = [], []
+    for r in range(repeats):
+        clear_identity_caches()
+        ref_clear()
+        new, ref = ProceduralGenerator(256, 256), ref_cls(256, 256)
+        t_new = t_ref = 0.0
+        images = []
+        for s, rs in zip(batch, ref_batch, strict=True):
+            for who in ((0, 1) if r % 2 else (1, 0)):
+                c0 = time.process_time()
+                if who == 0:
+                    images.append(new.render(s).image)
+                    t_new += time.process_time() - c0
+                else:
+                    ref.render(rs)
+                    t_ref += time.process_time() - c0
+        c0 = time.process_time()
+        for im in images:
+            encode_png(im)
+        png = time.process_time() - c0
+        ratios.append(t_new / t_ref)
+        over_png.append(t_new / png)
+        print(f"  run {r + 1}: this checkout {1000 * t_new / n:.1f} ms/image ({t_new / png:.2f}x PNG), "
+              f"{rev} {1000 * t_ref / n:.1f} ms/image ({t_ref / png:.2f}x PNG): ratio {t_new / t_ref:.3f}")
+    print(f"this checkout / {rev}, CPU per image at 256x256: median {statistics.median(ratios):.3f} over {repeats} runs "
+          f"(this checkout {statistics.median(over_png):.2f}x PNG encoding)")
+
+
 PARTS = {
     "identity skin texture (cached per identity)": ("texture_mod", "skin_texture"),
     "face mesh rasterisation (ID buffer, barycentrics)": ("renderer", "rasterize_mesh"),
@@ -171,6 +251,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1,
                     help="also measure the 256x256 CPU render/PNG ratio this many times in one process "
                          "and print each run and the median (default 1: the table only)")
+    ap.add_argument("--against", metavar="REV",
+                    help="also time this checkout's renderer against git revision REV's, both in this process "
+                         "(REV's SceneSpec must take this checkout's fields), --repeat runs (at least 3)")
     args = ap.parse_args()
     print(f"cores: {os.cpu_count()}  load average: {os.getloadavg()[0]:.2f}  images per run: {args.n}")
     print(f"{'size':>9} | {'ms/img':>7} | {'CPU ms/img':>10} | {'img/s 1 proc':>12} | {'img/s 2 proc':>12} | {'PNG ms':>6} | {'render/PNG':>10} | {'CPU render/PNG':>14}")
@@ -182,6 +265,8 @@ def main() -> None:
         runs = ratio_runs(args.n, args.repeat)
         print(f"CPU render/PNG at 256x256 over {args.repeat} runs in this process: "
               + ", ".join(f"{r:.2f}" for r in runs) + f"; median {statistics.median(runs):.2f}x")
+    if args.against:
+        against(args.against, args.n, max(args.repeat, 3))
     if args.parts:
         parts(args.n)
 
