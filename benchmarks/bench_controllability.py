@@ -201,22 +201,47 @@ def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
     return float((r[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def _pairs(emb: list, ids: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int] | None:
+    """Cosines of all pairs of the rows with an embedding, whether each pair is one identity, the
+    pairs' two row indices, and how many rows have one; None under 3 rows."""
+    keep = np.array([i for i, e in enumerate(emb) if e is not None and len(e)], int)
+    if len(keep) < 3:
+        return None
+    e = np.array([emb[i] for i in keep], float)
+    e /= np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+    iu = np.triu_indices(len(keep), 1)
+    kept_ids = [ids[i] for i in keep]
+    return (e @ e.T)[iu], np.equal.outer(kept_ids, kept_ids)[iu], keep[iu[0]], keep[iu[1]], len(keep)
+
+
 def identity_auc(emb: list, ids: list) -> str:
     """ROC AUC of same- vs different-identity pairs by embedding cosine, over all pairs (any pose,
     light, expression), and the mean cosines of both kinds."""
-    keep = [i for i, e in enumerate(emb) if e is not None and len(e)]
-    if len(keep) < 3:
+    pairs = _pairs(emb, ids)
+    if pairs is None:
         return "n<3"
-    e = np.array([emb[i] for i in keep], float)
-    e /= np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
-    cos = e @ e.T
-    iu = np.triu_indices(len(keep), 1)
-    same = np.equal.outer([ids[i] for i in keep], [ids[i] for i in keep])[iu]
-    c = cos[iu]
+    c, same, _, _, n = pairs
     if not same.any():
-        return f"no same-identity pairs (n={len(keep)})"
+        return f"no same-identity pairs (n={n})"
     return (f"AUC={roc_auc(c, same):.3f}  cos same {c[same].mean():.3f} / diff {c[~same].mean():.3f} "
-            f"(n={len(keep)}, {int(same.sum())} same pairs)")
+            f"(n={n}, {int(same.sum())} same pairs)")
+
+
+def identity_auc_by(emb: list, ids: list, attrs: dict[str, list]) -> str:
+    """The identity AUC over pairs that share an attribute's value and over pairs that do not, per
+    attribute (light, camera, ...). Why: it says which within-identity change the recogniser
+    cannot see through, which the overall AUC hides."""
+    pairs = _pairs(emb, ids)
+    if pairs is None:
+        return "n<3"
+    c, same, a, b, _ = pairs
+    out = []
+    for name, values in attrs.items():
+        v = np.asarray(values, object)
+        for label, k in (("same", v[a] == v[b]), ("other", v[a] != v[b])):
+            if same[k].any() and (~same[k]).any():
+                out.append(f"{label} {name} {roc_auc(c[k], same[k]):.3f} ({int(same[k].sum())})")
+    return "; ".join(out)
 
 
 def lbp_descriptor(image: np.ndarray, lm68: list | None) -> np.ndarray | None:
@@ -401,6 +426,7 @@ def main() -> None:
     inten = _num(t, "req_expression_intensity")
     strong = inten >= 0.5
     ids = t.column("req_identity_seed").to_pylist()
+    pair_attrs = {k: t.column(f"req_{k}").to_pylist() for k in ("lighting", "camera", "glasses")}
 
     if do_tune:
         print("tuned-to models:")
@@ -411,8 +437,9 @@ def main() -> None:
         eyes_open = np.array(t.column("req_eyes_open").to_pylist(), bool)
         for what in ("gaze_yaw", "gaze_pitch"):
             print(line("mp-iris", what + " (eyes open)", angle_figures(t, what, eyes_open)))
-        print(line("dlib-emb", "identity same vs different", identity_auc(
-            t.column("meas_identity_embedding").to_pylist(), ids)))
+        dlib_emb = t.column("meas_identity_embedding").to_pylist()
+        print(line("dlib-emb", "identity same vs different", identity_auc(dlib_emb, ids)))
+        print(line("dlib-emb", "  AUC by pair (same-identity pairs)", identity_auc_by(dlib_emb, ids, pair_attrs)))
         age, mage = _num(t, "req_age"), _num(t, "meas_age")
         ok = ~np.isnan(mage)
         grp_req = np.array([age_group(a) for a in age])
@@ -447,6 +474,7 @@ def main() -> None:
         lm68 = t.column("meas_landmarks_68").to_pylist()
         lbp = [lbp_descriptor(im, lm) for im, lm in zip(main_r.images, lm68, strict=True)]
         print(line("lbp", "identity same vs different", identity_auc(lbp, ids)))
+        print(line("lbp", "  AUC by pair (same-identity pairs)", identity_auc_by(lbp, ids, pair_attrs)))
         print(line("age", "age MAE / groups", "no second offline age model exists here: not measured"))
         iris_stack = ["mediapipe_detector", "mediapipe_mesh", "dlib", "head_pose", "mediapipe_iris", "iris_gaze"]
         ti = label_rows(main_r.table, LabelParams(labelers=iris_stack, workers=args.workers), progress=False)
