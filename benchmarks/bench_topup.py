@@ -92,4 +92,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from synthgen.native_logs import quiet_native_logs
+
+    quiet_native_logs()  # the face models' native start-up lines, as the CLI drops them unless --verbose
     main()
