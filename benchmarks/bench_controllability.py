@@ -236,11 +236,15 @@ def identity_auc_by(emb: list, ids: list, attrs: dict[str, list]) -> str:
         return "n<3"
     c, same, a, b, _ = pairs
     out = []
+    all_same = np.ones(len(c), bool)
     for name, values in attrs.items():
         v = np.asarray(values, object)
+        all_same &= v[a] == v[b]
         for label, k in (("same", v[a] == v[b]), ("other", v[a] != v[b])):
             if same[k].any() and (~same[k]).any():
                 out.append(f"{label} {name} {roc_auc(c[k], same[k]):.3f} ({int(same[k].sum())})")
+    if same[all_same].any() and (~same[all_same]).any():
+        out.append(f"all of these the same {roc_auc(c[all_same], same[all_same]):.3f} ({int(same[all_same].sum())})")
     return "; ".join(out)
 
 
