@@ -352,6 +352,23 @@ def test_benchmark_roc_auc_and_facs_reader() -> None:
     assert au_classify(disgust) == "disgust"
 
 
+def test_benchmark_identity_auc_by_condition() -> None:
+    """The identity AUC split by condition: two identities whose embeddings are told apart within
+    one light but swapped across lights read 1.0 for same-light pairs and 0.0 across."""
+    from benchmarks.bench_controllability import identity_auc, identity_auc_by
+
+    a, b = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    # identity 0: a under RGB, b under NIR; identity 1 the other way round (twice each)
+    emb = [a, a, b, b, b, b, a, a]
+    ids = [0, 0, 0, 0, 1, 1, 1, 1]
+    light = ["rgb", "rgb", "nir", "nir", "rgb", "rgb", "nir", "nir"]
+    out = identity_auc_by(emb, ids, {"lighting": light})
+    assert "same lighting 1.000 (4)" in out
+    assert "other lighting 0.000 (8)" in out
+    assert "all of these the same 1.000 (4)" in out
+    assert identity_auc(emb, ids).startswith("AUC=0.417")  # (1/3)(3/4) + (2/3)(1/4), ties counted half
+
+
 def test_eyes_converge_on_near_targets_and_stay_parallel_for_far_ones() -> None:
     from synthgen.cabin import gaze_angles_toward
     from synthgen.generate.procedural.renderer import Scene
