@@ -239,8 +239,9 @@ def identity_auc_by(emb: list, ids: list, attrs: dict[str, list]) -> str:
     all_same = np.ones(len(c), bool)
     for name, values in attrs.items():
         v = np.asarray(values, object)
-        all_same &= v[a] == v[b]
-        for label, k in (("same", v[a] == v[b]), ("other", v[a] != v[b])):
+        eq = v[a] == v[b]
+        all_same &= eq
+        for label, k in (("same", eq), ("other", ~eq)):
             if same[k].any() and (~same[k]).any():
                 out.append(f"{label} {name} {roc_auc(c[k], same[k]):.3f} ({int(same[k].sum())})")
     if same[all_same].any() and (~same[all_same]).any():

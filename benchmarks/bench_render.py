@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from synthgen.generate.procedural.backend import ProceduralGenerator
+from synthgen.generate.procedural.renderer import clear_identity_caches
 from synthgen.images import encode_png
 from synthgen.spec import SceneSpec
 
@@ -78,16 +79,6 @@ def bench(size: int, n: int) -> dict[str, float]:
     }
 
 
-def clear_identity_caches() -> None:
-    """Forget every per-identity cache (textures, noise fields, looks, face shapes), so that the
-    identities of the next run cost what they cost the first time, as in a new main job."""
-    from synthgen.generate.procedural import model, texture
-
-    for cached in (texture.skin_texture, texture._skin_texture, texture._identity_fields, texture.make_look,
-                   model._shaped_face):
-        cached.cache_clear()
-
-
 def ratio_runs(n: int, repeats: int) -> list[float]:
     """CPU render / PNG-encode ratio at 256 x 256, ``repeats`` times in this process, each from
     empty per-identity caches (after the same 5-spec warm-up as ``bench``). Why several: this
@@ -109,17 +100,21 @@ def cpu_render_then_png(g: ProceduralGenerator, batch: list[SceneSpec]) -> tuple
     """Process CPU seconds to render ``batch``, then to PNG-encode the same images."""
     c0 = time.process_time()
     images = [g.render(s).image for s in batch]
-    render_cpu = time.process_time() - c0
+    return time.process_time() - c0, cpu_png(images)
+
+
+def cpu_png(images: list) -> float:
+    """Process CPU seconds to PNG-encode ``images``: the reference every render figure is divided by."""
     c0 = time.process_time()
     for im in images:
         encode_png(im)
-    return render_cpu, time.process_time() - c0
+    return time.process_time() - c0
 
 
 _IMPORT = re.compile(r"\bsynthgen(?=\.|\s+import\b|$)", re.M)
 
 
-def reference_generator(rev: str, size: int) -> tuple[Any, Callable[[], None]]:
+def reference_generator(rev: str) -> tuple[Any, Callable[[], None]]:
     """The procedural generator of git revision ``rev``, importable beside this checkout's: the
     revision's ``synthgen/`` is extracted to a temporary folder as the package ``synthgen_ref``
     (its imports renamed), so both renderers run in one process on the same specs. Returns the
@@ -135,17 +130,9 @@ def reference_generator(rev: str, size: int) -> tuple[Any, Callable[[], None]]:
         f.write_text(_IMPORT.sub("synthgen_ref", f.read_text()))
     sys.path.insert(0, str(tmp))
     backend = importlib.import_module("synthgen_ref.generate.procedural.backend")
-    # The caches this checkout has; an older revision has some of them.
-    caches = [getattr(importlib.import_module(f"synthgen_ref.generate.procedural.{mod}"), name, None)
-              for mod, names in (("texture", ("skin_texture", "_skin_texture", "_identity_fields", "make_look")),
-                                 ("model", ("_shaped_face",)))
-              for name in names]
-    cached = [c for c in caches if hasattr(c, "cache_clear")]
-
-    def clear() -> None:
-        for c in cached:
-            c.cache_clear()
-
+    renderer = importlib.import_module("synthgen_ref.generate.procedural.renderer")
+    # Revisions before clear_identity_caches cached the skin texture only.
+    clear = getattr(renderer, "clear_identity_caches", renderer.skin_texture.cache_clear)
     return backend.ProceduralGenerator, clear
 
 
@@ -154,7 +141,7 @@ def against(rev: str, n: int, repeats: int) -> None:
     same ``n`` default-plan specs from empty caches, the two alternating spec by spec (which goes
     first alternates between runs): a ratio that holds when the machine's speed drifts, which
     separate runs of the two do not give on these machines. Prints each run and the median."""
-    ref_cls, ref_clear = reference_generator(rev, 256)
+    ref_cls, ref_clear = reference_generator(rev)
     batch = specs(n)
     ref_spec = importlib.import_module("synthgen_ref.spec").SceneSpec
     ref_batch = [ref_spec(**s.model_dump()) for s in batch]
@@ -174,10 +161,7 @@ def against(rev: str, n: int, repeats: int) -> None:
                 else:
                     ref.render(rs)
                     t_ref += time.process_time() - c0
-        c0 = time.process_time()
-        for im in images:
-            encode_png(im)
-        png = time.process_time() - c0
+        png = cpu_png(images)
         ratios.append(t_new / t_ref)
         over_png.append(t_new / png)
         print(f"  run {r + 1}: this checkout {1000 * t_new / n:.1f} ms/image ({t_new / png:.2f}x PNG), "

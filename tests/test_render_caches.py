@@ -10,6 +10,7 @@ import pytest
 from synthgen.generate.procedural import model as fm
 from synthgen.generate.procedural import texture
 from synthgen.generate.procedural.backend import ProceduralGenerator
+from synthgen.generate.procedural.renderer import clear_identity_caches
 from synthgen.spec import SceneSpec
 
 
@@ -42,14 +43,10 @@ def test_cached_looks_and_texture_fields_are_read_only() -> None:
 def test_texture_levels_and_shared_fields_give_the_uncached_maps() -> None:
     """Level 1 is the 2 x 2 mean of level 0; a texture drawn after the identity's fields were cached
     (by the other light) equals one drawn from an empty cache."""
-    texture._identity_fields.cache_clear()
-    texture._skin_texture.cache_clear()
-    texture.skin_texture.cache_clear()
+    clear_identity_caches()
     nir_first = np.array(texture.skin_texture(11, "male", 50, 3, True, "identity", 0))
     rgb_after = np.array(texture.skin_texture(11, "male", 50, 3, False, "identity", 0))
-    texture._identity_fields.cache_clear()
-    texture._skin_texture.cache_clear()
-    texture.skin_texture.cache_clear()
+    clear_identity_caches()
     rgb_alone = texture.skin_texture(11, "male", 50, 3, False, "identity", 0)
     assert np.array_equal(rgb_after, rgb_alone)
     assert not np.array_equal(rgb_alone, nir_first)
@@ -61,9 +58,7 @@ def test_texture_levels_and_shared_fields_give_the_uncached_maps() -> None:
 def test_renders_do_not_depend_on_what_was_rendered_before() -> None:
     """The same spec rendered first, and again after other identities, expressions and lights
     filled the caches, gives the same bytes."""
-    for cached in (texture.skin_texture, texture._skin_texture, texture._identity_fields, texture.make_look,
-                   fm._shaped_face):
-        cached.cache_clear()
+    clear_identity_caches()
     g = ProceduralGenerator(128, 128)
     probe = _spec(expression="anger", expression_intensity=0.9)
     first = g.render(probe).image

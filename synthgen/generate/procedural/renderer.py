@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from synthgen import cabin
-from synthgen.generate.procedural import conditions, expressions, eyestate, rolling
+from synthgen.generate.procedural import conditions, expressions, eyestate, rolling, texture
 from synthgen.generate.procedural import model as fm
 from synthgen.generate.procedural.cabin_view import draw_cabin
 from synthgen.generate.procedural.control import draw_control
@@ -510,6 +510,14 @@ def _mip_level(face_px: np.ndarray, uv: np.ndarray, block: int) -> int:
     texels = float(np.ptp(uv[:, 0])) * TEX
     span = max(float(np.ptp(face_px[:, 0])), 1.0)  # canvas samples across the face
     return 1 if block * texels / span >= 1.5 else 0
+
+
+def clear_identity_caches() -> None:
+    """Forget every per-identity cache (looks, face shapes, texture fields, textures and their mip
+    levels), so that the next renders cost what a new process's do: for benchmarks and tests."""
+    for cached in (texture.make_look, texture._identity_fields, texture._skin_texture, texture._skin_texture_mip,
+                   fm._shaped_face):
+        cached.cache_clear()
 
 
 def render_spec(spec: SceneSpec, width: int, height: int, supersample: int = 2,

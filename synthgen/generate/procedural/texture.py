@@ -274,13 +274,20 @@ def half_res(tex: np.ndarray) -> np.ndarray:
     return np.asarray(cv2.resize(tex, (tex.shape[1] // 2, tex.shape[0] // 2), interpolation=cv2.INTER_AREA))
 
 
-@lru_cache(maxsize=128)
 def skin_texture(identity_seed: int, gender: str, age_bin: int, skin_tone: int, nir: bool,
                  facial_hair: str = "identity", level: int = 0) -> np.ndarray:
     """``_skin_texture`` at mip ``level`` (0: full, 1: half resolution), each level computed once
     per identity: a 256 x 256 render reads level 1 every frame."""
     if level == 0:
         return _skin_texture(identity_seed, gender, age_bin, skin_tone, nir, facial_hair)
+    return _skin_texture_mip(identity_seed, gender, age_bin, skin_tone, nir, facial_hair, level)
+
+
+@lru_cache(maxsize=128)
+def _skin_texture_mip(identity_seed: int, gender: str, age_bin: int, skin_tone: int, nir: bool,
+                      facial_hair: str, level: int) -> np.ndarray:
+    """Level >= 1 of ``skin_texture``, cached apart from the full-resolution maps so that the two
+    caches do not take each other's places."""
     out = half_res(skin_texture(identity_seed, gender, age_bin, skin_tone, nir, facial_hair, level - 1))
     out.setflags(write=False)
     return out
