@@ -53,6 +53,9 @@ class Params(Section):
             mode="json", include={"seed", "dataset", "plan", "generate", "label", "curate"}
         )
 
+    def generator_code_version(self) -> str:
+        return self.generate.code_version()
+
 
 def format_validation_error(err: ValidationError, source: str) -> str:
     lines = []

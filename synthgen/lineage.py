@@ -44,9 +44,12 @@ def plan_fingerprint(params: Any) -> dict[str, Any]:
 
 
 def generate_fingerprint(params: Any) -> dict[str, Any]:
-    """What a generated shard depends on; a change discards the old shards."""
+    """What a generated shard depends on; a change discards the old shards. The backend's code
+    version is part of it: a new renderer re-renders every shard (and so relabels them), where
+    finished shards of the old one would otherwise be kept beside new ones."""
     return {"seed": params.seed, "plan": params.plan.model_dump(mode="json"),
-            "plan_hash": plan_hash(params), "generate": _section(params.generate)}
+            "plan_hash": plan_hash(params), "generate": _section(params.generate),
+            "generator_code": params.generate.code_version()}
 
 
 def label_fingerprint(params: Any) -> dict[str, Any]:

@@ -23,7 +23,9 @@ def dataset_version(params: RunParams) -> str:
         return params.dataset.version
     from synthgen import __version__
 
-    return "v" + stable_hash({"params": params.shaping_sections(), "synthgen": __version__}, n=10)
+    # The generator's code version too: the same params rendered by another renderer are other data.
+    return "v" + stable_hash({"params": params.shaping_sections(), "synthgen": __version__,
+                              "generator": params.generator_code_version()}, n=10)
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,17 @@ class Registry(Generic[T]):
     """Name -> factory. ``lazy`` maps names to modules imported on first use, so that heavy
     backends (torch, diffusers) cost nothing until chosen."""
 
-    def __init__(self, kind: str, lazy: dict[str, str] | None = None, sections: dict[str, str] | None = None) -> None:
+    def __init__(self, kind: str, lazy: dict[str, str] | None = None, sections: dict[str, str] | None = None,
+                 versions: dict[str, str] | None = None) -> None:
         self.kind = kind
         self._factories: dict[str, Callable[..., T]] = {}
         self._lazy = dict(lazy or {})
         # name -> "module:Class" of the backend's own params.yaml section (light: pydantic only), so
         # params validate a backend's section without importing the backend itself.
         self._sections = dict(sections or {})
+        # name -> "module:CONSTANT", the backend's code version (bumped whenever its output for the
+        # same input changes), so work products can be keyed by it without building the backend.
+        self._versions = dict(versions or {})
 
     def register(self, name: str) -> Callable[[F], F]:
         """Decorator: register a factory (a class or a function) under ``name``. What it builds is
@@ -61,6 +65,17 @@ class Registry(Generic[T]):
         module, _, cls = ref.partition(":")
         section: type[Any] = getattr(importlib.import_module(module), cls)
         return section
+
+    def code_version(self, name: str) -> str | None:
+        """The code version a backend declared in its registry line, or None."""
+        ref = self._versions.get(name)
+        if ref is None:
+            return None
+        module, _, const = ref.partition(":")
+        version = getattr(importlib.import_module(module), const)
+        if not isinstance(version, str) or not version:
+            raise TypeError(f"{self.kind} {name!r}: {ref} must be a non-empty string")
+        return version
 
     def sections(self) -> list[str]:
         return sorted(self._sections)

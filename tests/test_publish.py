@@ -203,6 +203,31 @@ def test_changed_params_discard_old_shards(tmp_path: Path) -> None:
     assert (before, after) == (64, 96)
 
 
+def test_a_new_renderer_version_rerenders_every_shard_under_a_new_dataset_version(tmp_path: Path,
+                                                                                monkeypatch) -> None:
+    """Upgrading the renderer with the same params must not keep the old renderer's finished
+    shards beside new ones (a version half 0.8.0 and half 0.8.1 rows was once published this way):
+    the backend's declared code version is part of the shards' fingerprint and of the dataset
+    version. The upgrade is emulated by changing the declared version constant, which is what a
+    release of the renderer does."""
+    import synthgen.generate.procedural.backend as procedural
+    from synthgen.lineage import generate_hash
+    from synthgen.paths import dataset_version
+
+    params = tiny_params(tmp_path / "data", n=4, shard_size=2, size=64)
+    make_generated(params)
+    old_version, old_hash = dataset_version(params), generate_hash(params)
+    layout = Layout.from_params(params)
+    monkeypatch.setattr(procedural, "VERSION", "99.0.0")
+    monkeypatch.setattr(procedural.ProceduralGenerator, "version", "99.0.0")
+    assert dataset_version(params) != old_version and generate_hash(params) != old_hash
+    r = run_generate(params, progress=False)  # the same work folder (it is per dataset name)
+    assert r.skipped == [] and sorted(r.written) == [0, 1]
+    versions = {v for s in (0, 1) for v in pq.read_table(layout.shard_file("generated", s),
+                                                          columns=["generator_version"]).column(0).to_pylist()}
+    assert versions == {"99.0.0"}
+
+
 def test_publish_without_shards_is_a_clear_error(tmp_path: Path) -> None:
     from synthgen.errors import DataError
 

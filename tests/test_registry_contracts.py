@@ -67,6 +67,10 @@ def test_generator_contract(name: str, generate_params: dict[str, GenerateParams
     gen = GENERATORS.create(name, cfg)
     assert isinstance(gen, Generator)
     assert gen.name == name and isinstance(gen.version, str) and gen.version
+    # a declared code version (it keys generated shards and dataset versions), which the rows'
+    # generator_version reflects: equal to it, or its prefix where weights add a digest
+    code = cfg.code_version()
+    assert code and gen.version.split("+")[0] == code.split("+")[0]
     assert gen.max_processes is None or gen.max_processes >= 1
     first = gen.generate(SPECS)
     again = GENERATORS.create(name, cfg).generate(SPECS)

@@ -57,4 +57,10 @@ GENERATORS: Registry[Generator] = Registry(
         "procedural": "synthgen.generate.procedural.config:ProceduralParams",
         "diffusion": "synthgen.generate.diffusion.config:DiffusionParams",
     },
+    # Part of every generated shard's fingerprint and of the dataset version: a backend whose
+    # output changes gets new shards and a new version, never a mix of old and new rows.
+    versions={
+        "procedural": "synthgen.generate.procedural.backend:VERSION",
+        "diffusion": "synthgen.generate.diffusion.backend:CODE_VERSION",
+    },
 )

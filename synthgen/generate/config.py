@@ -25,6 +25,18 @@ class _GenerateFields(Section):
             raise ValueError(f"unknown generator {v!r}; choose one of: {', '.join(GENERATORS.names())}")
         return v
 
+    def code_version(self) -> str:
+        """The chosen backend's code version (its registry line names the constant): what, besides
+        these params, decides the pixels and labels of a generated row."""
+        from synthgen.errors import ConfigError
+        from synthgen.generate.base import GENERATORS
+
+        version = GENERATORS.code_version(self.backend)
+        if version is None:
+            raise ConfigError(f"generator {self.backend!r} declares no code version", where="generate.backend",
+                              fix="name its version constant in the `versions` line of GENERATORS")
+        return version
+
     def section(self, name: str) -> Any:
         """A backend's own sub-section (an instance of the class it declared in its registry line)."""
         if name not in type(self).model_fields or name in _GenerateFields.model_fields:

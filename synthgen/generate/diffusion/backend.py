@@ -23,10 +23,14 @@ from synthgen.generate.config import GenerateParams
 from synthgen.generate.diffusion.config import DiffusionParams
 from synthgen.generate.diffusion.prompts import build_prompt, facial_hair_asked
 from synthgen.generate.diffusion.weights import ResolvedWeights, resolve_weights
+from synthgen.generate.procedural.backend import VERSION as PROCEDURAL_VERSION
 from synthgen.io import stable_hash
 from synthgen.spec import SceneSpec
 
 BACKEND_VERSION = "1.0"
+# The code version in the generator registry: this backend's and the procedural renderer's, whose
+# control maps steer every image and whose exact labels every row carries.
+CODE_VERSION = f"{BACKEND_VERSION}+procedural-{PROCEDURAL_VERSION}"
 logger = logging.getLogger(__name__)
 
 
@@ -39,13 +43,14 @@ def check_size(cfg: GenerateParams) -> None:
 
 
 def backend_version(params: DiffusionParams, weights: ResolvedWeights) -> str:
-    """Backend version plus a digest of what decides the pixels (weights and sampling), so rows
-    made with different models never share a generator_version."""
+    """Backend version plus a digest of what decides the pixels (weights and sampling, and the
+    procedural renderer's version: its control maps and labels), so rows made with different models
+    or renderers never share a generator_version."""
     shaping = params.model_dump(
         include={"model", "controlnet", "controlnet_subfolder", "vae", "variant", "revision", "mode",
                  "scheduler", "steps", "guidance_scale", "controlnet_scale", "strength"}
     )
-    return f"{BACKEND_VERSION}+{weights.family}.{stable_hash(shaping, n=8)}"
+    return f"{BACKEND_VERSION}+{weights.family}.{stable_hash({**shaping, 'procedural': PROCEDURAL_VERSION}, n=8)}"
 
 
 class DiffusionGenerator:
