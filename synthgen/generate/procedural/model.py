@@ -153,20 +153,53 @@ def _lower_lid_y(v: np.ndarray, up: list[int], lo: list[int]) -> np.ndarray:
     return np.interp(v[up, 0], lx[order], ly[order])
 
 
-# Rest lid positions relative to the measured mean face once the eyeball sits at canthal height:
-# the upper lid margin rests about 1 mm over the iris top, the lower lid near the iris bottom.
-# 0.6.0: the lids rest about 1 mm further apart than in 0.5.0 (upper margin near the iris top,
-# lower lid about 1 mm under the iris). With the narrower 0.5.0 aperture MediaPipe's iris and
-# eye-corner points moved together with the iris and the geometric reader saw almost no vertical
-# gaze. A trade-off measured on 18 frontal renders (gaze pitch -30..+20) and 70 fer renders:
-# lids 2.2 mm further apart gave gaze slope 0.11 -> 0.21 but fer read neutral faces as surprise or
-# fear (neutral 7/10 -> 3/10, sadness 2/10 -> 0/10); this middle gives slope 0.18, neutral 6/10.
-UPPER_LID_REST = 0.0003
-LOWER_LID_REST = 0.0025
-# Fraction of the iris's vertical travel that the lids follow (the upper lid keeps its cover of
-# the iris when the eye looks up or down; the lower lid moves much less).
-UPPER_LID_FOLLOW = 0.8
-LOWER_LID_FOLLOW = 0.3
+# Rest lid positions (metres moved down from the measured mean face's) once the eyeball sits at
+# canthal height. 0.8.1, by anatomy: the upper lid covers about 1 mm of the iris's top edge, the
+# lower lid sits at its bottom edge (0.8 mm over it) and the fissure is 10.1 mm high (adults: 8-12).
+# 0.6.0 to 0.8.0 rested the upper lid 1.5 mm above the iris (white showing above it, a startled
+# look) in a fissure of 11.6 mm, a trade-off made when the lids followed a share of the pupil's
+# travel: a narrower opening then read less vertical gaze. With lids that follow the iris's edges
+# (below) the anatomical rest reads more of it, by the tuned and the held-out reader alike (200
+# default-plan renders: slope 0.17 -> 0.25 by the mesh's iris, 0.19 -> 0.28 by the standalone iris
+# network), and fer reads neutral faces as neutral more often (0.48 -> 0.60).
+UPPER_LID_REST = 0.0028
+LOWER_LID_REST = 0.0035
+# The upper lid follows the iris's top edge itself (``iris_edge_drops``); the lower lid follows this
+# share of the bottom edge's travel, looking down and looking up (about half the upper lid's
+# excursion looking down, as measured in real lids). Up to 0.8.0 both lids followed a fixed share
+# of the pupil's travel (0.8 and 0.3): looking 30 degrees down, the upper lid lagged the iris top by
+# 1.4 mm (white showing above the iris, which real eyes show only with lid retraction) and the
+# lower lid hid the iris's lower half.
+LOWER_LID_FOLLOW_DOWN = 0.5
+LOWER_LID_FOLLOW_UP = 0.3
+
+
+def iris_edge_drops(gaze_pitch_local: float) -> tuple[float, float]:
+    """How far (metres, image-down positive) the iris's top and bottom edges move when the eye turns
+    from straight ahead to ``gaze_pitch_local`` degrees (positive up): the top edge moves further
+    than the pupil looking down (the iris disc tilts), the bottom edge less."""
+    theta = np.radians(-np.clip(gaze_pitch_local, -35, 35))
+    along, tilt = EYEBALL_BEHIND_PUPIL * np.sin(theta), IRIS_RADIUS * (1 - np.cos(theta))
+    return float(along + tilt), float(along - tilt)
+
+
+@lru_cache(maxsize=1)
+def _upper_lid_follow_weight() -> np.ndarray:
+    """The upper lid's weight (``regions().lid_upper``) times a parabola across each eye's width,
+    1 at the middle and 0 at both canthi: the canthi are tied to the orbit by their tendons, so
+    the lid margin follows the eye most in its middle and not at all at the corners (its arch
+    flattens looking down). Without it the whole margin moved as one and both landmark networks
+    read the eye corners as moving with the gaze."""
+    m = load_model()
+    v = m.vertices[:N_MESH]
+    w = regions().lid_upper.copy()
+    for side in (lambda i: i, lambda i: int(m.mirror[i])):
+        xs = v[[side(R_EYE_UPPER[0]), side(R_EYE_UPPER[-1])], 0]
+        lo, hi = float(xs.min()), float(xs.max())
+        near = (v[:, 0] > lo - 0.02) & (v[:, 0] < hi + 0.02) & (np.abs(v[:, 1] - v[side(R_EYE_UPPER[0]), 1]) < 0.03)
+        t = np.clip((v[:, 0] - lo) / (hi - lo), 0, 1)
+        w[near] *= 4 * t[near] * (1 - t[near])
+    return w
 
 
 @lru_cache(maxsize=1)
@@ -221,14 +254,16 @@ def eyeball_centre_heights(v: np.ndarray) -> tuple[float, float]:
 
 def pose_eyelids(v: np.ndarray, gaze_pitch_local: float) -> np.ndarray:
     """Move both lids to their rest positions for an eyeball at canthal height and make them follow
-    vertical gaze as real lids do: looking down, the upper lid drops with the iris (and the lower lid
-    a little); looking up, both rise. This lid motion is a large part of what landmark models see
-    of vertical gaze."""
+    vertical gaze as real lids do: the upper lid margin keeps its cover of the iris's top edge
+    (lid-globe coordination), most in its middle and not at the canthi; the lower lid moves about
+    half as far looking down and a little looking up. This lid motion is a large part of what
+    landmark models see of vertical gaze."""
     r = regions()
     out = v.copy()
-    iris_dy = -(EYEBALL_BEHIND_PUPIL + 0.001) * np.sin(np.radians(np.clip(gaze_pitch_local, -35, 35)))
-    out[:N_MESH, 1] += r.lid_upper * (UPPER_LID_REST + UPPER_LID_FOLLOW * iris_dy)
-    out[:N_MESH, 1] += _lower_lid_weight() * (LOWER_LID_REST + LOWER_LID_FOLLOW * iris_dy)
+    top, bottom = iris_edge_drops(gaze_pitch_local)
+    lower = (LOWER_LID_FOLLOW_DOWN if bottom > 0 else LOWER_LID_FOLLOW_UP) * bottom
+    out[:N_MESH, 1] += r.lid_upper * UPPER_LID_REST + _upper_lid_follow_weight() * top
+    out[:N_MESH, 1] += _lower_lid_weight() * (LOWER_LID_REST + lower)
     return out
 
 

@@ -353,11 +353,32 @@ class _Frame:
             a = a * (1 - w_pupil) + pupil * w_pupil
             col = self.shade(hit, a * 0.8, 1.2 if self.nir else 0.8, 300)
             col *= _lid_shadow(hit, self.k, self.free.shape[1])[:, None]
-            self.put(hit.flat, col)
             white = w_iris[:, 0] == 0
-            self.draw_canthi(side, np.median(col[white], 0) if white.any() else np.median(col, 0))
+            tissue = self.grey((np.median(col[white], 0) if white.any() else np.median(col, 0))
+                               * np.array([0.62, 0.36, 0.36], np.float32))
+            col = hit.expand(col)
+            self._canthal_tissue(side, hit.flat, col, tissue)
+            self.put(hit.flat, col)
+            self.draw_canthi(side, tissue)
 
-    def draw_canthi(self, side: int, sclera: np.ndarray) -> None:
+    def _canthal_tissue(self, side: int, flat: np.ndarray, col: np.ndarray, tissue: np.ndarray) -> None:
+        """Blend the eyeball's samples next to each canthus into ``tissue`` (in place): the caruncle
+        and the plica at the inner corner (within 0.16 eye widths, about 5 mm) and the conjunctiva in
+        the outer angle (0.08), which lie in front of the globe and show at every gaze. Without them an
+        anatomical lid opening, which the eyeball fills to the corners, had white corners."""
+        ids = (33, 133) if side == 0 else tuple(int(fm.load_model().mirror[i]) for i in (33, 133))
+        outer, inner = project(self.sc.verts[list(ids)], self.k)
+        width = float(np.linalg.norm(inner - outer))
+        ys, xs = np.divmod(flat, self.shape[1])
+        pts = np.stack([xs, ys], 1).astype(np.float32)
+        w = np.zeros(len(flat), np.float32)
+        for corner, reach in ((inner, 0.16), (outer, 0.08)):
+            d = np.sqrt(((pts - corner.astype(np.float32)) ** 2).sum(1)) / max(width, 1e-6)
+            w = np.maximum(w, np.clip((reach - d) / (0.3 * reach), 0, 1))
+        near = w > 0
+        col[near] += w[near, None] * (tissue - col[near])
+
+    def draw_canthi(self, side: int, tissue: np.ndarray) -> None:
         """The eye opening's tissue that the eyeball does not fill (caruncle and conjunctiva at the
         corners, the socket under raised lids): moist, pinker and darker than the lit sclera next
         to it. Why: the eyeball is narrower than the lid opening; without this layer the skull behind
@@ -370,7 +391,6 @@ class _Frame:
             ids = [int(model.mirror[i]) for i in ids]
         hole = self.free_inside(ids)
         if hole is not None:
-            tissue = self.grey(sclera * np.array([0.62, 0.36, 0.36], np.float32))
             self.put(hole.flat, np.broadcast_to(tissue, (len(hole.flat), 3)).astype(np.float32))
 
     def free_inside(self, ids: list[int]) -> _Hole | None:
