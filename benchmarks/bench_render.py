@@ -132,7 +132,8 @@ def reference_generator(rev: str) -> tuple[Any, Callable[[], None]]:
     backend = importlib.import_module("synthgen_ref.generate.procedural.backend")
     renderer = importlib.import_module("synthgen_ref.generate.procedural.renderer")
     # Revisions before clear_identity_caches cached the skin texture only.
-    clear = getattr(renderer, "clear_identity_caches", renderer.skin_texture.cache_clear)
+    clear = (renderer.clear_identity_caches if hasattr(renderer, "clear_identity_caches")
+             else renderer.skin_texture.cache_clear)
     return backend.ProceduralGenerator, clear
 
 

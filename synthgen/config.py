@@ -53,8 +53,8 @@ class Params(Section):
             mode="json", include={"seed", "dataset", "plan", "generate", "label", "curate"}
         )
 
-    def generator_code_version(self) -> str:
-        return self.generate.code_version()
+    def code_versions(self) -> dict[str, Any]:
+        return {"generator": self.generate.code_version(), "labelers": self.label.code_versions()}
 
 
 def format_validation_error(err: ValidationError, source: str) -> str:

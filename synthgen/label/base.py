@@ -71,6 +71,23 @@ class Labeler(Protocol):
         ...
 
 
+def installed(*dists: str) -> str:
+    """``name-version`` of each installed distribution (``absent`` where it is not): the part of a
+    labeller's code version that its libraries and their bundled models decide."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for name in dists:
+        try:
+            out.append(f"{name}-{version(name)}")
+        except PackageNotFoundError:
+            out.append(f"{name}-absent")
+    return "+".join(out)
+
+
+# Each labeller's code version (module:CONSTANT: its own logic's version plus the libraries that run
+# its model) is part of the labelled shards' fingerprint and of the dataset version, so a changed
+# labeller relabels every shard instead of leaving old labels beside new ones.
 LABELERS: Registry[Labeler] = Registry(
     "labeler",
     lazy={
@@ -87,6 +104,21 @@ LABELERS: Registry[Labeler] = Registry(
         "quality": "synthgen.label.quality",
         "eye_aperture": "synthgen.label.eye_aperture",
         "insightface": "synthgen.label.insightface_backend",
+    },
+    versions={
+        "mediapipe_detector": "synthgen.label.detect:MEDIAPIPE_DETECTOR_VERSION",
+        "dlib_hog": "synthgen.label.detect:DLIB_HOG_VERSION",
+        "mediapipe_mesh": "synthgen.label.mesh:MEDIAPIPE_MESH_VERSION",
+        "mediapipe_iris": "synthgen.label.iris:MEDIAPIPE_IRIS_VERSION",
+        "dlib": "synthgen.label.dlib_face:DLIB_VERSION",
+        "head_pose": "synthgen.label.head_pose:HEAD_POSE_VERSION",
+        "iris_gaze": "synthgen.label.gaze:IRIS_GAZE_VERSION",
+        "age_gender": "synthgen.label.age_gender:AGE_GENDER_VERSION",
+        "fer": "synthgen.label.expression:FER_VERSION",
+        "emotion_cnn": "synthgen.label.emotion_cnn:EMOTION_CNN_VERSION",
+        "quality": "synthgen.label.quality:QUALITY_VERSION",
+        "eye_aperture": "synthgen.label.eye_aperture:EYE_APERTURE_VERSION",
+        "insightface": "synthgen.label.insightface_backend:INSIGHTFACE_VERSION",
     },
 )
 

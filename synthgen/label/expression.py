@@ -15,10 +15,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from synthgen.label.base import LABELERS, FaceContext, crop_square
+from synthgen.label.base import LABELERS, FaceContext, crop_square, installed
 from synthgen.label.config import LabelParams
 from synthgen.models.paths import fetched_path
 from synthgen.vocab import EXPRESSIONS
+
+# Bump the leading number when this labeller's output for the same image changes.
+FER_VERSION = "1+" + installed("ai-edge-litert", "opencv-python-headless")
 
 FER_CLASSES = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 # Column j of our order takes FER2013's column FER_TO_VOCAB[j].

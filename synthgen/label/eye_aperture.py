@@ -14,6 +14,9 @@ from synthgen.dsm import eye_aspect_ratio
 from synthgen.label.base import LABELERS, FaceContext
 from synthgen.label.config import LabelParams
 
+# Bump the leading number when this labeller's output for the same image changes.
+EYE_APERTURE_VERSION = "1"
+
 # MediaPipe mesh vertices of the iBUG-68 points 36-47 (p1..p6 of the subject's right, then left eye).
 MESH_EYES_68 = (33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380)
 

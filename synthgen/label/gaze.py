@@ -22,9 +22,12 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from synthgen.geometry import gaze_angles, gaze_vector
-from synthgen.label.base import LABELERS, FaceContext
+from synthgen.label.base import LABELERS, FaceContext, installed
 from synthgen.label.config import LabelParams
 from synthgen.label.head_pose import mean_shape_68
+
+# Bump the leading number when this labeller's output for the same image changes.
+IRIS_GAZE_VERSION = "1+" + installed("scipy")
 
 # MediaPipe mesh indices: (outer corner, inner corner, upper lid, lower lid) per eye.
 MESH_EYES = {"right": (33, 133, 159, 145), "left": (263, 362, 386, 374)}

@@ -18,9 +18,12 @@ import cv2
 import numpy as np
 
 from synthgen.geometry import head_angles
-from synthgen.label.base import LABELERS, FaceContext
+from synthgen.label.base import LABELERS, FaceContext, installed
 from synthgen.label.config import LabelParams
 from synthgen.models.paths import package_file
+
+# Bump the leading number when this labeller's output for the same image changes.
+HEAD_POSE_VERSION = "1+" + installed("opencv-python-headless")
 
 
 @lru_cache(maxsize=1)

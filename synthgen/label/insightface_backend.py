@@ -15,10 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from synthgen.errors import ConfigError, ModelUnavailableError
-from synthgen.label.base import DETECTION_KEYS, LABELERS, FaceContext
+from synthgen.label.base import DETECTION_KEYS, LABELERS, FaceContext, installed
 from synthgen.label.config import LabelParams
 from synthgen.label.detect import set_detections
 from synthgen.vocab import age_group
+
+# Bump the leading number when this labeller's output for the same image changes.
+INSIGHTFACE_VERSION = "1+" + installed("insightface", "onnxruntime")
 
 
 def model_pack_dir(root: Path | None, name: str) -> Path:

