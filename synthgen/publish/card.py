@@ -213,7 +213,10 @@ def dataset_card(manifest: dict[str, Any], schema: pa.Schema, examples: list[dic
     meta = yaml.safe_dump(front_matter(manifest, schema), sort_keys=False, width=120)
     splits = _table(("split", "rows"), list(manifest["splits"].items()))
     reasons = _table(("reason", "rows"), list(manifest["reject_reasons"].items()) or [("(none)", 0)])
-    gens = ", ".join(f"{g} ({n})" for g, n in manifest["generators"].items())
+    gens = ", ".join(f"{g} ({n})" for g, n in (manifest.get("generator_versions") or manifest["generators"]).items())
+    labellers = (manifest.get("code_versions") or {}).get("labelers") or {}
+    labelled_by = ("Labelled by " + ", ".join(f"`{k}` {v}" for k, v in labellers.items()) + ".\n"
+                   if labellers else "")
     columns = _table(("column", "type", "meaning"),
                      [(f"`{f.name}`", str(f.type), _note(f.name)) for f in schema])
     shown = "\n".join(
@@ -249,7 +252,7 @@ def dataset_card(manifest: dict[str, Any], schema: pa.Schema, examples: list[dic
 
 Synthetic in-cabin face images for driver and occupant monitoring, made by synthgen
 {manifest['synthgen_version']} with: {gens}. {manifest['rows']} rows, {manifest['accepted']} accepted.
-Each row holds the image, what was requested (`req_*`: age, expression, gaze, head pose,
+{labelled_by}Each row holds the image, what was requested (`req_*`: age, expression, gaze, head pose,
 lighting, camera, exact landmarks) and what offline face models measured (`meas_*`).
 
 {failures}

@@ -167,12 +167,19 @@ def run_publish(params: RunParams, source_stage: str = "curated", progress: bool
     return result
 
 
+def _code_versions(params: RunParams, labelled: bool) -> dict[str, Any]:
+    """The generator's and (for a labelled source) the labellers' code versions."""
+    versions = params.code_versions()
+    return versions if labelled else {"generator": versions["generator"]}
+
+
 def _build(params: RunParams, layout: Layout, files: list[Path], source_stage: str, tmp_dir: Path,
            failed_shards: dict[int, str]) -> PublishResult:
     split_rows: Counter[str] = Counter()
     accepted = 0
     reasons: Counter[str] = Counter()
     generators: Counter[str] = Counter()
+    generator_versions: Counter[str] = Counter()
     manifest_files = []
     for src in files:
         shard_no = int(src.stem.split("-")[1])
@@ -181,6 +188,9 @@ def _build(params: RunParams, layout: Layout, files: list[Path], source_stage: s
         for rr in table.column("reject_reasons").to_pylist():
             reasons.update(rr or [])
         generators.update(table.column("generator").to_pylist())
+        generator_versions.update(f"{g} {v}" for g, v in zip(table.column("generator").to_pylist(),
+                                                              table.column("generator_version").to_pylist(),
+                                                              strict=True))
         for split in sorted(set(table.column("split").to_pylist())):
             part = table.filter(pc.equal(table.column("split"), split))
             rel = Path(f"split={split}") / f"part-{shard_no:05d}.parquet"
@@ -203,6 +213,9 @@ def _build(params: RunParams, layout: Layout, files: list[Path], source_stage: s
         "version": layout.version,
         "synthgen_version": __version__,
         "generators": dict(sorted(generators.items())),
+        "generator_versions": dict(sorted(generator_versions.items())),
+        # the code that made the rows: finished shards are kept only while these stay the same
+        "code_versions": _code_versions(params, labelled=source_stage == "curated"),
         "rows": rows,
         "accepted": accepted,
         "splits": dict(sorted(split_rows.items())),

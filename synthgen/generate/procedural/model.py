@@ -159,9 +159,9 @@ def _lower_lid_y(v: np.ndarray, up: list[int], lo: list[int]) -> np.ndarray:
 # 0.6.0 to 0.8.0 rested the upper lid 1.5 mm above the iris (white showing above it, a startled
 # look) in a fissure of 11.6 mm, a trade-off made when the lids followed a share of the pupil's
 # travel: a narrower opening then read less vertical gaze. With lids that follow the iris's edges
-# (below) the anatomical rest reads more of it, by the tuned and the held-out reader alike (200
-# default-plan renders: slope 0.17 -> 0.25 by the mesh's iris, 0.19 -> 0.28 by the standalone iris
-# network), and fer reads neutral faces as neutral more often (0.48 -> 0.60).
+# (below) the anatomical rest reads more of it, by the tuned and the held-out reader alike (300
+# default-plan renders: slope 0.19 -> 0.25 by the mesh's iris, 0.21 -> 0.30 by the standalone iris
+# network; docs/procedural.md has the whole before/after).
 UPPER_LID_REST = 0.0028
 LOWER_LID_REST = 0.0035
 # The upper lid follows the iris's top edge itself (``iris_edge_drops``); the lower lid follows this
@@ -188,8 +188,7 @@ def _upper_lid_follow_weight() -> np.ndarray:
     """The upper lid's weight (``regions().lid_upper``) times a parabola across each eye's width,
     1 at the middle and 0 at both canthi: the canthi are tied to the orbit by their tendons, so
     the lid margin follows the eye most in its middle and not at all at the corners (its arch
-    flattens looking down). Without it the whole margin moved as one and both landmark networks
-    read the eye corners as moving with the gaze."""
+    flattens looking down). Without it the margin moved as one, right up to the corners."""
     m = load_model()
     v = m.vertices[:N_MESH]
     w = regions().lid_upper.copy()
