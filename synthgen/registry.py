@@ -62,17 +62,16 @@ class Registry(Generic[T]):
         ref = self._sections.get(name)
         if ref is None:
             return None
-        module, _, cls = ref.partition(":")
-        section: type[Any] = getattr(importlib.import_module(module), cls)
+        section: type[Any] = _resolve(ref)
         return section
 
-    def code_version(self, name: str) -> str | None:
-        """The code version a backend declared in its registry line, or None."""
+    def code_version(self, name: str) -> str:
+        """The code version a backend declared in its registry line (what keys its work products)."""
         ref = self._versions.get(name)
         if ref is None:
-            return None
-        module, _, const = ref.partition(":")
-        version = getattr(importlib.import_module(module), const)
+            raise ConfigError(f"{self.kind} {name!r} declares no code version",
+                              fix=f"name its version constant in the `versions` line of the {self.kind} registry")
+        version = _resolve(ref)
         if not isinstance(version, str) or not version:
             raise TypeError(f"{self.kind} {name!r}: {ref} must be a non-empty string")
         return version
@@ -82,3 +81,9 @@ class Registry(Generic[T]):
 
     def create(self, name: str, *args: Any, **kwargs: Any) -> T:
         return self.get(name)(*args, **kwargs)
+
+
+def _resolve(ref: str) -> Any:
+    """The attribute a ``"module:NAME"`` reference names (its module imported on first use)."""
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)

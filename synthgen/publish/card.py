@@ -213,8 +213,8 @@ def dataset_card(manifest: dict[str, Any], schema: pa.Schema, examples: list[dic
     meta = yaml.safe_dump(front_matter(manifest, schema), sort_keys=False, width=120)
     splits = _table(("split", "rows"), list(manifest["splits"].items()))
     reasons = _table(("reason", "rows"), list(manifest["reject_reasons"].items()) or [("(none)", 0)])
-    gens = ", ".join(f"{g} ({n})" for g, n in (manifest.get("generator_versions") or manifest["generators"]).items())
-    labellers = (manifest.get("code_versions") or {}).get("labelers") or {}
+    gens = ", ".join(f"{g} ({n})" for g, n in manifest["generator_versions"].items())
+    labellers = manifest["code_versions"].get("labelers", {})
     labelled_by = ("Labelled by " + ", ".join(f"`{k}` {v}" for k, v in labellers.items()) + ".\n"
                    if labellers else "")
     columns = _table(("column", "type", "meaning"),

@@ -366,8 +366,8 @@ class _Frame:
         and the plica at the inner corner (within 0.16 eye widths, about 5 mm) and the conjunctiva in
         the outer angle (0.08), which lie in front of the globe and show at every gaze. Without them an
         anatomical lid opening, which the eyeball fills to the corners, had white corners."""
-        ids = (33, 133) if side == 0 else tuple(int(fm.load_model().mirror[i]) for i in (33, 133))
-        outer, inner = project(self.sc.verts[list(ids)], self.k)
+        ids = [33, 133] if side == 0 else fm.load_model().left([33, 133])
+        outer, inner = project(self.sc.verts[ids], self.k)
         width = float(np.linalg.norm(inner - outer))
         ys, xs = np.divmod(flat, self.shape[1])
         pts = np.stack([xs, ys], 1).astype(np.float32)
@@ -387,8 +387,7 @@ class _Frame:
         gaze, instead of by the canthi, which do not."""
         ids = fm.R_EYE_UPPER + fm.R_EYE_LOWER[::-1][1:-1]
         if side:
-            model = fm.load_model()
-            ids = [int(model.mirror[i]) for i in ids]
+            ids = fm.load_model().left(ids)
         hole = self.free_inside(ids)
         if hole is not None:
             self.put(hole.flat, np.broadcast_to(tissue, (len(hole.flat), 3)).astype(np.float32))
