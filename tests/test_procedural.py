@@ -298,6 +298,27 @@ def test_identity_shapes_spread_like_adults_and_stay_deterministic() -> None:
     assert np.array_equal(fm.shape_face(7, "male", 35.0), fm.shape_face(7, "male", 35.0))
 
 
+def test_lips_stay_closed_at_rest_for_every_identity_and_age() -> None:
+    """A neutral mouth is closed whatever the chin's length or the jowls' sag: the inner lip contours
+    keep the base mesh's 0.3-0.4 mm apart. Renderer 0.8.1 moved the lower lip with the chin (the
+    jaw's weight holds it at 1) and with the jowls, so rest gaps ran from 3.8 mm of overlap to 5 mm
+    apart and most neutral faces showed their teeth."""
+    from synthgen.generate.procedural import model as fm
+
+    upper, lower = fm.LIP_INNER_UPPER[1:-1], fm.LIP_INNER_LOWER[1:-1]
+    gaps = []
+    for seed in range(60):
+        for gender in ("male", "female"):
+            for age in (8.0, 35.0, 80.0):
+                v = fm.shape_face(seed, gender, age)
+                gaps.append(1000 * (v[lower, 1] - v[upper, 1]))  # y down: lower lip below the upper
+    g = np.array(gaps)
+    assert g.min() > 0.15 and g.max() < 0.6, (g.min(), g.max())
+    # The chin still varies between identities (it moved below the lips, not away).
+    chins = [fm.shape_face(seed, "male", 35.0)[fm.CHIN, 1] for seed in range(40)]
+    assert np.std(chins) * 1000 > 0.8
+
+
 def test_children_have_larger_eyes_and_smaller_noses() -> None:
     from synthgen.generate.procedural import model as fm
 
@@ -393,22 +414,23 @@ def test_eyes_converge_on_near_targets_and_stay_parallel_for_far_ones() -> None:
 # 0.6.2 (lid shadow on the eyeball, no skin sheen over lashes and brows) changed every face. 0.7.0
 # (skin, head and body shaded once per output pixel, table-lookup normal noise) changed every image.
 # 0.8.0 (a new disgust table) changed only the disgust render. 0.8.1 (lids at their anatomical rest
-# and following the iris's edges, the caruncle drawn at every gaze) changed every face.
+# and following the iris's edges, the caruncle drawn at every gaze) changed every face. 0.8.2 (closed
+# lips at rest: chin length and jowl sag no longer move the lower lip) changed every face.
 PIXEL_SHA256 = {
     "rgb_happiness_glasses": (
         dict(expression="happiness", expression_intensity=0.8, glasses="glasses", gaze_yaw=10.0),
-        "152086bdde7cae7eef71f52075d10b67f2ca83cb857a899593375c24ba271533"),
+        "2d47dbc8dd498ad186fb6110ca976f2886a5e6fba2b582cff96cfea00bc879dc"),
     "nir_surprise_sunglasses": (
         dict(lighting="nir", expression="surprise", glasses="sunglasses", head_yaw=-20.0),
-        "0ff13864e892ecb8678733f7b97ebd93af52a1dec3224be948843d028351a162"),
+        "454816c87244356d2c5824fefcd331672697d4d91e2e55a140a53613cfb09483"),
     "old_male_disgust_passenger": (
         dict(identity_seed=7, age=72.0, gender="male", skin_tone=8, expression="disgust", seat="passenger",
              camera="a_pillar", gaze_pitch=-15.0),
-        "7e958103010c664c886f8500b9d3bd1fd451df78521f10e942ad75bc1ba17b74"),
+        "42b1dcb4ec51e1eb60674a08843df953b9ca7c4985753dba8a0848c23ee6b4c5"),
     "child_near_gaze_closed_lids": (
         dict(identity_seed=99, age=8.0, skin_tone=2, camera="rearview_mirror", gaze_pitch=-35.0, eye_openness=0.2,
              head_roll=8.0),
-        "19896f151944173739ed54f41e89a1cb95b9e669f877d7b819c20c5f2688400e"),
+        "c4f74fba27fda6570e508533e1a0037fe17f8452deffa1a753b1fc3bd6c6b897"),
 }
 
 
@@ -420,6 +442,6 @@ def test_pixels_equal_the_recorded_renders(gen: ProceduralGenerator, case: str) 
     import hashlib
 
     kw, digest = PIXEL_SHA256[case]
-    assert gen.version == "0.8.1", "pixels changed on purpose: re-record PIXEL_SHA256 for the new version"
+    assert gen.version == "0.8.2", "pixels changed on purpose: re-record PIXEL_SHA256 for the new version"
     image = gen.render(spec(**kw)).image
     assert hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest() == digest

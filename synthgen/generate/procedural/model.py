@@ -351,6 +351,19 @@ def identity_shape(identity_seed: int, gender: str) -> IdentityShape:
     )
 
 
+def chin_weight(mesh: np.ndarray, jaw: np.ndarray) -> np.ndarray:
+    """Per vertex, how far a longer chin moves it (0 at and above the lower lip's lowest point, 1 at
+    the chin), within the jaw region. Why not the jaw's own weight: that weight holds the lower lip
+    at 1 (the lip rides on the jaw when the mouth opens), so an identity's chin length parted or
+    crushed its closed lips, from 3.8 mm of overlap to 5.0 mm apart at rest (renderer <= 0.8.1),
+    and the jowls' sag parted the lips' sides by up to 3.5 mm at 80, so more than half of the
+    neutral faces showed their teeth, which expression readers take for a smile."""
+    y_lip = float(mesh[LIP_OUTER_LOWER, 1].max())
+    y_chin = float(mesh[CHIN, 1])
+    below = np.clip((mesh[:, 1] - y_lip) / max(y_chin - y_lip, 1e-6), 0, 1) ** 0.7
+    return np.asarray(below * (jaw > 0))
+
+
 def shape_face(identity_seed: int, gender: str, age: float) -> np.ndarray:
     """Neutral face (478, 3) of one identity at one age, pupils kept at their mean positions so the
     eyeballs stay consistent with the lids. A new array each call (callers pose it in place); the
@@ -371,7 +384,7 @@ def _shaped_face(identity_seed: int, gender: str, age: float) -> np.ndarray:
     mesh[:, 1] = np.where(mesh[:, 1] > 0, mesh[:, 1] * (1.0 + s.length), mesh[:, 1])
     # Jaw width grows towards the chin; chin length.
     mesh[:, 0] *= 1.0 + s.jaw * r.jaw * r.side
-    mesh[:, 1] += 0.008 * s.chin * r.jaw
+    mesh[:, 1] += 0.008 * s.chin * chin_weight(mesh, r.jaw)
     # Nose.
     mesh[:, 1] += 0.01 * s.nose_len * r.nose
     mesh[:, 0] *= 1.0 + s.nose_width * r.nose
@@ -394,7 +407,7 @@ def _shaped_face(identity_seed: int, gender: str, age: float) -> np.ndarray:
     elif age > 45:
         # Sagging: jowls and cheeks drop, the lips thin, the nose lengthens.
         k = min((age - 45) / 35, 1.0)
-        mesh[:, 1] += 0.011 * k * r.jaw * r.side
+        mesh[:, 1] += 0.011 * k * chin_weight(mesh, r.jaw) * r.side  # below the lips: they stay closed
         mesh[:, 1] += 0.006 * k * r.cheeks
         mesh[:, 2] += 0.003 * k * r.cheeks  # cheeks lose their fullness
         mesh[:, 1] += 0.002 * k * r.nose
