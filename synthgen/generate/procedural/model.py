@@ -236,6 +236,21 @@ def landmark_labels(px: np.ndarray) -> dict[str, list[float]]:
     }
 
 
+# Face width against an adult's by age (bizygomatic breadth, sexes pooled, after Farkas's North
+# American growth norms): the face grows later than the cranium, which is already 0.9 of its adult
+# size at 6 when the face is 0.85.
+_FACE_GROWTH_AGES = (0.0, 1.0, 4.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 18.0)
+_FACE_GROWTH = (0.65, 0.72, 0.82, 0.85, 0.87, 0.90, 0.93, 0.96, 0.98, 1.0)
+
+
+def face_growth(age: float) -> float:
+    """The face's size against an adult's (1 from 18): the mesh, lids and iris points scale by it
+    about the mid-eye point, while the cranium scales by ``head_scale``. Why: up to renderer 0.8.2
+    a child's face mesh stayed adult-sized inside a smaller skull, a face too large for its head,
+    which is the opposite of a child's proportions (and its interpupillary distance was an adult's)."""
+    return float(np.interp(age, _FACE_GROWTH_AGES, _FACE_GROWTH))
+
+
 def head_scale(age: float) -> float:
     """Head size against an adult's: children's heads are smaller (0.8 at birth, adult from 16)."""
     return 1.0 if age >= 16 else 0.8 + 0.2 * age / 16
@@ -442,5 +457,6 @@ def _shaped_face(identity_seed: int, gender: str, age: float) -> np.ndarray:
         w[(R_PUPIL if j == 1 else L_PUPIL) : (R_PUPIL if j == 1 else L_PUPIL) + 5] = 0.0
         v[:, 0] += w * s.eye_spacing * np.sign(v[c, 0])  # outwards for both eyes
         v[:, 1] += w * s.eye_height
+    v *= face_growth(age)  # about the mid-eye point, the head-local origin
     v.setflags(write=False)  # cached: shape_face hands out copies
     return v
