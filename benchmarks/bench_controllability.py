@@ -355,6 +355,19 @@ def au_classify(delta: np.ndarray, scale: float = 0.02, neutral_below: float = 0
     return best
 
 
+def gender_by_sex(req: np.ndarray, meas: np.ndarray, lighting: np.ndarray) -> str:
+    """Share of men read as men and of women read as women, per lighting: the overall accuracy
+    hides a one-sided reader (it read most renders of men as women)."""
+    parts = []
+    for light in ("rgb", "nir"):
+        cells = []
+        for sex in ("male", "female"):
+            k = (req == sex) & (lighting == light) & np.array([isinstance(v, str) for v in meas])
+            cells.append(f"{np.mean(meas[k] == sex):.2f} (n={k.sum()})" if k.any() else "-")
+        parts.append(" / ".join(cells))
+    return "; ".join(parts)
+
+
 # ---------------------------------------------------------------- report
 
 def expression_table(src: str, req: np.ndarray, meas: np.ndarray, mask: np.ndarray,
@@ -462,6 +475,8 @@ def main() -> None:
         g_req, g_meas = _col(t, "req_gender"), _col(t, "meas_gender")
         okg = np.array([isinstance(v, str) for v in g_meas])
         print(line("age-gend", "gender accuracy", f"{np.mean(g_req[okg] == g_meas[okg]):.2f} (n={okg.sum()})"))
+        light = _col(t, "req_lighting")
+        print(line("age-gend", "  read as requested: men / women, RGB; NIR", gender_by_sex(g_req, g_meas, light)))
         for s in expression_table("fer", req_e, meas_e, strong, EXPRESSIONS):
             print(s)
 

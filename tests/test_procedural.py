@@ -410,6 +410,17 @@ def test_benchmark_roc_auc_and_facs_reader() -> None:
     assert au_classify(disgust) == "disgust"
 
 
+def test_benchmark_gender_by_sex_and_lighting() -> None:
+    """The benchmark's per-sex gender figure: a reader that calls everyone a woman scores 1.0 on
+    women and 0.0 on men, which the overall accuracy (0.5 here) hides."""
+    from benchmarks.bench_controllability import gender_by_sex
+
+    req = np.array(["male", "female", "male", "female", "male"], dtype=object)
+    meas = np.array(["female", "female", "female", "female", np.nan], dtype=object)  # nan: no reading
+    light = np.array(["rgb", "rgb", "nir", "nir", "rgb"], dtype=object)
+    assert gender_by_sex(req, meas, light) == "0.00 (n=1) / 1.00 (n=1); 0.00 (n=1) / 1.00 (n=1)"
+
+
 def test_benchmark_identity_auc_by_condition() -> None:
     """The identity AUC split by condition: two identities whose embeddings are told apart within
     one light but swapped across lights read 1.0 for same-light pairs and 0.0 across."""
