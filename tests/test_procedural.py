@@ -319,6 +319,23 @@ def test_lips_stay_closed_at_rest_for_every_identity_and_age() -> None:
     assert np.std(chins) * 1000 > 0.8
 
 
+def test_glasses_fit_the_face_they_sit_on() -> None:
+    """The lens rims are centred in front of the pupils for children as for adults (within the
+    4 mm that interpupillary distances spread), and the labels' lenses are the drawn ones. With
+    renderer 0.8.3 a 4-year-old wore an adult's frames, each lens about 5 mm outboard of the pupil."""
+    from synthgen.generate.procedural import model as fm
+    from synthgen.generate.procedural import occluders as oc
+
+    for age in (4.0, 6.0, 30.0):
+        off = []
+        for seed in range(30):
+            v = fm.shape_face(seed, "female", age)
+            for ring, pupil in zip(oc.lens_rings(fm.face_growth(age)), (fm.R_PUPIL, fm.L_PUPIL), strict=True):
+                off.append(abs(ring[:, 0].mean() - v[pupil, 0]) * 1000)
+        assert max(off) < 4.0 and np.mean(off) < 2.0, (age, max(off))
+    assert np.allclose(oc.lens_rings(0.5)[0], 0.5 * oc.lens_rings()[0])
+
+
 def test_skin_keeps_a_skin_hue_for_every_tone_and_identity() -> None:
     """Red above green above blue for every Monk tone and identity, and the identities of one tone
     still differ. Renderer 0.8.2 jittered each channel by +-4 %, which gave 15 % of the lightest
@@ -465,7 +482,8 @@ def test_eyes_converge_on_near_targets_and_stay_parallel_for_far_ones() -> None:
 # and following the iris's edges, the caruncle drawn at every gaze) changed every face. 0.8.2 (closed
 # lips at rest: chin length and jowl sag no longer move the lower lip) changed every face. 0.8.3 (skin
 # jitter that keeps the swatch's hue; children's faces scaled by face growth) changed every RGB face
-# and the child; the NIR one kept its hash.
+# and the child; the NIR one kept its hash. 0.8.4 (glasses sized to the face: only children's glasses
+# change) kept every hash.
 PIXEL_SHA256 = {
     "rgb_happiness_glasses": (
         dict(expression="happiness", expression_intensity=0.8, glasses="glasses", gaze_yaw=10.0),
@@ -492,6 +510,6 @@ def test_pixels_equal_the_recorded_renders(gen: ProceduralGenerator, case: str) 
     import hashlib
 
     kw, digest = PIXEL_SHA256[case]
-    assert gen.version == "0.8.3", "pixels changed on purpose: re-record PIXEL_SHA256 for the new version"
+    assert gen.version == "0.8.4", "pixels changed on purpose: re-record PIXEL_SHA256 for the new version"
     image = gen.render(spec(**kw)).image
     assert hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest() == digest

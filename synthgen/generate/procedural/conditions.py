@@ -102,7 +102,7 @@ def draw(canvas: np.ndarray, sc: _SceneLike, k: np.ndarray, light: _LightLike, s
     lens_mask = None
     lens_z = np.inf
     if spec.glasses != "none":
-        polys, lens_z = oc.lens_polygons(sc.to_cam, k)
+        polys, lens_z = oc.lens_polygons(sc.to_cam, k, fm.face_growth(spec.age))
         if spec.glasses == "ir_blocking":
             lens_mask = oc.draw_ir_lenses(canvas, polys, nir)
         else:

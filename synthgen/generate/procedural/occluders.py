@@ -281,16 +281,27 @@ def draw_occluders(
     return OccluderLayer(np.where(drawn, z, np.inf), drawn)
 
 
-def lens_polygons(to_cam: Callable[[np.ndarray], np.ndarray], k: np.ndarray) -> tuple[list[np.ndarray], float]:
-    """The two lens outlines in pixels of ``k`` (the renderer's glasses geometry) and their depth."""
+def lens_rings(size: float = 1.0) -> list[np.ndarray]:
+    """The two lens rims in head-local metres (28 points each, rounded rectangles as superellipses),
+    for a face ``size`` times an adult's (``model.face_growth``): glasses fit the face they sit on.
+    The one definition of the frames' geometry: the renderer draws these rims and the conditions'
+    labels and IR-blocking lenses use the same ones."""
     t = np.linspace(0, 2 * np.pi, 28, endpoint=False)
     ex = 2.6
     cx = np.sign(np.cos(t)) * np.abs(np.cos(t)) ** (2 / ex)
     cy = np.sign(np.sin(t)) * np.abs(np.sin(t)) ** (2 / ex)
-    polys, zs = [], []
+    rings = []
     for sx in (-1.0, 1.0):
         c = np.array([sx * 0.032, 0.004, -0.021])
-        ring = np.stack([c[0] + 0.025 * cx, c[1] + 0.018 * cy, c[2] + 0.004 * np.abs(cx)], 1)
+        rings.append(np.stack([c[0] + 0.025 * cx, c[1] + 0.018 * cy, c[2] + 0.004 * np.abs(cx)], 1) * size)
+    return rings
+
+
+def lens_polygons(to_cam: Callable[[np.ndarray], np.ndarray], k: np.ndarray,
+                  size: float = 1.0) -> tuple[list[np.ndarray], float]:
+    """The two lens outlines in pixels of ``k`` (``lens_rings``) and their depth."""
+    polys, zs = [], []
+    for ring in lens_rings(size):
         cam = to_cam(ring)
         polys.append(project(cam, k))
         zs.append(float(cam[:, 2].mean()))

@@ -22,7 +22,7 @@ from synthgen.generate.procedural import model as fm
 from synthgen.generate.procedural.cabin_view import draw_cabin
 from synthgen.generate.procedural.control import draw_control
 from synthgen.generate.procedural.noise import standard_normal
-from synthgen.generate.procedural.occluders import LENS_TRANSMITTANCE, torso_shape
+from synthgen.generate.procedural.occluders import LENS_TRANSMITTANCE, lens_polygons, torso_shape
 from synthgen.generate.procedural.raster import (
     MeshFragments,
     QuadricHit,
@@ -591,18 +591,12 @@ _SRGB_LUT = (linear_to_srgb(np.linspace(0.0, 1.0, _LUT_N)) * 255.0).astype(np.fl
 
 
 def _draw_glasses(canvas: np.ndarray, sc: Scene, k: np.ndarray, sun: bool, nir: bool) -> None:
-    """Frames as 3D rounded rectangles in front of the eyes; sunglasses darken what is behind."""
-    t = np.linspace(0, 2 * np.pi, 28, endpoint=False)
-    ex = 2.6  # superellipse exponent: rounded rectangle
-    cx = np.sign(np.cos(t)) * np.abs(np.cos(t)) ** (2 / ex)
-    cy = np.sign(np.sin(t)) * np.abs(np.sin(t)) ** (2 / ex)
+    """Frames as 3D rounded rectangles in front of the eyes (``occluders.lens_rings``, sized to the
+    face); sunglasses darken what is behind."""
+    size = fm.face_growth(sc.spec.age)
     thick = max(1, int(round(1.1 * sc.ss * sc.w / 256)))
     frame_col = (0.015, 0.015, 0.015) if not nir else (0.05, 0.05, 0.05)
-    lenses = []
-    for sx in (-1.0, 1.0):
-        centre = np.array([sx * 0.032, 0.004, -0.021])
-        ring = np.stack([centre[0] + 0.025 * cx, centre[1] + 0.018 * cy, centre[2] + 0.004 * np.abs(cx)], 1)
-        lenses.append(np.round(project(sc.to_cam(ring), k) * 16).astype(np.int32))
+    lenses = [np.round(p * 16).astype(np.int32) for p in lens_polygons(sc.to_cam, k, size)[0]]
     if sun:  # darken inside the lenses' bounding box only (outside it the factor is exactly 1)
         lo = np.maximum(np.floor(np.concatenate(lenses).min(0) / 16).astype(int) - 2, 0)
         hi = np.ceil(np.concatenate(lenses).max(0) / 16).astype(int) + 3
@@ -613,14 +607,14 @@ def _draw_glasses(canvas: np.ndarray, sc: Scene, k: np.ndarray, sun: bool, nir: 
             dark = LENS_TRANSMITTANCE["sunglasses"][1 if nir else 0]
             window *= 1 - mask[..., None] * (1 - dark)
     cv2.polylines(canvas, lenses, True, frame_col, thick, cv2.LINE_AA, shift=4)
-    bridge = np.array([[-0.008, -0.003, -0.024], [0.0, -0.005, -0.025], [0.008, -0.003, -0.024]])
+    bridge = np.array([[-0.008, -0.003, -0.024], [0.0, -0.005, -0.025], [0.008, -0.003, -0.024]]) * size
     cv2.polylines(canvas, [np.round(project(sc.to_cam(bridge), k) * 16).astype(np.int32)], False,
                   frame_col, thick, cv2.LINE_AA, shift=4)
     # The temple arm on the side that faces the camera.
     for sx in (-1.0, 1.0):
         side_n = sc.rot @ np.array([sx, 0.0, 0.0])
-        mid = sc.to_cam(np.array([sx * 0.065, 0.0, 0.03]))
+        mid = sc.to_cam(np.array([sx * 0.065, 0.0, 0.03]) * size)
         if side_n @ (-mid) > 0:
-            arm = np.array([[sx * 0.057, -0.002, -0.019], [sx * 0.070, -0.002, 0.0], [sx * 0.074, 0.004, 0.075]])
+            arm = np.array([[sx * 0.057, -0.002, -0.019], [sx * 0.070, -0.002, 0.0], [sx * 0.074, 0.004, 0.075]]) * size
             cv2.polylines(canvas, [np.round(project(sc.to_cam(arm), k) * 16).astype(np.int32)], False,
                           frame_col, thick, cv2.LINE_AA, shift=4)
