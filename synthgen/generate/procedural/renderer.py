@@ -532,9 +532,10 @@ def _mip_level(face_px: np.ndarray, uv: np.ndarray, block: int) -> int:
 
 
 def clear_identity_caches() -> None:
-    """Forget every per-identity cache (looks, face shapes, texture fields, textures and their mip
+    """Forget every per-identity cache (looks, face shapes, texture fields, texture planes, textures and their mip
     levels), so that the next renders cost what a new process's do: for benchmarks and tests."""
-    for cached in (texture.make_look, texture._identity_fields, texture._skin_texture, texture._skin_texture_mip,
+    for cached in (texture.make_look, texture._identity_fields, texture._skin_planes, texture._skin_texture,
+                   texture._skin_texture_mip,
                    fm._shaped_face):
         cached.cache_clear()
 

@@ -300,8 +300,14 @@ def skin_texture(identity_seed: int, gender: str, age_bin: int, skin_tone: int, 
 def _skin_texture_mip(identity_seed: int, gender: str, age_bin: int, skin_tone: int, nir: bool,
                       facial_hair: str, level: int) -> np.ndarray:
     """Level >= 1 of ``skin_texture``, cached apart from the full-resolution maps so that the two
-    caches do not take each other's places."""
-    out = half_res(skin_texture(identity_seed, gender, age_bin, skin_tone, nir, facial_hair, level - 1))
+    caches do not take each other's places. Level 1 is averaged down from the four planes, before
+    they are interleaved: a 256 x 256 render never needs the full-resolution interleaved map, and
+    interleaving it cost a sixth of a texture (the same values: the area filter works per channel)."""
+    if level == 1:
+        planes = _skin_planes(identity_seed, gender, age_bin, skin_tone, nir, facial_hair)
+        out = np.asarray(cv2.merge([half_res(p) for p in planes]))
+    else:
+        out = half_res(skin_texture(identity_seed, gender, age_bin, skin_tone, nir, facial_hair, level - 1))
     out.setflags(write=False)
     return out
 
@@ -309,7 +315,16 @@ def _skin_texture_mip(identity_seed: int, gender: str, age_bin: int, skin_tone: 
 @lru_cache(maxsize=128)
 def _skin_texture(identity_seed: int, gender: str, age_bin: int, skin_tone: int, nir: bool,
                   facial_hair: str = "identity") -> np.ndarray:
-    """Albedo and gloss map (TEX, TEX, 4) float32: linear albedo RGB (equal channels for NIR) and the
+    """``_skin_planes`` interleaved: the full-resolution (TEX, TEX, 4) map."""
+    out = np.asarray(cv2.merge(list(_skin_planes(identity_seed, gender, age_bin, skin_tone, nir, facial_hair))))
+    out.setflags(write=False)  # cached: shared between renders
+    return out
+
+
+@lru_cache(maxsize=128)
+def _skin_planes(identity_seed: int, gender: str, age_bin: int, skin_tone: int, nir: bool,
+                 facial_hair: str = "identity") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Albedo and gloss planes, each (TEX, TEX) float32: linear albedo R, G, B (equal for NIR) and the
     share of the skin's specular sheen each point keeps (hair-covered lashes and brows keep little).
     ``age_bin`` is the age rounded to 5 years (wrinkles change slowly), keeping the cache useful.
     ``facial_hair`` is what to draw as ``facial_hair_drawn`` resolved it from the spec's exact age
@@ -395,9 +410,10 @@ def _skin_texture(identity_seed: int, gender: str, age_bin: int, skin_tone: int,
     # which covers the skin's sheen: without this a shiny lid (strong on dark skin once the camera
     # exposes for it) drew a bright band over the lash line, and a shut eye read as an open one.
     gloss = (1 - 0.95 * mk["lash_wide"]) * (1 - 0.8 * bw)
-    out = np.asarray(cv2.merge([tex[0], tex[1], tex[2], gloss.astype(np.float32)]))  # interleave (faster than a transpose copy)
-    out.setflags(write=False)  # cached: shared between renders
-    return out
+    planes = (tex[0], tex[1], tex[2], np.ascontiguousarray(gloss, np.float32))
+    for p in planes:
+        p.setflags(write=False)  # cached: shared between renders
+    return planes
 
 
 @lru_cache(maxsize=16)
