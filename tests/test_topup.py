@@ -117,20 +117,25 @@ def topped(tmp_path_factory: pytest.TempPathFactory) -> tuple[Params, dict]:
 
 
 @pytest.mark.slow
-def test_topup_adds_accepted_rows_to_the_most_under_accepted_bin(topped: tuple[Params, dict]) -> None:
-    """Per attribute, the bin furthest under its planned share gains accepted rows, and the
-    accepted set moves towards the plan (JSD falls). Its share alone may still fall on a plan this
-    small: a bin accepted at 1 in 10 (sadness here) gains a row while the easier bins gain more."""
+def test_topup_adds_accepted_rows_to_the_under_accepted_bins(topped: tuple[Params, dict]) -> None:
+    """Per attribute, the top-up asks for more of the bin furthest under its planned share, the
+    under-accepted bins together gain accepted rows, and the accepted set moves towards the plan
+    (JSD falls). Which single bin gains is not asserted: on a 60-row plan at 96 px a bin accepted at
+    1 in 10 may accept none of its few extra renders while the others gain, and which renders are
+    accepted moves with every renderer version."""
     p, before = topped
     after = json.loads((p.data_dir / "reports" / "incabin-faces" / "controllability.json").read_text())
     b, a = before["planned_vs_accepted"], after["planned_vs_accepted"]
     assert b["topup_rows"] == 0 and a["topup_rows"] > 0 and after["rows"] == before["rows"] + a["topup_rows"]
     for attr in ("age_group", "expression"):
-        planned = b["attributes"][attr]["planned_share"]
-        gap = {k: planned[k] - b["attributes"][attr]["accepted_share"][k] for k in planned}
+        ba, aa = b["attributes"][attr], a["attributes"][attr]
+        planned = ba["planned_share"]
+        gap = {k: planned[k] - ba["accepted_share"][k] for k in planned}
         worst = max(gap, key=lambda k: gap[k])
         assert gap[worst] > 0
-        assert a["attributes"][attr]["accepted"][worst] > b["attributes"][attr]["accepted"][worst]
+        assert aa["requested"][worst] > ba["requested"][worst]
+        under = [k for k in gap if gap[k] > 0]
+        assert sum(aa["accepted"][k] for k in under) > sum(ba["accepted"][k] for k in under)
     assert sum(a["jsd"].values()) < sum(b["jsd"].values())
     assert a["jsd_base"] == 2
 

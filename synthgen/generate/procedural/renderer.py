@@ -427,9 +427,22 @@ class _Frame:
         skull_c = np.array([0.0, -0.012, 0.072]) * s
         skull_r = np.array([0.077, 0.108, 0.100]) * s
         block = self.block
-        hit = raycast_ellipsoid(sc.to_cam(skull_c), rot, skull_r, k, free, block)
-        if hit is not None:
-            loc = hit.local * skull_r + skull_c  # head-local position
+        skull = raycast_ellipsoid(sc.to_cam(skull_c), rot, skull_r, k, free, block)
+        # Ears and skull resolved by depth, as neck and torso are. Why: drawn front to back with the
+        # skull first, an ear showed only where it stuck out past the skull's outline, so a head
+        # turned 35-60 degrees, whose near ear lies in front of the skull, had none (renderer <= 0.8.4).
+        z_skull = None
+        if skull is not None:
+            z_skull = np.full(free.size, np.inf, np.float32)
+            z_skull[skull.flat] = skull.expand(skull.points[:, 2])
+        ears = [raycast_ellipsoid(sc.to_cam(np.array([sx * 0.074, 0.018, 0.083]) * s), rot,
+                                  np.array([0.011, 0.029, 0.018]) * s, k, free, block) for sx in (-1.0, 1.0)]
+        for ear in ears:
+            if ear is not None:
+                front = None if z_skull is None else ear.expand(ear.points[:, 2]) < z_skull[ear.flat]
+                self.put_layer(ear, self.shade(ear, skin * 0.85), front)
+        if skull is not None:
+            loc = skull.local * skull_r + skull_c  # head-local position
             hairline = ((-0.052 + look.hairline) * s
                         + 0.045 * np.clip((np.abs(loc[:, 0]) - 0.058 * s) / 0.02, 0, 1)
                         + 0.11 * np.clip((loc[:, 2] - 0.04 * s) / 0.08, 0, 1))
@@ -438,12 +451,7 @@ class _Frame:
                 crown = loc[:, 2] > 0.09 * look.bald * s
                 is_hair &= crown | (loc[:, 1] > -0.03 * s)
             a = np.where(is_hair[:, None], hair[None, :], skin[None, :] * 0.92)
-            self.put_layer(hit, self.shade(hit, a, 0.03, 8))
-        for sx in (-1.0, 1.0):
-            hit = raycast_ellipsoid(sc.to_cam(np.array([sx * 0.074, 0.018, 0.083]) * s), rot,
-                                    np.array([0.011, 0.029, 0.018]) * s, k, free, block)
-            if hit is not None:
-                self.put_layer(hit, self.shade(hit, skin * 0.85))
+            self.put_layer(skull, self.shade(skull, a, 0.03, 8), self.free_flat[skull.flat])
         # Neck and torso overlap where the chest is in front of the neck's base: resolve by depth.
         r_cab, _ = cabin.camera_pose(spec.camera, spec.seat)
         torso_offset, torso_radii = torso_shape(s)
