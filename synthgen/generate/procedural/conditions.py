@@ -78,7 +78,7 @@ def draw(canvas: np.ndarray, sc: _SceneLike, k: np.ndarray, light: _LightLike, s
                  np.array([0.077, 0.108, 0.100]) * s)
         head_z = oc.head_depth(sc.verts, skull, k, shape)
     if spec.seat_belt:
-        poly, zb = oc.seat_belt_polygon(spec.camera, spec.seat, k, s, spec.body_lean)
+        poly, zb = oc.seat_belt_polygon(spec.camera, spec.seat, k, fm.body_scale(spec.age), spec.body_lean)
         m = np.zeros(shape, np.uint8)
         cv2.fillPoly(m, [np.round(poly * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
         assert head_z is not None

@@ -251,6 +251,19 @@ def face_growth(age: float) -> float:
     return float(np.interp(age, _FACE_GROWTH_AGES, _FACE_GROWTH))
 
 
+# Shoulder (biacromial) breadth against an adult's, after children's anthropometric surveys (about
+# 22 cm at 2, 26 at 6, 30 at 10, 35 at 14 against an adult's 38): the body grows far more than the head.
+_BODY_GROWTH_AGES = (0.0, 2.0, 6.0, 10.0, 14.0, 18.0)
+_BODY_GROWTH = (0.50, 0.58, 0.68, 0.79, 0.92, 1.0)
+
+
+def body_scale(age: float) -> float:
+    """Torso size against an adult's (1 from 18): the torso and the seat belt on it scale by it.
+    Why: up to renderer 0.8.5 they scaled by ``head_scale`` (0.875 at 6), so a child sat in an
+    almost adult torso under its small head."""
+    return float(np.interp(age, _BODY_GROWTH_AGES, _BODY_GROWTH))
+
+
 def head_scale(age: float) -> float:
     """Head size against an adult's: children's heads are smaller (0.8 at birth, adult from 16)."""
     return 1.0 if age >= 16 else 0.8 + 0.2 * age / 16
@@ -397,9 +410,14 @@ def _shaped_face(identity_seed: int, gender: str, age: float) -> np.ndarray:
     # Global proportions.
     mesh[:, 0] *= 1.0 + s.width
     mesh[:, 1] = np.where(mesh[:, 1] > 0, mesh[:, 1] * (1.0 + s.length), mesh[:, 1])
-    # Jaw width grows towards the chin; chin length.
-    mesh[:, 0] *= 1.0 + s.jaw * r.jaw * r.side
-    mesh[:, 1] += 0.008 * s.chin * chin_weight(mesh, r.jaw)
+    # Jaw width grows towards the chin; chin length. Within the mouth's width both move only what
+    # is below the lower lip: the jaw's own weight holds the lower lip at 1, so a wider jaw slid the
+    # lower lip's sides past the upper's by up to 3 mm (0.7 mm median; renderer <= 0.8.5). Beyond
+    # the mouth's corners the jaw keeps its own weight, so the jaw line still varies as much.
+    below = chin_weight(mesh, r.jaw)
+    lateral = np.clip((np.abs(mesh[:, 0]) - abs(float(mesh[61, 0]))) / 0.01, 0, 1)
+    mesh[:, 0] *= 1.0 + s.jaw * (r.jaw * lateral + below * (1 - lateral)) * r.side
+    mesh[:, 1] += 0.008 * s.chin * below
     # Nose.
     mesh[:, 1] += 0.01 * s.nose_len * r.nose
     mesh[:, 0] *= 1.0 + s.nose_width * r.nose

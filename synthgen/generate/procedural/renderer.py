@@ -454,7 +454,7 @@ class _Frame:
             self.put_layer(skull, self.shade(skull, a, 0.03, 8), self.free_flat[skull.flat])
         # Neck and torso overlap where the chest is in front of the neck's base: resolve by depth.
         r_cab, _ = cabin.camera_pose(spec.camera, spec.seat)
-        torso_offset, torso_radii = torso_shape(s)
+        torso_offset, torso_radii = torso_shape(fm.body_scale(spec.age))
         torso_c = cabin.to_camera(spec.camera, spec.seat, cabin.chest_anchor(spec.seat, spec.body_lean) + torso_offset)
         torso = raycast_ellipsoid(torso_c, r_cab.T, torso_radii, k, free, block)
         neck = raycast_ellipsoid(sc.to_cam(np.array([0.0, 0.13, 0.095]) * s), rot,
@@ -487,10 +487,12 @@ class _Frame:
         skin_lum = float(np.mean(self.skin))
         exposure = float(np.clip(skin_lum, 0.10, 0.42)) / max(skin_lum * face_e, 1e-6)
         canvas = self.canvas
+        if self.nir:  # one channel before the resize: a third of its cost (renderer >= 0.8.6)
+            canvas = np.ascontiguousarray(canvas[..., 0])
         if self.sc.ss > 1:
             canvas = cv2.resize(canvas, (self.sc.w, self.sc.h), interpolation=cv2.INTER_AREA)
-        if self.nir:
-            canvas = canvas[..., :1]
+        if canvas.ndim == 2:
+            canvas = canvas[..., None]
         return canvas, exposure
 
     def encode(self, canvas: np.ndarray, exposure: float) -> np.ndarray:
