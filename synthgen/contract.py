@@ -68,6 +68,9 @@ GEOMETRY_FIELDS: list[pa.Field] = [
 # synthgen.dsm.ClipEvents). Exact labels of the conditions, computed from the rendered geometry:
 # - ``req_landmarks_68_visible`` / ``req_landmarks_478_visible``: per point, False when an occluder
 #   (or an IR-blocking lens in NIR) lies in front of it in the renderer's depth test;
+# - ``req_landmarks_68_self_occluded`` / ``req_landmarks_478_self_occluded``: per point, True when the
+#   face itself lies in front of it (the far eye and cheek behind the nose on a turned head, the iris
+#   under a closing lid); a point shows in the image when it is visible and not self-occluded;
 # - ``req_occluder_box``: x0, y0, x1, y1 of the occluder's visible pixels (empty when none);
 #   ``req_occluder_mask``: PNG of those pixels (255 = occluder), null when none;
 # - ``req_eye_aperture_mm``: right, left lid-margin distance in mm at the lid centres;
@@ -82,6 +85,8 @@ CONDITION_FIELDS: list[pa.Field] = [
     pa.field("sequence_events", pa.string()),
     pa.field("req_landmarks_68_visible", pa.list_(pa.bool_())),
     pa.field("req_landmarks_478_visible", pa.list_(pa.bool_())),
+    pa.field("req_landmarks_68_self_occluded", pa.list_(pa.bool_())),
+    pa.field("req_landmarks_478_self_occluded", pa.list_(pa.bool_())),
     pa.field("req_occluder_box", FLOATS),
     pa.field("req_occluder_mask", IMAGE_TYPE),
     pa.field("req_eye_aperture_mm", FLOATS),

@@ -111,6 +111,69 @@ def test_glasses_transmittance_decides_if_eyes_are_seen() -> None:
     assert np.array(clear["req_landmarks_68_visible"]).all() and clear["req_visible_enough"]
 
 
+def test_self_occlusion_flags_what_the_face_itself_hides() -> None:
+    """The face's own surfaces hide landmarks: on a head turned 60 degrees the far eye lies partly
+    behind the nose and the near eye is in full view, mirrored for the other side; the iris under
+    shut lids is hidden while an open eye's pupil centre shows (and its top and bottom under the lids). Occluder visibility and the
+    visible-enough rule do not count this (a turned head is still a driver the camera sees)."""
+    far_right, far_left = (_render(head_yaw=y, gaze_yaw=y, expression="neutral").labels for y in (60.0, -60.0))
+    for far, near, lab in ((EYE_R, EYE_L, far_right), (EYE_L, EYE_R, far_left)):
+        occ = np.array(lab["req_landmarks_68_self_occluded"])
+        assert occ[far].sum() >= 2 and not occ[near].any(), (occ[far], occ[near])
+        assert np.array(lab["req_landmarks_68_visible"]).all() and lab["req_visible_enough"]
+    assert len(far_right["req_landmarks_478_self_occluded"]) == 478
+    frontal = _render(head_yaw=0.0, gaze_yaw=0.0, expression="neutral").labels
+    shut = _render(head_yaw=0.0, gaze_yaw=0.0, expression="neutral", eye_openness=0.0).labels
+    iris = slice(468, 478)
+    # Shut lids keep a slit of about 0.5 mm, where an iris point on the lid line may still show.
+    assert np.array(shut["req_landmarks_478_self_occluded"])[iris].sum() >= 8
+    assert not np.array(frontal["req_landmarks_478_self_occluded"])[[468, 473]].any()  # pupil centres
+    assert not np.array(frontal["req_landmarks_68_self_occluded"])[EYE_R + EYE_L + MOUTH].any()
+
+
+def _ray_hidden(verts: np.ndarray, tris: np.ndarray, n_mesh: int, margin: float) -> np.ndarray:
+    """The reference: the segment from the camera to each point crosses a face triangle (any
+    facing, not one of the point's own) nearer than the point by ``margin`` (0 for points off the
+    mesh): Moller-Trumbore against every triangle, no rasterisation."""
+    v = verts[:n_mesh]
+    a, e1, e2 = v[tris[:, 0]], v[tris[:, 1]] - v[tris[:, 0]], v[tris[:, 2]] - v[tris[:, 0]]
+    out = np.zeros(len(verts), bool)
+    for i, p in enumerate(verts):
+        d = p / np.linalg.norm(p)
+        h = np.cross(d, e2)
+        det = (e1 * h).sum(1)
+        f = 1.0 / np.where(np.abs(det) > 1e-12, det, np.inf)
+        u = f * (-a * h).sum(1)
+        qv = np.cross(-a, e1)
+        w = f * (qv * d).sum(1)
+        t = f * (e2 * qv).sum(1)
+        hit = (u >= 0) & (w >= 0) & (u + w <= 1) & (t > 0) & ~(tris == i).any(1)
+        out[i] = bool((hit & (t * d[2] < p[2] - (margin if i < n_mesh else 0.0))).any())
+    return out
+
+
+def test_self_occlusion_agrees_with_exact_ray_casting() -> None:
+    """The labels come from the face's ID buffer; an exact ray cast against every triangle must
+    agree on nearly every point, and never find a point on view that the labels call hidden."""
+    from synthgen.generate.procedural import model as fm
+    from synthgen.generate.procedural.renderer import SELF_OCCLUSION_MM, Scene
+
+    tris = fm.load_model().triangles
+    rng = np.random.default_rng(3)
+    agree = total = false_flags = 0
+    for _ in range(8):
+        spec = SceneSpec(**{**BASE, "head_yaw": float(rng.uniform(-70, 70)), "head_pitch": float(rng.uniform(-30, 25)),
+                            "gaze_pitch": float(rng.uniform(-30, 20)), "eye_openness": float(rng.choice([0.0, 1.0])),
+                            "expression": str(rng.choice(["neutral", "surprise"])), "glasses": "none"})
+        got = np.array(render_spec(spec, 256, 256).labels["req_landmarks_478_self_occluded"])
+        exact = _ray_hidden(Scene(spec, 256, 256, 2, 0.42).verts, tris, fm.N_MESH, SELF_OCCLUSION_MM / 1000)
+        agree += int((got == exact).sum())
+        total += len(got)
+        false_flags += int((got & ~exact).sum())
+    assert agree / total >= 0.99, agree / total
+    assert false_flags <= 0.002 * total, false_flags
+
+
 def test_mask_is_visible_enough_and_a_face_without_eyes_is_not() -> None:
     assert _render(occluder="face_mask").labels["req_visible_enough"]
     v = np.ones(68, bool)

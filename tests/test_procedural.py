@@ -553,7 +553,8 @@ def test_eyes_converge_on_near_targets_and_stay_parallel_for_far_ones() -> None:
 # jitter that keeps the swatch's hue; children's faces scaled by face growth) changed every RGB face
 # and the child; the NIR one kept its hash. 0.8.4 (glasses sized to the face: only children's glasses
 # change) kept every hash. 0.8.5 (ears and skull resolved by depth) changed every image a little;
-# 0.8.6 (jaw width below the lips, children's torsos, NIR downsampled on one channel) every image.
+# 0.8.6 (jaw width below the lips, children's torsos, NIR downsampled on one channel) every image;
+# 0.8.7 (self-occlusion labels) kept every hash.
 PIXEL_SHA256 = {
     "rgb_happiness_glasses": (
         dict(expression="happiness", expression_intensity=0.8, glasses="glasses", gaze_yaw=10.0),
@@ -580,6 +581,6 @@ def test_pixels_equal_the_recorded_renders(gen: ProceduralGenerator, case: str) 
     import hashlib
 
     kw, digest = PIXEL_SHA256[case]
-    assert gen.version == "0.8.6", "pixels changed on purpose: re-record PIXEL_SHA256 for the new version"
+    assert gen.version == "0.8.7", "pixels changed on purpose: re-record PIXEL_SHA256 for the new version"
     image = gen.render(spec(**kw)).image
     assert hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest() == digest

@@ -11,7 +11,7 @@ from synthgen.generate.procedural.renderer import render_spec
 from synthgen.spec import SceneSpec
 
 # Bump whenever the pixels or labels for the same spec change (rows record it as generator_version).
-VERSION = "0.8.6"
+VERSION = "0.8.7"
 
 
 class ProceduralGenerator:

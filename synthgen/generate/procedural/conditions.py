@@ -51,8 +51,9 @@ def _lens_transmittance(glasses: str, nir: bool) -> float:
 
 
 def draw(canvas: np.ndarray, sc: _SceneLike, k: np.ndarray, light: _LightLike, skin: np.ndarray,
-         hair: np.ndarray, nir: bool) -> dict[str, Any]:
-    """Draw the spec's conditions into ``canvas`` (supersampled, linear) and return their labels."""
+         hair: np.ndarray, nir: bool, self_occluded: np.ndarray) -> dict[str, Any]:
+    """Draw the spec's conditions into ``canvas`` (supersampled, linear) and return their labels;
+    ``self_occluded``: per landmark, whether the face itself hides it (the renderer's depth test)."""
     spec = sc.spec
     shape = canvas.shape[:2]
     rng = np.random.default_rng([spec.seed, _RNG_STREAM])
@@ -110,11 +111,12 @@ def draw(canvas: np.ndarray, sc: _SceneLike, k: np.ndarray, light: _LightLike, s
             cv2.fillPoly(lm, [np.round(p * 16).astype(np.int32) for p in polys], 1, cv2.LINE_8, shift=4)
             lens_mask = lm > 0
     _light_band(canvas, spec, sc, k, rng, lens_mask)
-    return _labels(sc, spec, shape, occ_z, drawn, lens_mask, lens_z, nir)
+    return _labels(sc, spec, shape, occ_z, drawn, lens_mask, lens_z, nir, self_occluded)
 
 
 def _labels(sc: _SceneLike, spec: SceneSpec, shape: tuple[int, int], occ_z: np.ndarray | None,
-            drawn: np.ndarray | None, lens_mask: np.ndarray | None, lens_z: float, nir: bool) -> dict[str, Any]:
+            drawn: np.ndarray | None, lens_mask: np.ndarray | None, lens_z: float, nir: bool,
+            self_occluded: np.ndarray) -> dict[str, Any]:
     px = project(sc.verts, sc.k)
     ss = sc.ss
     q = np.round(px * ss + (ss - 1) / 2.0).astype(np.int64)
@@ -132,22 +134,25 @@ def _labels(sc: _SceneLike, spec: SceneSpec, shape: tuple[int, int], occ_z: np.n
             m = np.asarray(cv2.resize(m, (shape[1] // ss, shape[0] // ss), interpolation=cv2.INTER_AREA))
         mask = (m >= 0.5).astype(np.uint8) * 255
     return {
-        **point_labels(visible, px),
+        **point_labels(visible, px, self_occluded),
         **occluder_labels(mask, spec.sample_id),
         "req_eye_aperture_mm": aperture_mm(sc.local),
         "req_illuminance_lux": BAND_LUX[spec.light_band],
     }
 
 
-def point_labels(visible: np.ndarray, px: np.ndarray) -> dict[str, Any]:
-    """What follows from the 478 landmarks' pixels and visibility: the 68- and 478-point flags,
-    the EAR of the exact 68 points, and the visible-enough rule (a rolling readout re-derives
-    them from its composed points with this same function)."""
+def point_labels(visible: np.ndarray, px: np.ndarray, self_occluded: np.ndarray) -> dict[str, Any]:
+    """What follows from the 478 landmarks' pixels, their visibility (no occluder or opaque lens in
+    front) and self-occlusion (the face itself in front): the 68- and 478-point flags, the EAR of
+    the exact 68 points, and the visible-enough rule, which counts occluders only (a rolling readout
+    re-derives them from its composed points with this same function)."""
     lm68 = fm.load_model().lm68
     vis68 = visible[lm68]
     return {
         "req_landmarks_68_visible": vis68.tolist(),
         "req_landmarks_478_visible": visible.tolist(),
+        "req_landmarks_68_self_occluded": self_occluded[lm68].tolist(),
+        "req_landmarks_478_self_occluded": self_occluded.tolist(),
         "req_ear": [round(v, 4) for v in eye_aspect_ratio(px[lm68])],
         "req_visible_enough": visible_enough(vis68),
     }

@@ -335,3 +335,40 @@ def clip_polygon_near(poly: np.ndarray, near: float = 0.02) -> np.ndarray:
             t = (near - p[2]) / (q[2] - p[2])
             out.append(p + t * (q - p))
     return np.array(out) if out else np.zeros((0, 3))
+
+
+def hidden_by_mesh(pts: np.ndarray, z: np.ndarray, id_buffer: np.ndarray, px: np.ndarray, depth: np.ndarray,
+                   tris: np.ndarray, margin: np.ndarray) -> np.ndarray:
+    """Per point, whether the mesh drawn in ``id_buffer`` lies in front of it. Candidates are the
+    triangles drawn in the 3 x 3 pixels around the point's position ``pts`` (x, y on the buffer's
+    grid); one hides the point when it does not have the point as a corner, contains the position,
+    and its surface there (``px``, ``depth``: the mesh's vertices on that grid and their camera
+    depth) is nearer than the point's ``z`` by more than ``margin`` (per point, metres). Why not
+    just the triangle at the point's pixel: near a silhouette that pixel's centre is covered by a
+    neighbouring triangle a little in front of the point while the point itself is on view, and a
+    vertex lies on its own triangles. Points off the grid or on empty pixels are not hidden."""
+    h, w = id_buffer.shape
+    q = np.round(pts).astype(np.int64)
+    hidden = np.zeros(len(q), bool)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            x, y = q[:, 0] + dx, q[:, 1] + dy
+            inside = (x >= 0) & (y >= 0) & (x < w) & (y < h)
+            t = np.full(len(q), -1, np.int64)
+            t[inside] = id_buffer[y[inside], x[inside]]
+            idx = np.flatnonzero((t >= 0) & ~hidden)
+            if len(idx) == 0:
+                continue
+            corners = tris[t[idx]]  # (n, 3)
+            own = (corners == idx[:, None]).any(1)
+            a, b, c = px[corners[:, 0]], px[corners[:, 1]], px[corners[:, 2]]
+            e1, e2, d = b - a, c - a, pts[idx] - a
+            det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+            det = np.where(np.abs(det) < 1e-12, 1e-12, det)
+            l1 = (d[:, 0] * e2[:, 1] - d[:, 1] * e2[:, 0]) / det
+            l2 = (e1[:, 0] * d[:, 1] - e1[:, 1] * d[:, 0]) / det
+            contains = (l1 >= 0) & (l2 >= 0) & (l1 + l2 <= 1)
+            zc = depth[corners]
+            surface = zc[:, 0] + l1 * (zc[:, 1] - zc[:, 0]) + l2 * (zc[:, 2] - zc[:, 0])
+            hidden[idx] = ~own & contains & (surface < z[idx] - margin[idx])
+    return hidden

@@ -26,6 +26,7 @@ from synthgen.generate.procedural.occluders import LENS_TRANSMITTANCE, lens_poly
 from synthgen.generate.procedural.raster import (
     MeshFragments,
     QuadricHit,
+    hidden_by_mesh,
     project,
     rasterize_mesh,
     raycast_ellipsoid,
@@ -44,6 +45,9 @@ from synthgen.generate.procedural.texture import (
 from synthgen.geometry import gaze_vector, head_rotation
 from synthgen.spec import SceneSpec
 
+# How far in front of a face landmark another part of the face must be to hide it: a vertex lies on its
+# own surface, and near a silhouette the next triangle covers its pixel a few millimetres in front.
+SELF_OCCLUSION_MM = 5.0
 AMBIENT_RGB = 0.32  # <= 0.5: flat light costs detectors 16-19 points (prototype measurements)
 
 
@@ -307,6 +311,7 @@ class _Frame:
         mv = sc.verts
         face_px = project(mv[: fm.N_MESH], k)
         frags = rasterize_mesh(face_px, mv[: fm.N_MESH, 2], tris, self.shape, self.block)
+        self.face_ids, self.face_px = frags.id_buffer, face_px
         normals = vertex_normals(mv[: fm.N_MESH], tris)
         if normals[fm.NOSE_TIP] @ mv[fm.NOSE_TIP] > 0:
             normals = -normals
@@ -333,6 +338,17 @@ class _Frame:
         col = sampled[:, :3] * e[:, None]
         col += sheen[:, None]
         self.put_layer(frags, col)
+
+    def self_occluded(self) -> np.ndarray:
+        """Per landmark (478), whether the face itself hides it (``raster.hidden_by_mesh`` on the face
+        mesh's ID buffer): the far eye and cheek behind the nose on a turned head, the iris under a
+        closing lid. Mesh points need the surface SELF_OCCLUSION_MM in front of them; iris points
+        (on the eyeball, behind the mesh) any face triangle."""
+        sc = self.sc
+        margin = np.full(len(sc.verts), SELF_OCCLUSION_MM / 1000.0)
+        margin[fm.N_MESH :] = 0.0
+        return hidden_by_mesh(project(sc.verts, self.k), sc.verts[:, 2], self.face_ids, self.face_px,
+                              sc.verts[: fm.N_MESH, 2], fm.load_model().triangles, margin)
 
     def draw_eyes(self) -> None:
         """Eyeballs (sclera, iris with a dark limbus, pupil), seen through the eye holes."""
@@ -592,7 +608,8 @@ def _draw(spec: SceneSpec, width: int, height: int, supersample: int, face_fract
     if spec.glasses != "none":
         _draw_glasses(frame.canvas, sc, frame.k, spec.glasses == "sunglasses", frame.nir)
     # Driver-monitoring conditions (occluders, belt, IR lenses, light band) and their labels.
-    labels.update(conditions.draw(frame.canvas, sc, frame.k, frame.light, frame.skin, frame.hair, frame.nir))
+    labels.update(conditions.draw(frame.canvas, sc, frame.k, frame.light, frame.skin, frame.hair, frame.nir,
+                                  frame.self_occluded()))
     labels["req_facial_hair"] = frame.facial_hair
     return frame, labels, px
 

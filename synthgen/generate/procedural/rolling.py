@@ -145,9 +145,12 @@ def compose_labels(spec: SceneSpec, subs: list[dict[str, Any]], height: int) -> 
     pts = np.stack([np.asarray(s["req_landmarks_478"], float).reshape(-1, 2) for s in subs])  # K x P x 2
     u = point_instants(pts[:, :, 1], height)
     px = _lerp(pts, u)
+    instant = np.rint(u).astype(int)  # each point's flags from the instant its row was read at
     vis = np.stack([np.asarray(s["req_landmarks_478_visible"], bool) for s in subs])
-    visible = vis[np.rint(u).astype(int), np.arange(vis.shape[1])]
+    visible = vis[instant, np.arange(vis.shape[1])]
+    occ = np.stack([np.asarray(s["req_landmarks_478_self_occluded"], bool) for s in subs])
+    self_occluded = occ[instant, np.arange(occ.shape[1])]
     mask = _compose_mask([_decode_mask(s.get("req_occluder_mask")) for s in subs])
-    labels = {**subs[k // 2], **landmark_labels(px), **point_labels(visible, px),
+    labels = {**subs[k // 2], **landmark_labels(px), **point_labels(visible, px, self_occluded),
               **occluder_labels(mask, spec.sample_id)}
     return labels, px
