@@ -188,7 +188,13 @@ def _clip_worker(args: tuple[list[dict[str, Any]], int, bool, str, str]) -> list
         spec = SceneSpec.model_validate(d)
         r = render_spec(spec, size, size, shading=shading)
         m = _measure(labs, r.image, spec)
-        out.append({"ear": m.get("meas_ear"), "zone": m.get("meas_gaze_zone"), "req_zone": r.labels["req_gaze_zone"],
+        mesh = m.get("meas_landmarks_478")
+        widths = None
+        if mesh:
+            xy = np.asarray(mesh, float).reshape(-1, 2)
+            widths = [float(np.linalg.norm(xy[33] - xy[133])), float(np.linalg.norm(xy[362] - xy[263]))]
+        out.append({"ear": m.get("meas_ear"), "eye_widths": widths, "zone": m.get("meas_gaze_zone"),
+                    "req_zone": r.labels["req_gaze_zone"],
                     # the exact labels: are all 12 eye points (68-point scheme) in view, no occluder or dark lens?
                     "eyes_visible": all(r.labels["req_landmarks_68_visible"][36:48]),
                     # an eye whose six points no occluder, dark lens or the face itself (the nose, on a
@@ -200,12 +206,33 @@ def _clip_worker(args: tuple[list[dict[str, Any]], int, bool, str, str]) -> list
     return out
 
 
-def _blink_frames(ear: list[Any]) -> np.ndarray:
-    """Per-frame EAR relative to the clip's open-eye EAR (its 90th percentile); NaN-free."""
-    e = np.array([np.mean(v) if v else np.nan for v in ear], float)
+def _relative(e: np.ndarray) -> np.ndarray:
+    """EAR relative to the clip's open-eye EAR (its 90th percentile); a frame without landmarks
+    counts as open."""
     ref = np.nanpercentile(e, 90) if np.isfinite(e).any() else 1.0
-    e = np.where(np.isfinite(e), e, ref)  # a frame without landmarks counts as open
-    return e / max(ref, 1e-6)
+    return np.where(np.isfinite(e), e, ref) / max(ref, 1e-6)
+
+
+def _blink_frames(ear: list[Any]) -> np.ndarray:
+    """Per-frame mean EAR of the two eyes relative to the clip's open-eye EAR; NaN-free."""
+    return _relative(np.array([np.mean(v) if v else np.nan for v in ear], float))
+
+
+# Measured eye widths (corner to corner, pixels) differing by more than this factor: read the wider eye.
+NEAR_EYE_RATIO = 1.25
+
+
+def _blink_frames_near_eye(ear: list[Any], widths: list[Any]) -> np.ndarray:
+    """The same detector reading the eye that faces the camera: each eye's EAR relative to its own
+    open EAR, and on frames where one eye looks more than NEAR_EYE_RATIO times wider than the other
+    (a turned head: the far eye is foreshortened or behind the nose, and the mesh's guess at it
+    barely closes) only the wider eye's; the mean of both otherwise. Only measured landmarks decide."""
+    per_eye = [_relative(np.array([v[j] if v else np.nan for v in ear], float)) for j in (0, 1)]
+    out = (per_eye[0] + per_eye[1]) / 2
+    for f, w in enumerate(widths):
+        if w and min(w) > 0 and max(w) / min(w) > NEAR_EYE_RATIO:
+            out[f] = per_eye[int(np.argmax(w))][f]
+    return out
 
 
 def clips(n: int, frames: int, fps: float, workers: int, gaze_clips: int, readout_ms: float = 0.0,
@@ -228,14 +255,16 @@ def clips(n: int, frames: int, fps: float, workers: int, gaze_clips: int, readou
     wall = time.perf_counter() - t0
     # Two thresholds on EAR / the clip's open EAR: 0.5 (plain), and 0.67, the ratio a half-open eye
     # measures in the aperture section (the planned events call a frame closed below half open).
-    stats = {thr: {"planned": 0, "found": 0, "false": 0, "planned_seen": 0, "found_seen": 0, "planned_exact": 0,
-                   "found_exact": 0} for thr in (0.5, 0.67)}
+    detectors = {"mean": lambda meas: _blink_frames([m["ear"] for m in meas]),
+                 "near_eye": lambda meas: _blink_frames_near_eye([m["ear"] for m in meas], [m["eye_widths"] for m in meas])}
+    stats = {(name, thr): {"planned": 0, "found": 0, "false": 0, "planned_seen": 0, "found_seen": 0, "planned_exact": 0,
+                           "found_exact": 0} for name in detectors for thr in (0.5, 0.67)}
     zone_agree = zone_n = 0
     gl_planned = gl_found = 0
     for c, (clip, meas) in enumerate(zip(by_clip, measured, strict=True)):
         ev = dsm.ClipEvents.from_json(clip[0].sequence_events)
         planned = [b for b in ev.closures if b.n_frames >= 1]
-        rel = _blink_frames([m["ear"] for m in meas])
+        rels = {name: fn(meas) for name, fn in detectors.items()}
         # "seen": the mesh found the face on the closure's frames and one either side, the head is
         # within 45 degrees of the camera (beyond, the eye is too foreshortened for an EAR), and the
         # exact visibility labels show both eyes (no occluder, no lens a camera cannot see through).
@@ -244,8 +273,8 @@ def clips(n: int, frames: int, fps: float, workers: int, gaze_clips: int, readou
         # "in view" by the exact labels alone: an eye with none of its points behind an occluder, a dark
         # lens or the face itself (renderers >= 0.8.7 label self-occlusion), whatever the readers found.
         in_view = np.array([m["an_eye_in_view"] for m in meas])
-        for thr, st in stats.items():
-            detected = dsm.closures(rel, fps, threshold=thr)
+        for (name, thr), st in stats.items():
+            detected = dsm.closures(rels[name], fps, threshold=thr)
             used: set[int] = set()
             for b in planned:
                 span = slice(max(0, b.onset_frame - 1), b.onset_frame + b.n_frames + 1)
@@ -277,16 +306,19 @@ def clips(n: int, frames: int, fps: float, workers: int, gaze_clips: int, readou
                 if h.target == g.target and ov >= 0.5 * g.n_frames:
                     gl_found += 1
                     break
-    blink = {str(thr): {**st, "recall": st["found"] / max(st["planned"], 1),
-                        "recall_seen": st["found_seen"] / max(st["planned_seen"], 1),
-                        "recall_in_view": st["found_exact"] / max(st["planned_exact"], 1)} for thr, st in stats.items()}
+    # keys: the threshold for the mean of both eyes (as before), near_eye_<threshold> for the eye facing the camera
+    blink = {(str(thr) if name == "mean" else f"near_eye_{thr}"): {
+        **st, "recall": st["found"] / max(st["planned"], 1), "recall_seen": st["found_seen"] / max(st["planned_seen"], 1),
+        "recall_in_view": st["found_exact"] / max(st["planned_exact"], 1)} for (name, thr), st in stats.items()}
     out = {"clips": n, "gaze_clips": gaze_clips, "frames_per_clip": frames, "fps": fps, "readout_ms": readout_ms,
            "blinks": blink,
            "zone_agreement_per_frame": zone_agree / max(zone_n, 1),
            "planned_away_glances": gl_planned, "glances_recovered": gl_found / max(gl_planned, 1),
            "seconds_per_frame_render_and_label": wall * workers / max(n * frames, 1)}
-    for thr, b in blink.items():
-        print(f"clips: {n} clips x {frames} frames at {fps:g} fps, readout {readout_ms:g} ms, EAR blink detector (EAR < {thr} x open EAR): "
+    for key, b in blink.items():
+        thr, which = key.removeprefix("near_eye_"), ("the eye facing the camera" if key.startswith("near") else "both eyes' mean")
+        print(f"clips: {n} clips x {frames} frames at {fps:g} fps, readout {readout_ms:g} ms, EAR blink detector on {which} "
+              f"(EAR < {thr} x open EAR): "
               f"found {b['found']}/{b['planned']} planned closures with onset and length within one frame "
               f"({b['recall']:.3f}; target >= 0.95), {b['found_seen']}/{b['planned_seen']} of those on measurable "
               f"frames ({b['recall_seen']:.3f}), {b['found_exact']}/{b['planned_exact']} with an eye in view by the "

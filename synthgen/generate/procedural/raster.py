@@ -349,26 +349,28 @@ def hidden_by_mesh(pts: np.ndarray, z: np.ndarray, id_buffer: np.ndarray, px: np
     vertex lies on its own triangles. Points off the grid or on empty pixels are not hidden."""
     h, w = id_buffer.shape
     q = np.round(pts).astype(np.int64)
+    # All 9 candidates of every point at once: (P * 9,) rows, point index repeated.
+    offsets = np.array([(dx, dy) for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
+    xy = (q[:, None, :] + offsets[None, :, :]).reshape(-1, 2)
+    point = np.repeat(np.arange(len(q)), len(offsets))
+    inside = (xy[:, 0] >= 0) & (xy[:, 1] >= 0) & (xy[:, 0] < w) & (xy[:, 1] < h)
+    t = np.full(len(xy), -1, np.int64)
+    t[inside] = id_buffer[xy[inside, 1], xy[inside, 0]]
+    keep = np.flatnonzero(t >= 0)
     hidden = np.zeros(len(q), bool)
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            x, y = q[:, 0] + dx, q[:, 1] + dy
-            inside = (x >= 0) & (y >= 0) & (x < w) & (y < h)
-            t = np.full(len(q), -1, np.int64)
-            t[inside] = id_buffer[y[inside], x[inside]]
-            idx = np.flatnonzero((t >= 0) & ~hidden)
-            if len(idx) == 0:
-                continue
-            corners = tris[t[idx]]  # (n, 3)
-            own = (corners == idx[:, None]).any(1)
-            a, b, c = px[corners[:, 0]], px[corners[:, 1]], px[corners[:, 2]]
-            e1, e2, d = b - a, c - a, pts[idx] - a
-            det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
-            det = np.where(np.abs(det) < 1e-12, 1e-12, det)
-            l1 = (d[:, 0] * e2[:, 1] - d[:, 1] * e2[:, 0]) / det
-            l2 = (e1[:, 0] * d[:, 1] - e1[:, 1] * d[:, 0]) / det
-            contains = (l1 >= 0) & (l2 >= 0) & (l1 + l2 <= 1)
-            zc = depth[corners]
-            surface = zc[:, 0] + l1 * (zc[:, 1] - zc[:, 0]) + l2 * (zc[:, 2] - zc[:, 0])
-            hidden[idx] = ~own & contains & (surface < z[idx] - margin[idx])
+    if len(keep) == 0:
+        return hidden
+    idx, corners = point[keep], tris[t[keep]]  # (n,), (n, 3)
+    own = (corners == idx[:, None]).any(1)
+    a, b, c = px[corners[:, 0]], px[corners[:, 1]], px[corners[:, 2]]
+    e1, e2, d = b - a, c - a, pts[idx] - a
+    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    det = np.where(np.abs(det) < 1e-12, 1e-12, det)
+    l1 = (d[:, 0] * e2[:, 1] - d[:, 1] * e2[:, 0]) / det
+    l2 = (e1[:, 0] * d[:, 1] - e1[:, 1] * d[:, 0]) / det
+    contains = (l1 >= 0) & (l2 >= 0) & (l1 + l2 <= 1)
+    zc = depth[corners]
+    surface = zc[:, 0] + l1 * (zc[:, 1] - zc[:, 0]) + l2 * (zc[:, 2] - zc[:, 0])
+    hits = ~own & contains & (surface < z[idx] - margin[idx])
+    hidden[idx[hits]] = True
     return hidden
