@@ -514,14 +514,15 @@ def lean() -> dict[str, Any]:
         _stages(params)
         curated = Layout.from_params(params).stage_dir("curated")
         df = pl.concat([pl.read_parquet(f) for f in sorted(curated.glob("*.parquet"))], how="diagonal_relaxed")
-    by = (df.with_columns(pl.when(pl.col("req_body_lean") > 0).then(pl.lit("lean")).otherwise(pl.lit("no lean"))
-                          .alias("body"))
+    to = pl.col("req_lean_to") if "req_lean_to" in df.columns else pl.lit("centre")
+    by = (df.with_columns(pl.when(pl.col("req_body_lean") > 0).then(pl.concat_str([pl.lit("lean "), to]))
+                          .otherwise(pl.lit("no lean")).alias("body"))
           .group_by("body").agg(pl.len().alias("rows"), pl.col("meas_face_count").eq(1).mean().alias("one_face"),
                                 (pl.col("meas_head_yaw") - pl.col("req_head_yaw")).abs().median().alias("head_yaw_err"),
                                 pl.col("accepted").mean().alias("accepted")).sort("body"))
     out = {r["body"]: r for r in by.to_dicts()}
     for name, r in out.items():
-        print(f"lean: {name:8s} {r['rows']:4d} rows, one face found {r['one_face']:.3f}, median |head yaw error| "
+        print(f"lean: {name:12s} {r['rows']:4d} rows, one face found {r['one_face']:.3f}, median |head yaw error| "
               f"{r['head_yaw_err']:.1f} deg, accepted {r['accepted']:.3f}")
     return out
 

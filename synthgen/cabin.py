@@ -23,7 +23,7 @@ import numpy as np
 
 from synthgen.errors import ConfigError
 from synthgen.geometry import gaze_angles, gaze_vector
-from synthgen.vocab import CAMERA_POSITIONS, GAZE_ZONES, SEATS
+from synthgen.vocab import CAMERA_POSITIONS, GAZE_ZONES, LEAN_TARGETS, SEATS
 
 MAX_GAZE_YAW, MAX_GAZE_PITCH = 90.0, 60.0  # the SceneSpec limits of gaze_yaw / gaze_pitch
 SEAT_X = {"driver": -0.37, "passenger": 0.37}
@@ -92,28 +92,40 @@ def seat_eye(seat: str) -> np.ndarray:
 # carries the head towards the cabin centre, a little forward and down, as an occupant leans over
 # the console towards the glovebox, the passenger footwell or the other occupant.
 _LEAN = _v(1.0, 0.35, 0.3) / float(np.linalg.norm(_v(1.0, 0.35, 0.3)))
+# Towards the door the head tilts out over the armrest, a little down and forward (to a side mirror
+# or the side window); forward it moves over the wheel and down (to the cluster or the lap).
+_LEAN_DOOR = _v(1.0, 0.25, 0.25) / float(np.linalg.norm(_v(1.0, 0.25, 0.25)))
+_LEAN_FORWARD = _v(0.0, 0.45, 1.0) / float(np.linalg.norm(_v(0.0, 0.45, 1.0)))
 
 
-def lean_direction(seat: str) -> np.ndarray:
-    """Unit cabin-frame direction the head travels when the occupant of ``seat`` leans."""
-    side = -1.0 if SEAT_X[seat] > 0 else 1.0  # towards the cabin centre
-    return _LEAN * _v(side, 1.0, 1.0)
+def lean_direction(seat: str, to: str = "centre") -> np.ndarray:
+    """Unit cabin-frame direction the head travels when the occupant of ``seat`` leans ``to`` the
+    cabin centre, the door or forward (``vocab.LEAN_TARGETS``)."""
+    inboard = -1.0 if SEAT_X[seat] > 0 else 1.0  # towards the cabin centre
+    if to == "centre":
+        return _LEAN * _v(inboard, 1.0, 1.0)
+    if to == "door":
+        return _LEAN_DOOR * _v(-inboard, 1.0, 1.0)
+    if to == "forward":
+        return _LEAN_FORWARD
+    raise ConfigError(f"unknown lean direction {to!r}", fix=f"use one of {list(LEAN_TARGETS)}")
 
 
 # The chest travels this share of the head's lean (the body pivots at the hips).
 CHEST_LEAN_SHARE = 0.6
 
 
-def chest_anchor(seat: str, lean: float = 0.0) -> np.ndarray:
+def chest_anchor(seat: str, lean: float = 0.0, to: str = "centre") -> np.ndarray:
     """The point the torso and the seat belt are placed from: the nominal mid-eye point, moved by
     the chest's share of a body lean."""
-    return occupant_eye(seat, CHEST_LEAN_SHARE * lean)
+    return occupant_eye(seat, CHEST_LEAN_SHARE * lean, to)
 
 
-def occupant_eye(seat: str, lean: float = 0.0) -> np.ndarray:
-    """Mid-eye point (cabin frame) of an occupant of ``seat`` whose upper body leans ``lean`` metres."""
+def occupant_eye(seat: str, lean: float = 0.0, to: str = "centre") -> np.ndarray:
+    """Mid-eye point (cabin frame) of an occupant of ``seat`` whose upper body leans ``lean`` metres
+    ``to`` the cabin centre, the door or forward."""
     eye = seat_eye(seat)
-    return eye if lean == 0 else eye + float(lean) * lean_direction(seat)
+    return eye if lean == 0 else eye + float(lean) * lean_direction(seat, to)
 
 
 @lru_cache(maxsize=None)
@@ -194,15 +206,15 @@ def to_cabin(camera: str, seat: str, points_cam: np.ndarray) -> np.ndarray:
     return (np.asarray(points_cam, float) - t) @ rot
 
 
-def eye_position(camera: str, seat: str, lean: float = 0.0) -> np.ndarray:
+def eye_position(camera: str, seat: str, lean: float = 0.0, to: str = "centre") -> np.ndarray:
     """Mid-eye point of the seat's occupant in the CAMERA frame (metres): nominal, or after a body
-    lean of ``lean`` metres."""
+    lean of ``lean`` metres ``to`` the centre, the door or forward."""
     _check(camera, seat)
-    return to_camera(camera, seat, occupant_eye(seat, lean))
+    return to_camera(camera, seat, occupant_eye(seat, lean, to))
 
 
 def intrinsics(camera: str, seat: str, width: int, height: int, face_fraction: float = 0.42,
-               lean: float = 0.0) -> np.ndarray:
+               lean: float = 0.0, to: str = "centre") -> np.ndarray:
     """Pinhole matrix K for a ``width`` x ``height`` image in which a 14 cm wide face at the seat
     spans ``face_fraction`` of the width: the image is the camera's view cropped and scaled around
     the occupant, as driver-monitoring pipelines crop it. With a body lean the crop follows the
@@ -213,7 +225,7 @@ def intrinsics(camera: str, seat: str, width: int, height: int, face_fraction: f
     f = face_fraction * width * float(np.linalg.norm(nominal)) / 0.14
     k = np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
     if lean:
-        leaned = eye_position(camera, seat, lean)
+        leaned = eye_position(camera, seat, lean, to)
         k[:2, 2] += f * (nominal[:2] / nominal[2] - leaned[:2] / leaned[2])
     return k
 
@@ -231,6 +243,26 @@ def lean_reaches(zone: str, seat: str) -> bool:
     """Whether leaning towards the cabin centre brings the occupant of ``seat`` nearer to ``zone``:
     true for targets inboard of the seat (console, glovebox, footwell, the other occupant)."""
     return float((_zone(zone, seat).centre[0] - seat_eye(seat)[0]) * lean_direction(seat)[0]) > 0
+
+
+# How far a target must lie out to the door side (x) or below the eyes (y) for a lean that way to
+# reach it: the windshield and the rear-view mirror above it are reached by no lean.
+_DOOR_REACH, _FORWARD_REACH = 0.05, 0.10
+
+
+def lean_to_reach(zone: str, seat: str) -> str | None:
+    """The lean that brings the occupant of ``seat`` nearer to ``zone``: towards the cabin centre
+    for targets inboard of the seat (``lean_reaches``, as before door and forward leans existed),
+    towards the door for targets out on the door side (that side's mirror and window), forward for
+    targets ahead and below the eyes (the cluster, the lap); None for the rest (the windshield)."""
+    if lean_reaches(zone, seat):
+        return "centre"
+    d = _zone(zone, seat).centre - seat_eye(seat)
+    if float(d[0] * lean_direction(seat, "door")[0]) > _DOOR_REACH:
+        return "door"
+    if d[1] > _FORWARD_REACH and d[2] > 0:
+        return "forward"
+    return None
 
 
 def gaze_zone(camera: str, seat: str, gaze_vec_cam: np.ndarray, eye_cam: np.ndarray | None = None) -> str:
@@ -253,21 +285,21 @@ def gaze_zone(camera: str, seat: str, gaze_vec_cam: np.ndarray, eye_cam: np.ndar
     return best
 
 
-def zone_of_angles(camera: str, seat: str, yaw: float, pitch: float, lean: float = 0.0) -> str:
+def zone_of_angles(camera: str, seat: str, yaw: float, pitch: float, lean: float = 0.0, to: str = "centre") -> str:
     """The zone hit by a camera-frame gaze (yaw, pitch) in degrees from the eye point (nominal, or
-    after a body lean of ``lean`` metres)."""
-    return gaze_zone(camera, seat, gaze_vector(yaw, pitch), eye_position(camera, seat, lean) if lean else None)
+    after a body lean of ``lean`` metres ``to`` the centre, the door or forward)."""
+    return gaze_zone(camera, seat, gaze_vector(yaw, pitch), eye_position(camera, seat, lean, to) if lean else None)
 
 
 def gaze_angles_toward(zone: str, camera: str, seat: str, rng: np.random.Generator,
-                       lean: float = 0.0) -> tuple[float, float]:
+                       lean: float = 0.0, to: str = "centre") -> tuple[float, float]:
     """Camera-frame (yaw, pitch) in degrees of a gaze from the eye point (nominal, or after a body
     lean of ``lean`` metres) towards a point drawn uniformly in ``zone``. Points hidden behind a higher-priority zone (the windshield behind the
     rear-view mirror) are redrawn, so the returned gaze always lands in ``zone``; so are points whose
     angles a SceneSpec cannot hold (|yaw| > 90, |pitch| > 60: the eyes would face away from the camera)."""
     _check(camera, seat)
     target = _zone(zone, seat)
-    eye = occupant_eye(seat, lean)
+    eye = occupant_eye(seat, lean, to)
     rot, _ = _pose(camera, seat)
     for _ in range(200):
         d = target.sample(rng) - eye

@@ -73,7 +73,8 @@ def cell_of(row: Mapping[str, Any]) -> tuple[Any, ...]:
 
     camera, seat = get("camera"), get("seat")
     lean = row.get("req_body_lean", row.get("body_lean")) or 0.0  # rows made before leans existed: none
-    zone = row.get("req_gaze_zone") or cabin.zone_of_angles(camera, seat, get("gaze_yaw"), get("gaze_pitch"), lean)
+    to = row.get("req_lean_to", row.get("lean_to")) or "centre"  # rows made before door and forward leans: centre
+    zone = row.get("req_gaze_zone") or cabin.zone_of_angles(camera, seat, get("gaze_yaw"), get("gaze_pitch"), lean, to)
     move = movement(camera, seat, get("gaze_yaw"), get("gaze_pitch"), get("head_yaw"), get("head_pitch"), lean)
     return (zone, move, get("occluder"), get("light_band"), age_band(get("age")), skin_type(get("skin_tone")))
 

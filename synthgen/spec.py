@@ -27,6 +27,7 @@ from synthgen.vocab import (
     FacialHair,
     Gender,
     Glasses,
+    LeanTo,
     LightBand,
     Lighting,
     Occluder,
@@ -40,7 +41,7 @@ SEQUENCE_FIELDS = ("sequence_id", "frame_index", "t_ms", "sequence_events")
 # Condition fields and their defaults (a spec at the defaults renders as before they existed).
 CONDITION_DEFAULTS: dict[str, Any] = {
     "occluder": "none", "eye_state": "open", "light_band": "cabin", "motion_blur": 0.0,
-    "jpeg_quality": 0, "seat_belt": False, "kss": 0, "facial_hair": "identity", "body_lean": 0.0,
+    "jpeg_quality": 0, "seat_belt": False, "kss": 0, "facial_hair": "identity", "body_lean": 0.0, "lean_to": "centre",
     "readout_ms": 0.0, "head_yaw_rate": 0.0, "head_pitch_rate": 0.0, "head_roll_rate": 0.0,
     "gaze_yaw_rate": 0.0, "gaze_pitch_rate": 0.0, "eye_openness_rate": 0.0,
 }
@@ -100,7 +101,9 @@ class SceneSpec(BaseModel):
     facial_hair: FacialHair = "identity"
     kss: int = Field(0, ge=0, le=9, description="Karolinska sleepiness level of a clip; 0 = not set")
     body_lean: float = Field(0.0, ge=0, le=0.25, description="metres the head travels as the upper body leans "
-                             "towards the cabin centre (synthgen.cabin.lean_direction); the crop follows the face")
+                             "(towards ``lean_to``: synthgen.cabin.lean_direction); the crop follows the face")
+    lean_to: LeanTo = Field("centre", description="where a body lean carries the head: centre (over the console), "
+                            "door (a side mirror or window) or forward (the cluster, the lap)")
     readout_ms: float = Field(0.0, ge=0, le=100, description="rolling shutter: ms from the first row's exposure "
                               "to the last one's (the middle row is exposed at the spec's time); 0 = global shutter")
     # How the spec moves at its instant (clips fill them from the behaviour model); they change the

@@ -40,6 +40,11 @@ CAMERA_POSITIONS: tuple[str, ...] = get_args(CameraPosition)
 Seat = Literal["driver", "passenger"]
 SEATS: tuple[str, ...] = get_args(Seat)
 
+# Where a body lean carries the head (synthgen.cabin.lean_direction): over the console towards the
+# cabin centre, towards the door (a side mirror or window), or forward and down (cluster, lap).
+LeanTo = Literal["centre", "door", "forward"]
+LEAN_TARGETS: tuple[str, ...] = get_args(LeanTo)
+
 Gender = Literal["female", "male"]
 GENDERS: tuple[str, ...] = get_args(Gender)
 

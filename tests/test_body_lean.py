@@ -66,9 +66,54 @@ def test_leaned_render_labels_are_exact() -> None:
 
 
 def test_no_lean_keeps_sample_ids() -> None:
-    """A lean at its default is left out of the sample id, so plans made before leans keep their ids."""
+    """A lean at its default is left out of the sample id, so plans made before leans keep their ids;
+    so is a lean towards the centre, the only direction before door and forward leans existed."""
     assert "body_lean" not in id_values({"age": 30.0, "body_lean": 0.0})
     assert id_values({"body_lean": 0.12}) == {"body_lean": 0.12}
+    assert id_values({"body_lean": 0.12, "lean_to": "centre"}) == {"body_lean": 0.12}
+    assert id_values({"body_lean": 0.12, "lean_to": "door"}) == {"body_lean": 0.12, "lean_to": "door"}
+
+
+def test_each_target_has_the_lean_that_reaches_it() -> None:
+    """Inboard targets by leaning over the console, the occupant's own side mirror and window by
+    leaning towards the door, the cluster and the lap by leaning forward; each lean brings the eye
+    point nearer to its target and moves it the way it says (cabin x to the passenger side, y down,
+    z forward)."""
+    reach = {z: cabin.lean_to_reach(z, "driver") for z in ("glovebox", "infotainment", "left_mirror", "left_window",
+                                                              "instrument_cluster", "lap")}
+    assert reach == {"glovebox": "centre", "infotainment": "centre", "left_mirror": "door", "left_window": "door",
+                     "instrument_cluster": "forward", "lap": "forward"}
+    assert cabin.lean_to_reach("right_window", "passenger") == "door"
+    assert cabin.lean_to_reach("glovebox", "passenger") == "forward"
+    for seat in ("driver", "passenger"):
+        eye = cabin.seat_eye(seat)
+        door = cabin.occupant_eye(seat, 0.15, "door")
+        forward = cabin.occupant_eye(seat, 0.15, "forward")
+        assert abs(door[0]) > abs(eye[0]) and np.linalg.norm(door - eye) == pytest.approx(0.15)
+        assert forward[0] == eye[0] and forward[1] > eye[1] and forward[2] > eye[2]
+    for zone, to in reach.items():
+        centre = cabin._zone(zone, "driver").centre
+        eye = cabin.seat_eye("driver")
+        assert np.linalg.norm(centre - cabin.occupant_eye("driver", 0.15, to)) < np.linalg.norm(centre - eye)
+    with pytest.raises(Exception, match="unknown lean direction"):
+        cabin.lean_direction("driver", "up")
+
+
+@pytest.mark.parametrize("to", ["door", "forward"])
+def test_door_and_forward_leans_render_with_exact_labels(to: str) -> None:
+    """The crop follows a door or forward lean as it follows a centre lean (the eyes stay where the
+    unleaned ones were), and the gaze zone is hit from the leaned eye point."""
+    plain = render_spec(_spec(), 256, 256)
+    lean = render_spec(_spec(body_lean=0.15, lean_to=to), 256, 256)
+    k = np.asarray(lean.labels["req_camera_matrix"]).reshape(3, 3)
+    assert np.allclose(k, cabin.intrinsics("rearview_mirror", "driver", 256, 256, lean=0.15, to=to))
+    eyes = [np.asarray(r.labels["req_landmarks_68"]).reshape(68, 2)[36:48].mean(0) for r in (plain, lean)]
+    assert np.linalg.norm(eyes[0] - eyes[1]) < 3.0
+    g = np.asarray(lean.labels["req_gaze_vector"])
+    assert lean.labels["req_gaze_zone"] == cabin.gaze_zone("rearview_mirror", "driver", g,
+                                                           cabin.eye_position("rearview_mirror", "driver", 0.15, to))
+    centre = render_spec(_spec(body_lean=0.15), 256, 256)
+    assert not np.array_equal(centre.image, lean.image)
 
 
 def test_movement_lean() -> None:
@@ -93,16 +138,19 @@ def lean_plan() -> tuple[PlanParams, list[SceneSpec]]:
 
 
 def test_coverage_fills_lean_cells_with_leans_that_reach_the_target(lean_plan) -> None:
+    """Inboard targets are reached by leaning towards the cabin centre, the door-side window by
+    leaning towards the door; each lean's rendered gaze zone is its cell's target."""
     _, specs = lean_plan
     cells = {ncap.cell_of(s.model_dump()) for s in specs}
     leans = [s for s in specs if ncap.cell_of(s.model_dump())[1] == "lean"]
-    assert {c[0] for c in cells if c[1] == "lean"} == {"glovebox", "passenger_footwell", "infotainment"}
+    assert {c[0] for c in cells if c[1] == "lean"} == {"glovebox", "passenger_footwell", "infotainment", "left_window"}
     assert all(LEAN_RANGE[0] <= s.body_lean <= LEAN_RANGE[1] for s in leans)
-    assert all(s.body_lean == 0 for s in specs if s not in leans)
-    # The door-side window is not reached by leaning towards the centre: that cell stays empty.
-    assert ("left_window", "lean") not in {c[:2] for c in cells}
-    assert ("left_window", "owl") in {c[:2] for c in cells}
-    for s in leans[:3]:
+    assert all(s.body_lean == 0 and s.lean_to == "centre" for s in specs if s not in leans)
+    zone_of = {s.sample_id: ncap.cell_of(s.model_dump())[0] for s in leans}
+    assert {s.lean_to for s in leans if zone_of[s.sample_id] == "left_window"} == {"door"}
+    assert {s.lean_to for s in leans if zone_of[s.sample_id] != "left_window"} == {"centre"}
+    door = [s for s in leans if s.lean_to == "door"]
+    for s in leans[:2] + door[:2]:
         r = render_spec(s, 192, 192)
         assert r.labels["req_gaze_zone"] == ncap.cell_of(s.model_dump())[0]
         assert ncap.cell_of({**s.model_dump(), "req_gaze_zone": r.labels["req_gaze_zone"]}) == ncap.cell_of(s.model_dump())
@@ -128,8 +176,9 @@ def test_offline_models_measure_a_leaned_face(lean_plan) -> None:
     assert errors[1] < 8.0 and errors[1] < errors[0] + 4.0
 
 
-def test_clips_reach_inboard_targets_by_leaning() -> None:
-    """With ``sequence.lean_share`` some glances to inboard targets are leans: the body leans in
+def test_clips_reach_targets_by_leaning() -> None:
+    """With ``sequence.lean_share`` some glances are leans, each the way its target needs (the centre,
+    the door or forward: ``cabin.lean_to_reach``): the body leans in
     step with the head turn and back, each frame's zone is hit from that frame's eye point, and the
     planned events call those glances ``lean``."""
     from synthgen.dsm import ClipEvents
@@ -147,13 +196,15 @@ def test_clips_reach_inboard_targets_by_leaning() -> None:
             frames = lean[g.start_frame:g.start_frame + g.n_frames]
             if g.movement == "lean":
                 leaned_glances += 1
-                assert frames.max() >= 0.05 and cabin.lean_reaches(g.target, clip[0].seat)
+                assert frames.max() >= 0.05
+                to = {s.lean_to for s in clip[g.start_frame:g.start_frame + g.n_frames] if s.body_lean > 0}
+                assert to == {cabin.lean_to_reach(g.target, clip[0].seat)}, (g.target, to)
         assert lean.min() >= 0 and lean.max() <= LEAN_RANGE[1] + 1e-9
         if lean.any():  # the body moves smoothly, slower than a head turn: under 5 cm per 100 ms
             assert np.abs(np.diff(lean)).max() < 0.05
             f = int(np.argmax(lean))
             s = clip[f]
-            assert cabin.zone_of_angles(s.camera, s.seat, s.gaze_yaw, s.gaze_pitch, s.body_lean) == \
+            assert cabin.zone_of_angles(s.camera, s.seat, s.gaze_yaw, s.gaze_pitch, s.body_lean, s.lean_to) == \
                 render_spec(s, 160, 160).labels["req_gaze_zone"]
     assert leaned_glances >= 3
     # Without lean_share the same seed plans the clips it planned before leans existed.

@@ -15,5 +15,5 @@ def spec_attributes(specs: Sequence[SceneSpec]) -> dict[str, list[str]]:
         "age_group": [s.age_group for s in specs],
         "expression": [s.expression for s in specs],
         "gender": [s.gender for s in specs],
-        "gaze_zone": [zone_of_angles(s.camera, s.seat, s.gaze_yaw, s.gaze_pitch, s.body_lean) for s in specs],
+        "gaze_zone": [zone_of_angles(s.camera, s.seat, s.gaze_yaw, s.gaze_pitch, s.body_lean, s.lean_to) for s in specs],
     }

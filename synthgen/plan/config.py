@@ -109,6 +109,8 @@ class ConditionAttributes(BaseModel):
     gaze_yaw_rate: Distribution = Constant(value=0.0)
     gaze_pitch_rate: Distribution = Constant(value=0.0)
     eye_openness_rate: Distribution = Constant(value=0.0)
+    # Where a body lean carries the head (synthgen.cabin.lean_direction). Last: it draws after the others.
+    lean_to: Distribution = Constant(value="centre")
 
     @field_validator("*")
     @classmethod
@@ -127,8 +129,9 @@ class SequenceParams(BaseModel):
     kss: Distribution = Categorical(values=[2, 4, 6, 8, 9], weights=[3, 3, 2, 1, 1])
     glance_rate_per_min: float = Field(8.0, ge=0, le=60, description="glances away from the road per minute")
     phone_probability: float = Field(0.15, ge=0, le=1, description="share of clips with a phone episode")
-    lean_share: float = Field(0.0, ge=0, le=1, description="share of glances to targets inboard of the seat "
-                              "reached by a body lean (0 keeps the clips planned before leans existed)")
+    lean_share: float = Field(0.0, ge=0, le=1, description="share of glances away reached by a body lean, towards "
+                              "the cabin centre, the door or forward as the target needs (cabin.lean_to_reach; "
+                              "0 keeps the clips planned before leans existed)")
     readout_ms: float = Field(0.0, ge=0, le=100, description="rolling-shutter readout of the clip's camera (ms "
                               "from the first row to the last; 0 = global shutter, the clips planned before it existed). "
                               "Above 0 every frame also carries its head, gaze and lid rates")

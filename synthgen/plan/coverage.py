@@ -5,8 +5,10 @@ has index ``j * min_count + r``. Each spec pins its cell through ``sample_spec``
 identity with an age inside the band and a Monk tone of the skin type; the occluder and light band
 directly; the gaze by aiming at a point of the target zone (``cabin.gaze_angles_toward``) and the head
 by the movement (owl: 80% of the turn, lizard: the head stays forward, as far as the eyes allow; lean:
-the body leans 10-20 cm towards the cabin centre, the gaze aims from the leaned eye point and the head
-makes half of the rest of the turn; only targets inboard of the occupant are reached by a lean).
+the body leans 10-20 cm towards the target (the cabin centre for inboard targets, the door for that
+side's mirror and window, forward for the cluster and the lap: ``cabin.lean_to_reach``), the gaze aims
+from the leaned eye point and the head makes half of the rest of the turn; the windshield is reached by
+no lean).
 Every other attribute keeps its random distribution. A spec is checked against its cell with
 ``ncap.cell_of``, the rule the report counts by; a cell that no planned camera can reach (a lizard
 glance too far for the eyes alone, a zone the camera cannot see the eyes turn to) is logged and left
@@ -50,20 +52,20 @@ def _identity(index: int, band: str, skin: int, params: PlanParams, seed: int, r
     return Identity(index, int(rng.integers(2**31 - 1)), split, attrs)
 
 
-def _pose(zone: str, move: str, camera: str, seat: str, rng: np.random.Generator) -> dict[str, float]:
+def _pose(zone: str, move: str, camera: str, seat: str, rng: np.random.Generator) -> dict[str, float | str]:
     fy, fp = ncap.forward_angles(camera, seat)
     if move == "road":
         return {"gaze_yaw": fy + float(rng.uniform(-5, 5)), "gaze_pitch": fp + float(rng.uniform(-3, 3)),
                 "head_yaw": fy, "head_pitch": fp}
-    lean = 0.0
+    lean, to = 0.0, "centre"
     if move == "lean":
-        lean, yaw, pitch = lean_toward(zone, camera, seat, rng)
+        lean, yaw, pitch, to = lean_toward(zone, camera, seat, rng)
     else:
         yaw, pitch = gaze_angles_toward(zone, camera, seat, rng)
     share = HEAD_SHARE.get(move, 0.0)
-    out = {"gaze_yaw": yaw, "gaze_pitch": pitch, "head_yaw": fy + share * (yaw - fy),
-           "head_pitch": fp + share * (pitch - fp)}
-    return {**out, "body_lean": lean} if lean else out
+    out: dict[str, float | str] = {"gaze_yaw": yaw, "gaze_pitch": pitch, "head_yaw": fy + share * (yaw - fy),
+                                   "head_pitch": fp + share * (pitch - fp)}
+    return {**out, "body_lean": lean, "lean_to": to} if lean else out
 
 
 def plan_coverage(params: PlanParams, seed: int) -> list[SceneSpec]:

@@ -124,13 +124,16 @@ HEAD_SHARE = {"owl": 0.8, "lean": 0.5}
 LEAN_RANGE = (0.10, 0.20)  # metres of head travel of a planned lean
 
 
-def lean_toward(zone: str, camera: str, seat: str, rng: np.random.Generator) -> tuple[float, float, float]:
+def lean_toward(zone: str, camera: str, seat: str, rng: np.random.Generator) -> tuple[float, float, float, str]:
     """A planned body lean towards ``zone``: (lean metres drawn in ``LEAN_RANGE``, gaze yaw, gaze
-    pitch aimed from the leaned eye point). Raises ConfigError for a target that a lean towards the
-    cabin centre does not reach, or one the camera cannot see the eyes turned to."""
-    if not cabin.lean_reaches(zone, seat):
-        raise ConfigError(f"a body lean towards the cabin centre does not reach zone {zone!r} from the {seat} seat",
-                          where="plan.coverage.movements", fix="drop 'lean' for targets on the occupant's door side")
+    pitch aimed from the leaned eye point, where the lean goes: ``cabin.lean_to_reach``, the
+    centre for inboard targets, the door for that side's mirror and window, forward for the
+    cluster and the lap). Raises ConfigError for a target no lean reaches (the windshield: a lean
+    there is not a glance away), or one the camera cannot see the eyes turned to."""
+    to = cabin.lean_to_reach(zone, seat)
+    if to is None:
+        raise ConfigError(f"no body lean reaches zone {zone!r} from the {seat} seat",
+                          where="plan.coverage.movements", fix="drop 'lean' for this target")
     lean = round(float(rng.uniform(*LEAN_RANGE)), 3)
-    yaw, pitch = cabin.gaze_angles_toward(zone, camera, seat, rng, lean)
-    return lean, yaw, pitch
+    yaw, pitch = cabin.gaze_angles_toward(zone, camera, seat, rng, lean, to)
+    return lean, yaw, pitch, to

@@ -9,8 +9,9 @@ its frames vary what a driver varies over seconds:
 - glances away to the cabin's gaze zones (synthgen.cabin) at ``glance_rate_per_min``, dwelling a
   lognormal 1 s typically and 3-4.5 s one time in five, reached by head movement ("owl": the head
   makes 80% of the turn, in 0.25 s plus 1 s per 150 degrees) or by the eyes alone ("lizard", the head moving only as far as
-  the eyes cannot reach), or, with ``sequence.lean_share``, for targets inboard of the seat, by a body
-  lean of 10-20 cm towards the cabin centre (the head making half of the rest of the turn);
+  the eyes cannot reach), or, with ``sequence.lean_share``, by a body lean of 10-20 cm towards the
+  target (``cabin.lean_to_reach``: the cabin centre for inboard targets, the door for that side's mirror
+  and window, forward for the cluster and the lap; the head making half of the rest of the turn);
 - microsleeps (0.6-2.5 s closures with a head nod) from KSS 7, yawns (4-6 s, 0.3 (KSS - 4) per
   minute) from KSS 5;
 - phone use: a call at the ear, or a phone held up and looked at.
@@ -55,6 +56,7 @@ class Timeline:
     eye_state: list[str]
     occluder: list[str]
     body_lean: np.ndarray  # metres per frame (0 outside leans)
+    lean_to: list[str] = field(default_factory=list)  # per frame, where the lean goes ("centre" outside leans)
     glances: list[dict[str, object]] = field(default_factory=list)  # planned: target, start, end, movement
 
 
@@ -94,11 +96,12 @@ def _reachable_targets(camera: str, seat: str, rng: np.random.Generator) -> list
 
 
 def _lean_glance(zone: str, camera: str, seat: str, share: float, rng: np.random.Generator | None
-                 ) -> tuple[float, float, float] | None:
-    """(lean metres, gaze yaw, gaze pitch) when this glance is reached by a body lean: a target
-    inboard of the seat, drawn with probability ``share``; the gaze aims from the leaned eye point.
-    None otherwise (also when the camera cannot see the eyes turned to it from there)."""
-    if rng is None or share <= 0 or not cabin.lean_reaches(zone, seat) or rng.random() >= share:
+                 ) -> tuple[float, float, float, str] | None:
+    """(lean metres, gaze yaw, gaze pitch, where the lean goes) when this glance is reached by a body
+    lean: a target some lean reaches (``cabin.lean_to_reach``), drawn with probability ``share``; the
+    gaze aims from the leaned eye point. None otherwise (also when the camera cannot see the eyes
+    turned to it from there)."""
+    if rng is None or share <= 0 or cabin.lean_to_reach(zone, seat) is None or rng.random() >= share:
         return None
     try:
         return lean_toward(zone, camera, seat, rng)
@@ -157,9 +160,10 @@ def behaviour(camera: str, seat: str, kss: int, frames: int, fps: float, rng: np
     occluder = ["none"] * frames
     glances: list[dict[str, object]] = []
     lean = np.zeros(frames)
+    lean_to = np.full(frames, "centre", dtype=object)
 
     def glance(start: float, end: float, yaw: float, pitch: float, movement: str, target: str,
-               lean_m: float = 0.0) -> None:
+               lean_m: float = 0.0, to: str = "centre") -> None:
         sel = (t >= start) & (t < end)
         gy[sel], gp[sel] = yaw, pitch
         # The head turns smoothly (minimum jerk, 0.25 s plus 1 s per 150 degrees: peak speeds stay
@@ -174,7 +178,9 @@ def behaviour(camera: str, seat: str, kss: int, frames: int, fps: float, rng: np
         hy[:] = hy + w * shares[0] * (yaw - fy)
         hp[:] = hp + w * shares[1] * (pitch - fp)
         # The body is slower than the head: 0.6 s plus 2 s per metre of lean.
-        lean[:] = lean + _ramp(t, start, end, 0.6 + 2.0 * lean_m) * lean_m
+        body = _ramp(t, start, end, 0.6 + 2.0 * lean_m) * lean_m
+        lean_to[body > lean] = to  # where this lean is the larger one, it sets the direction
+        lean[:] = lean + body
         glances.append({"target": target, "start_s": start, "end_s": end, "movement": movement})
 
     # Phone episode.
@@ -212,7 +218,7 @@ def behaviour(camera: str, seat: str, kss: int, frames: int, fps: float, rng: np
             if leaned is None:
                 glance(tg, end, yaw, pitch, move, z)
             else:
-                glance(tg, end, leaned[1], leaned[2], "lean", z, leaned[0])
+                glance(tg, end, leaned[1], leaned[2], "lean", z, leaned[0], leaned[3])
             busy.append((tg, end))
         tg = end + 0.5 + rng.exponential(60.0 / max(glance_rate_per_min, 1e-6))
 
@@ -242,7 +248,7 @@ def behaviour(camera: str, seat: str, kss: int, frames: int, fps: float, rng: np
     gy = np.clip(gy, hy - max_eye_yaw, hy + max_eye_yaw)
     gp = np.clip(gp, hp - max_eye_pitch, hp + max_eye_pitch)
     return Timeline(t, gy, gp, np.clip(hy, -90, 90), np.clip(hp, -60, 60), hr, openness, eye_state,
-                    occluder, np.round(lean, 3), glances)
+                    occluder, np.round(lean, 3), [str(v) for v in lean_to], glances)
 
 
 def motion_rates(tl: Timeline, readout_ms: float) -> dict[str, list[float]]:
@@ -276,8 +282,8 @@ def plan_clip(clip: int, params: PlanParams, seed: int, identity: Identity) -> l
                    sq.lean_share, lean_rng)
     lean = tl.body_lean
     # Each frame's zone is hit from that frame's eye point (a leaning head looks from elsewhere).
-    zones = [cabin.zone_of_angles(base.camera, base.seat, float(y), float(p), float(b))
-             for y, p, b in zip(tl.gaze_yaw, tl.gaze_pitch, lean, strict=True)]
+    zones = [cabin.zone_of_angles(base.camera, base.seat, float(y), float(p), float(b), to)
+             for y, p, b, to in zip(tl.gaze_yaw, tl.gaze_pitch, lean, tl.lean_to, strict=True)]
     eff = [effective_openness(o, s) for o, s in zip(tl.openness, tl.eye_state, strict=True)]
     events = dsm.clip_events(eff, zones, sq.fps, tl.head_yaw.tolist(), tl.gaze_yaw.tolist(),
                              body_lean=lean.tolist()).to_json()
@@ -294,7 +300,7 @@ def plan_clip(clip: int, params: PlanParams, seed: int, identity: Identity) -> l
             gaze_yaw=round(float(tl.gaze_yaw[f]), 3), gaze_pitch=round(float(tl.gaze_pitch[f]), 3),
             head_yaw=round(float(tl.head_yaw[f]), 3), head_pitch=round(float(tl.head_pitch[f]), 3),
             head_roll=round(float(tl.head_roll[f]), 3), eye_openness=round(float(tl.openness[f]), 4),
-            body_lean=float(lean[f]),
+            body_lean=float(lean[f]), lean_to=tl.lean_to[f] if lean[f] else "centre",
             eye_state=tl.eye_state[f], kss=kss, expression="neutral",
             occluder=tl.occluder[f] if base.occluder == "none" else base.occluder,
             sequence_id=seq_id, frame_index=f, t_ms=round(float(tl.t[f]) * 1000.0, 3),

@@ -79,7 +79,8 @@ def draw(canvas: np.ndarray, sc: _SceneLike, k: np.ndarray, light: _LightLike, s
                  np.array([0.077, 0.108, 0.100]) * s)
         head_z = oc.head_depth(sc.verts, skull, k, shape)
     if spec.seat_belt:
-        poly, zb = oc.seat_belt_polygon(spec.camera, spec.seat, k, fm.body_scale(spec.age), spec.body_lean)
+        poly, zb = oc.seat_belt_polygon(spec.camera, spec.seat, k, fm.body_scale(spec.age), spec.body_lean,
+                                       spec.lean_to)
         m = np.zeros(shape, np.uint8)
         cv2.fillPoly(m, [np.round(poly * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
         assert head_z is not None
@@ -87,7 +88,7 @@ def draw(canvas: np.ndarray, sc: _SceneLike, k: np.ndarray, light: _LightLike, s
         canvas.reshape(-1, 3)[belt] = albedo("belt") * 0.6
     if spec.occluder != "none":
         r_cab, _ = cabin.camera_pose(spec.camera, spec.seat)
-        eye = cabin.occupant_eye(spec.seat, spec.body_lean)  # hands and what they hold lean with the body
+        eye = cabin.occupant_eye(spec.seat, spec.body_lean, spec.lean_to)  # hands and what they hold lean with the body
 
         def head_to_cam(p: np.ndarray) -> np.ndarray:
             return sc.to_cam(np.asarray(p, float) * s)

@@ -327,11 +327,11 @@ def torso_shape(scale: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def seat_belt_polygon(camera: str, seat: str, k: np.ndarray, scale: float,
-                      lean: float = 0.0) -> tuple[np.ndarray, float]:
+                      lean: float = 0.0, lean_to: str = "centre") -> tuple[np.ndarray, float]:
     """The belt from the outboard shoulder across the chest to the inboard hip: a strip on the
     torso's front surface (``torso_shape``), in pixels, and its mean depth."""
     side = -1.0 if seat == "driver" else 1.0
-    eye = cabin.chest_anchor(seat, lean)
+    eye = cabin.chest_anchor(seat, lean, lean_to)
     c, r = torso_shape(scale)
     s = np.linspace(0.0, 1.0, 12)
     x = side * (0.11 - 0.32 * s) * scale

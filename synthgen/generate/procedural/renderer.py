@@ -117,13 +117,13 @@ class Scene:
         (a rolling readout's instants: a head turning about the neck, ``rolling.head_shifts``)."""
         self.spec = spec
         self.w, self.h, self.ss = width, height, supersample
-        self.k = cabin.intrinsics(spec.camera, spec.seat, width, height, face_fraction, spec.body_lean)
+        self.k = cabin.intrinsics(spec.camera, spec.seat, width, height, face_fraction, spec.body_lean, spec.lean_to)
         s = supersample
         self.k_ss = self.k.copy()
         self.k_ss[:2, :2] *= s
         self.k_ss[:2, 2] = self.k[:2, 2] * s + (s - 1) / 2.0
         self.rot = head_rotation(spec.head_yaw, spec.head_pitch, spec.head_roll)
-        self.eye = cabin.eye_position(spec.camera, spec.seat, spec.body_lean)
+        self.eye = cabin.eye_position(spec.camera, spec.seat, spec.body_lean, spec.lean_to)
         if head_shift is not None:
             self.eye = self.eye + head_shift
         self.gaze_cam = gaze_vector(spec.gaze_yaw, spec.gaze_pitch)
@@ -471,7 +471,7 @@ class _Frame:
         # Neck and torso overlap where the chest is in front of the neck's base: resolve by depth.
         r_cab, _ = cabin.camera_pose(spec.camera, spec.seat)
         torso_offset, torso_radii = torso_shape(fm.body_scale(spec.age))
-        torso_c = cabin.to_camera(spec.camera, spec.seat, cabin.chest_anchor(spec.seat, spec.body_lean) + torso_offset)
+        torso_c = cabin.to_camera(spec.camera, spec.seat, cabin.chest_anchor(spec.seat, spec.body_lean, spec.lean_to) + torso_offset)
         torso = raycast_ellipsoid(torso_c, r_cab.T, torso_radii, k, free, block)
         neck = raycast_ellipsoid(sc.to_cam(np.array([0.0, 0.13, 0.095]) * s), rot,
                                  np.array([0.047, 0.11, 0.05]) * s, k, free, block)
