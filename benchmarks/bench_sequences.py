@@ -500,17 +500,21 @@ def rolling_readout() -> dict[str, Any]:
     return {"identities": rows}
 
 
-def lean() -> dict[str, Any]:
+def lean(targets: str = "", min_count: int = 0) -> dict[str, Any]:
+    """``targets``: comma-separated glance targets (default: params.yaml's); ``min_count``: rows per
+    cell (default: params.yaml's)."""
     import polars as pl
 
     from synthgen.config import load_params
     from synthgen.paths import Layout
 
     root = Path(__file__).resolve().parents[1]
+    extra = ([f"plan.coverage.glance_targets=[{targets}]"] if targets else []) + (
+        [f"plan.coverage.min_count={min_count}"] if min_count else [])
     with tempfile.TemporaryDirectory() as d:
         params = load_params(root / "params.yaml", [
             f"data_dir={d}", "plan.mode=coverage", "plan.coverage.movements=[lean, owl]",
-            "plan.coverage.age_bands=[30-49]", "plan.coverage.skin_types=[2, 5]", "record.dvc_commit=false"])
+            "plan.coverage.age_bands=[30-49]", "plan.coverage.skin_types=[2, 5]", "record.dvc_commit=false", *extra])
         _stages(params)
         curated = Layout.from_params(params).stage_dir("curated")
         df = pl.concat([pl.read_parquet(f) for f in sorted(curated.glob("*.parquet"))], how="diagonal_relaxed")
@@ -544,6 +548,8 @@ def main() -> None:
     ap.add_argument("--idents", type=int, default=12, help="ear_curve: frontal identities")
     ap.add_argument("--shading", default="pixel", choices=["pixel", "sample"],
                     help="ear_curve and clips: generate.procedural.shading of the renders")
+    ap.add_argument("--lean-targets", default="", help="lean: comma-separated glance targets (default: params.yaml's)")
+    ap.add_argument("--lean-min-count", type=int, default=0, help="lean: rows per coverage cell (default: params.yaml's)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     a = ap.parse_args()
     only = set(a.only.split(","))
@@ -560,7 +566,7 @@ def main() -> None:
     if "ear_curve" in only:
         res["ear_curve"] = ear_curve(a.idents, a.shading)
     if "lean" in only:
-        res["lean"] = lean()
+        res["lean"] = lean(a.lean_targets, a.lean_min_count)
     if "rolling" in only:
         res["rolling"] = rolling_readout()
     if "cost" in only:
