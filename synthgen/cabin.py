@@ -245,8 +245,7 @@ def lean_reaches(zone: str, seat: str) -> bool:
     return float((_zone(zone, seat).centre[0] - seat_eye(seat)[0]) * lean_direction(seat)[0]) > 0
 
 
-# How far a target must lie out to the door side (x) or below the eyes (y) for a lean that way to
-# reach it: the windshield and the rear-view mirror above it are reached by no lean.
+# How far a target must lie out to the door side (x) or below the eyes (y) for a lean that way to reach it.
 _DOOR_REACH, _FORWARD_REACH = 0.05, 0.10
 
 
@@ -254,7 +253,9 @@ def lean_to_reach(zone: str, seat: str) -> str | None:
     """The lean that brings the occupant of ``seat`` nearer to ``zone``: towards the cabin centre
     for targets inboard of the seat (``lean_reaches``, as before door and forward leans existed),
     towards the door for targets out on the door side (that side's mirror and window), forward for
-    targets ahead and below the eyes (the cluster, the lap); None for the rest (the windshield)."""
+    targets ahead and below the eyes (the cluster, the lap); None for a target none of them brings
+    nearer (no zone of this cabin: the windshield and the rear-view mirror lie inboard of both seats,
+    so a centre lean reaches them, as it did before door and forward leans existed)."""
     if lean_reaches(zone, seat):
         return "centre"
     d = _zone(zone, seat).centre - seat_eye(seat)

@@ -7,8 +7,7 @@ directly; the gaze by aiming at a point of the target zone (``cabin.gaze_angles_
 by the movement (owl: 80% of the turn, lizard: the head stays forward, as far as the eyes allow; lean:
 the body leans 10-20 cm towards the target (the cabin centre for inboard targets, the door for that
 side's mirror and window, forward for the cluster and the lap: ``cabin.lean_to_reach``), the gaze aims
-from the leaned eye point and the head makes half of the rest of the turn; the windshield is reached by
-no lean).
+from the leaned eye point and the head makes half of the rest of the turn).
 Every other attribute keeps its random distribution. A spec is checked against its cell with
 ``ncap.cell_of``, the rule the report counts by; a cell that no planned camera can reach (a lizard
 glance too far for the eyes alone, a zone the camera cannot see the eyes turn to) is logged and left

@@ -128,8 +128,8 @@ def lean_toward(zone: str, camera: str, seat: str, rng: np.random.Generator) -> 
     """A planned body lean towards ``zone``: (lean metres drawn in ``LEAN_RANGE``, gaze yaw, gaze
     pitch aimed from the leaned eye point, where the lean goes: ``cabin.lean_to_reach``, the
     centre for inboard targets, the door for that side's mirror and window, forward for the
-    cluster and the lap). Raises ConfigError for a target no lean reaches (the windshield: a lean
-    there is not a glance away), or one the camera cannot see the eyes turned to."""
+    cluster and the lap). Raises ConfigError for a target no lean reaches, or one the camera cannot
+    see the eyes turned to."""
     to = cabin.lean_to_reach(zone, seat)
     if to is None:
         raise ConfigError(f"no body lean reaches zone {zone!r} from the {seat} seat",

@@ -200,6 +200,18 @@ class QuadricHit:
         the skull and the eyeballs need it."""
         return (self.rel @ self.axes) / self.radii
 
+    def depth_buffer(self, size: int) -> np.ndarray:
+        """(size,) float32: this layer's camera depth at the samples it covers, inf elsewhere."""
+        buf = np.full(size, np.inf, np.float32)
+        buf[self.flat] = self.expand(self.points[:, 2])
+        return buf
+
+    def in_front_of(self, depth_buffer: np.ndarray) -> np.ndarray:
+        """Per covered sample, whether this layer is nearer than ``depth_buffer`` (another layer's
+        ``depth_buffer``): for layers that overlap in depth, where front-to-back order is not enough
+        (ears and skull, neck and torso)."""
+        return np.asarray(self.expand(self.points[:, 2]) < depth_buffer[self.flat])
+
 
 _CORNERS = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], float)
 

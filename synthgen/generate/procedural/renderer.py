@@ -447,15 +447,12 @@ class _Frame:
         # Ears and skull resolved by depth, as neck and torso are. Why: drawn front to back with the
         # skull first, an ear showed only where it stuck out past the skull's outline, so a head
         # turned 35-60 degrees, whose near ear lies in front of the skull, had none (renderer <= 0.8.4).
-        z_skull = None
-        if skull is not None:
-            z_skull = np.full(free.size, np.inf, np.float32)
-            z_skull[skull.flat] = skull.expand(skull.points[:, 2])
+        z_skull = None if skull is None else skull.depth_buffer(free.size)
         ears = [raycast_ellipsoid(sc.to_cam(np.array([sx * 0.074, 0.018, 0.083]) * s), rot,
                                   np.array([0.011, 0.029, 0.018]) * s, k, free, block) for sx in (-1.0, 1.0)]
         for ear in ears:
             if ear is not None:
-                front = None if z_skull is None else ear.expand(ear.points[:, 2]) < z_skull[ear.flat]
+                front = None if z_skull is None else ear.in_front_of(z_skull)
                 self.put_layer(ear, self.shade(ear, skin * 0.85), front)
         if skull is not None:
             loc = skull.local * skull_r + skull_c  # head-local position
@@ -478,9 +475,7 @@ class _Frame:
         if neck is not None:
             keep = np.ones(len(neck.flat), bool)
             if torso is not None:
-                zt = np.full(free.size, np.inf, np.float32)
-                zt[torso.flat] = torso.expand(torso.points[:, 2])
-                keep = neck.expand(neck.points[:, 2]) < zt[neck.flat]
+                keep = neck.in_front_of(torso.depth_buffer(free.size))
             shadow = np.clip((neck.points[:, 1] - sc.verts[fm.CHIN, 1]) / 0.03, 0.35, 1.0)[:, None]
             self.put_layer(neck, self.shade(neck, skin * 0.8) * shadow, keep)
         if look.long_hair:
